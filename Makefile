@@ -1,0 +1,138 @@
+# skywire-c: one Makefile for the common library, every daemon, tool and test.
+#
+# Layout it relies on (so adding a file needs no edit here):
+#   common/*.c               -> build/libswcommon.a
+#   <service>/main.c         -> build/bin/<service>, linked with <service>/*.c
+#   skywire-svc/*.c          -> build/bin/skywire-svc, linked with every service
+#   tests/common/test_*.c    -> build/tests/common/test_*   (cmocka)
+#   tests/<service>/test_*.c -> build/tests/<service>/test_* (linked with that service)
+#
+# make SAN=1 builds into build/san with ASan+UBSan.
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+SAN       ?= 0
+PKGS      := libevent libcjson hiredis libsodium
+TEST_PKGS := cmocka
+
+ifeq ($(SAN),1)
+BUILD     := build/san
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT       ?= -O1
+else
+BUILD     := build
+SANFLAGS  :=
+OPT       ?= -O2
+endif
+
+WARN := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wsign-compare
+CFLAGS  ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) \
+	$(SANFLAGS) -I. -Icommon -DSW_VERSION='"$(VERSION)"' \
+	$(shell pkg-config --cflags $(PKGS))
+LIBS    := $(shell pkg-config --libs $(PKGS)) -lm
+LDFLAGS += $(SANFLAGS)
+
+# Every folder with a main.c is a program; skywire-svc links all services.
+SERVICES := dmsg-discovery
+SERVICES := $(foreach s,$(SERVICES),$(if $(wildcard $(s)/main.c),$(s)))
+TOOLS    := $(filter-out $(SERVICES) skywire-svc tests bench e2e compose, \
+	$(patsubst %/main.c,%,$(wildcard */main.c)))
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+LIBCOMMON  := $(BUILD)/libswcommon.a
+
+svc_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
+svc_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(call svc_src,$(1)))
+ALL_SVC_OBJ := $(foreach s,$(SERVICES),$(call svc_obj,$(s)))
+
+BINS := $(addprefix $(BUILD)/bin/,$(SERVICES) $(TOOLS) skywire-svc)
+
+TEST_SRC := $(wildcard tests/*/test_*.c)
+TEST_BIN := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
+TEST_HELPER_SRC := $(wildcard tests/lib/*.c)
+TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
+
+.PHONY: all deps test check run clean install format lint bench \
+	e2e-run e2e-test e2e-stop unit
+
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+define svc_rules
+$(BUILD)/bin/$(1): $(BUILD)/obj/$(1)/main.o $(call svc_obj,$(1)) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach s,$(SERVICES) $(TOOLS),$(eval $(call svc_rules,$(s))))
+
+SVC_SRC := $(wildcard skywire-svc/*.c)
+$(BUILD)/bin/skywire-svc: $(SVC_SRC:%.c=$(BUILD)/obj/%.o) $(ALL_SVC_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# A test in tests/<dir>/ links the objects of the service <dir> (if any).
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(ALL_SVC_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) -o $@ $< \
+		$(TEST_HELPER_OBJ) $(call svc_obj,$(patsubst %/,%,$(dir $*))) $(LIBCOMMON) \
+		$(LDFLAGS) $(LIBS) $(shell pkg-config --libs $(TEST_PKGS))
+
+# Unit and integration tests; each binary is self-contained (starts what it needs).
+unit: $(BINS) $(TEST_BIN)
+	@SW_BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+
+test: unit
+
+# deps: install the Debian packages the build and the tests need, only if missing.
+deps:
+	@sh .ci/deps.sh
+
+check: deps
+	$(MAKE) all
+	$(MAKE) test
+	$(MAKE) e2e-run
+	$(MAKE) e2e-test || { $(MAKE) e2e-stop; exit 1; }
+	$(MAKE) e2e-stop
+
+run: deps all
+	$(BUILD)/bin/skywire-svc run --config compose/deployment.json
+
+E2E_DIR    ?= .e2e
+E2E_CONFIG ?= compose/deployment.json
+e2e-run: all
+	@SW_BUILD=$(BUILD) E2E_DIR=$(E2E_DIR) sh e2e/run.sh $(E2E_CONFIG)
+e2e-test: all
+	@SW_BUILD=$(BUILD) E2E_DIR=$(E2E_DIR) sh e2e/test.sh $(E2E_CONFIG)
+e2e-stop:
+	@E2E_DIR=$(E2E_DIR) sh e2e/stop.sh
+
+bench: all
+	@SW_BUILD=$(BUILD) sh bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	clang-tidy $$(git ls-files 'common/*.c' '*/*.c') -- -std=c11 -I. -Icommon \
+		$(shell pkg-config --cflags $(PKGS))
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance \
+		-I common $$(git ls-files '*.c')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,105 @@
+/*
+ * http: a thin layer over libevent's evhttp.
+ *
+ * Server: routes by method and path pattern, a body limit (64 KiB default,
+ * 413 past it), JSON replies and {"error":"…"} errors, per-route metrics
+ * (requests by route and status, latency histogram, open connections) and an
+ * access log at debug level.  Handlers may answer later (after a store
+ * callback): a request stays valid until it is answered; if the client goes
+ * away first, the answer is dropped safely (sw_http_req_gone() tells).
+ *
+ * Patterns are literal segments and {name} captures, a capture may follow a
+ * literal prefix inside one segment ("/transports/id:{t_id}") and a trailing
+ * "/" in the pattern is matched exactly.  A path that matches a pattern with
+ * another method gets 405, no pattern 404.  Query strings are not part of the
+ * match.
+ *
+ * Client: one async request with a timeout and retries with backoff
+ * (connection failures and 5xx are retried; 4xx are not), JSON in and out.
+ * Host names are resolved with evdns, never blocking.
+ */
+#ifndef SW_HTTP_H
+#define SW_HTTP_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+struct event_base;
+struct evbuffer;
+struct sw_metrics;
+struct sw_http_server;
+struct sw_http_req;
+
+#define SW_HTTP_MAX_BODY (64 * 1024)
+
+typedef void sw_http_handler(struct sw_http_req *req, void *arg);
+
+/* metrics may be NULL.  svc names the service in logs. */
+struct sw_http_server *sw_http_server_new(struct event_base *base, const char *svc,
+    struct sw_metrics *metrics);
+void sw_http_server_free(struct sw_http_server *srv);
+/* "host:port" (port 0: any free port; see sw_http_server_port). -1 logged on failure. */
+int sw_http_server_listen(struct sw_http_server *srv, const char *addr);
+int sw_http_server_port(const struct sw_http_server *srv);
+void sw_http_server_set_max_body(struct sw_http_server *srv, size_t max);
+/* method: "GET", "POST", "DELETE", "PUT", or "*" for any. */
+int sw_http_route(struct sw_http_server *srv, const char *method, const char *pattern,
+    sw_http_handler *h, void *arg);
+
+/* Request accessors. */
+const char *sw_http_req_method(const struct sw_http_req *req);
+/* The request target exactly as sent: path and query ("/transports/?x=1"). */
+const char *sw_http_req_uri(const struct sw_http_req *req);
+const char *sw_http_req_path(const struct sw_http_req *req);  /* decoded path, no query */
+const char *sw_http_req_param(const struct sw_http_req *req, const char *name); /* {name} */
+const char *sw_http_req_query(const struct sw_http_req *req, const char *name); /* ?name= */
+const char *sw_http_req_header(const struct sw_http_req *req, const char *name);
+const unsigned char *sw_http_req_body(const struct sw_http_req *req, size_t *len);
+/* The peer's IP address as text. */
+const char *sw_http_req_peer(const struct sw_http_req *req);
+int sw_http_req_gone(const struct sw_http_req *req);
+void sw_http_req_set_data(struct sw_http_req *req, void *data);
+void *sw_http_req_get_data(const struct sw_http_req *req);
+
+/*
+ * Answers.  Each request must be answered exactly once; the req is freed by
+ * the answer.
+ */
+void sw_http_reply_json(struct sw_http_req *req, int status, const cJSON *body);
+void sw_http_reply_raw(struct sw_http_req *req, int status, const char *ctype,
+    const void *body, size_t len);
+void sw_http_reply_buf(struct sw_http_req *req, int status, const char *ctype,
+    struct evbuffer *body);
+/* {"error":msg}; extra (may be NULL) adds its members to the object. */
+void sw_http_error(struct sw_http_req *req, int status, const char *msg);
+void sw_http_error_extra(struct sw_http_req *req, int status, const char *msg, cJSON *extra);
+
+/* Client. */
+struct sw_http_client;
+struct sw_http_client *sw_http_client_new(struct event_base *base, const char *svc);
+void sw_http_client_free(struct sw_http_client *c);
+
+struct sw_http_resp {
+	int status;       /* 0 when no answer (connection, timeout) */
+	const char *body; /* NUL-terminated (body may still hold NULs) */
+	size_t len;
+	cJSON *json;      /* parsed body, or NULL; owned by the client */
+};
+typedef void sw_http_client_cb(const struct sw_http_resp *resp, void *arg);
+
+struct sw_http_opts {
+	int timeout_ms; /* per try; default 5000 */
+	int retries;    /* extra tries after the first; default 0 */
+	int backoff_ms; /* first delay, doubling; default 200 */
+	const char *const *headers; /* NULL-terminated name, value, name, value, … */
+};
+
+/*
+ * url: "http://host[:port]/path?query".  body may be NULL.  cb runs exactly
+ * once, from the event loop.  Returns -1 (no callback) on a bad URL.
+ */
+int sw_http_request(struct sw_http_client *c, const char *method, const char *url,
+    const void *body, size_t len, const struct sw_http_opts *opts, sw_http_client_cb *cb,
+    void *arg);
+
+#endif
