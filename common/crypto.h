@@ -28,7 +28,7 @@ int sw_crypto_init(void);
 
 /* Lowercase hex; out must hold 2*len+1. */
 void sw_hex_encode(char *out, const uint8_t *in, size_t len);
-/* Exactly 2*len hex chars (either case) into len bytes; -1 otherwise. */
+/* Exactly 2*len hex chars (either case) into len bytes; -1 otherwise (out untouched). */
 int sw_hex_decode(uint8_t *out, size_t len, const char *hex);
 
 void sw_keypair_generate(struct sw_keypair *kp);
@@ -42,13 +42,17 @@ int sw_keypair_from_hex(struct sw_keypair *kp, const char *seed_hex, const char 
     char *err, size_t errlen);
 void sw_keypair_seed_hex(const struct sw_keypair *kp, char out[SW_PK_HEX]);
 
-/* 64 hex chars, not all zero (lowercase required when strict). */
+/*
+ * Exactly 64 lowercase hex chars, not all zero; -1 otherwise (pk untouched).
+ * Upper case is refused so that one key has one spelling (crypto.md: PKs are
+ * lowercase hex), which lets services use the text as a store key.
+ */
 int sw_pk_parse(uint8_t pk[SW_PK_LEN], const char *hex);
 int sw_pk_is_null(const uint8_t pk[SW_PK_LEN]);
 
 void sw_sign(uint8_t sig[SW_SIG_LEN], const uint8_t *msg, size_t len,
     const struct sw_keypair *kp);
-/* 0 if valid. */
+/* 0 if valid; -1 for a bad signature, the null PK or a small-order PK. */
 int sw_verify(const uint8_t sig[SW_SIG_LEN], const uint8_t *msg, size_t len,
     const uint8_t pk[SW_PK_LEN]);
 void sw_hash(uint8_t out[SW_HASH_LEN], const uint8_t *msg, size_t len);

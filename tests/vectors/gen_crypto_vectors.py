@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""Crypto test vectors for skywire-c, from an independent implementation.
+
+Run with Debian's python (python3-nacl): /usr/bin/python3 gen_crypto_vectors.py
+Writes crypto.json beside this script.  Everything is derived from fixed
+seeds, so the output is the same on every run; commit it with this script.
+The C tests (tests/common/test_crypto.c, test_jcs.c, test_httpauth.c) check
+every vector here against common/crypto.c, jcs.c and httpauth.c.
+"""
+import hashlib
+import json
+import os
+
+from nacl.signing import SigningKey
+
+
+def canon(o):
+    # crypto.md: this produces exactly the canonical bytes.
+    return json.dumps(o, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def loose(o):
+    # A non-canonical spelling of o for the C side to parse: members in
+    # insertion order, whitespace, every non-ASCII char as a \u escape.
+    return json.dumps(o, indent=2, ensure_ascii=True)
+
+
+def seed(i):
+    return hashlib.blake2b(b"skywire-c test seed %d" % i, digest_size=32).digest()
+
+
+KEYS = [SigningKey(seed(i)) for i in range(4)]
+# One more: the all-zero seed, and libsodium's documented RFC 8032 test 1.
+KEYS.append(SigningKey(bytes(32)))
+KEYS.append(SigningKey(bytes.fromhex(
+    "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")))
+
+
+def pk_hex(k):
+    return k.verify_key.encode().hex()
+
+
+def sign_hex(k, msg):
+    return k.sign(msg).signature.hex()
+
+
+def keys():
+    out = []
+    for k in KEYS:
+        out.append({
+            "seed": k.encode().hex(),
+            "pk": pk_hex(k),
+            "x25519_pk": k.verify_key.to_curve25519_public_key().encode().hex(),
+            "x25519_sk": k.to_curve25519_private_key().encode().hex(),
+        })
+    return out
+
+
+MESSAGES = [
+    b"",
+    b"hello",
+    bytes(range(256)),
+    b"\x00" * 1000,
+    "signé ✓ 😀".encode("utf-8"),
+    b"a" * 4097,
+]
+
+
+def signatures():
+    out = []
+    for i, m in enumerate(MESSAGES):
+        for ki in (i % 4, 5):
+            out.append({"key": ki, "msg": m.hex(), "sig": sign_hex(KEYS[ki], m)})
+    return out
+
+
+def hashes():
+    return [{"msg": m.hex(), "hash": hashlib.blake2b(m, digest_size=32).hexdigest()}
+            for m in MESSAGES]
+
+
+JCS_OBJECTS = [
+    {},
+    [],
+    {"a": {}, "b": []},
+    [[], {}, [[]], [{}]],
+    0,
+    9007199254740991,
+    True,
+    None,
+    "",
+    {"z": 1, "a": 2, "m": 3},
+    {"b": [3, 2, 1], "a": {"d": 4, "c": {"f": None, "e": False}}},
+    {"ints": [0, 1, 9, 10, 255, 65536, 2147483647, 2147483648, 4294967296,
+              1000000000000000, 9007199254740991]},
+    {"aa": 1, "a": 2, "": 3, "B": 4, "b": 5, "A": 6, "a0": 7, "a ": 8},
+    # Bytewise UTF-8 order (= code point order), which for U+E000 vs U+1F600
+    # differs from RFC 8785's UTF-16 order; crypto.md fixes bytewise.
+    {"\U0001F600": 1, "\ue000": 2, "\u00e9": 3, "e\u0301": 4, "z": 5, "\u65e5\u672c": 6,
+     "\u00ff": 7, "\u0100": 8, "\uffff": 9, "\u007f": 10},
+    {"esc": "quote \" backslash \\ slash / tab \t nl \n cr \r bs \b ff \f"},
+    {"ctl": "".join(chr(c) for c in range(1, 32)) + "\u007f"},
+    {"uni": "h\u00e9llo w\u00f6rld \u65e5\u672c\u8a9e \U0001F600 \U00010000 \U0010FFFF "
+            "\u2028\u2029 \ufeff \ue000"},
+    {"key\nwith\tctl\"": "v", "k\\": "w"},
+    {"nested": {"deep": {"deeper": {"deepest": [1, [2, [3, [4, {"x": "y"}]]]]}}}},
+    {"t": True, "f": False, "n": None, "s": "null", "i": 0},
+    ["b", "a", 2, 1, None, True],
+]
+
+
+# A dmsg entry as services.md describes it, signed by key 1 as "static".
+def entry():
+    k = KEYS[1]
+    e = {
+        "version": "0.0.1",
+        "sequence": 7,
+        "timestamp": 1764140702,
+        "static": pk_hex(k),
+        "client": {"delegated_servers": [pk_hex(KEYS[2]), pk_hex(KEYS[3])]},
+        "server": {"address": "dmsg.example.org:8080", "availableSessions": 2048},
+    }
+    c = canon(e)
+    signed = dict(e)
+    signed["signature"] = sign_hex(k, c.encode("utf-8"))
+    return {"key": 1, "object": loose(signed), "canonical": c,
+            "signature": signed["signature"]}
+
+
+def jcs():
+    return [{"input": loose(o), "canonical": canon(o),
+             "canonical_hex": canon(o).encode("utf-8").hex()} for o in JCS_OBJECTS]
+
+
+HTTPAUTH = [
+    ("POST", "/transports/?x=1", 0, b'[{"t_id":"x"}]'),
+    ("DELETE", "/dmsg-discovery/entry/" + pk_hex(KEYS[2]), 5, b""),
+    ("GET", "/resolve/stcpr/" + pk_hex(KEYS[3]), 9007199254740991, b""),
+    ("POST", "/api/services?a=%20b&c=d", 42, "{\"x\":\"\u00e9\"}\n".encode("utf-8")),
+    ("PUT", "/", 1, bytes(range(256))),
+]
+
+
+def httpauth():
+    out = []
+    for i, (method, path, nonce, body) in enumerate(HTTPAUTH):
+        k = KEYS[(i + 2) % 4]
+        msg = method.encode() + b" " + path.encode() + b"\n" + str(nonce).encode() + b"\n" + body
+        out.append({"key": (i + 2) % 4, "method": method, "path": path, "nonce": nonce,
+                    "body": body.hex(), "msg": msg.hex(), "pk": pk_hex(k),
+                    "sig": sign_hex(k, msg)})
+    return out
+
+
+def main():
+    doc = {
+        "comment": "generated by gen_crypto_vectors.py (PyNaCl, hashlib); do not edit",
+        "keys": keys(),
+        "signatures": signatures(),
+        "hashes": hashes(),
+        "jcs": jcs(),
+        "signed": [entry()],
+        "httpauth": httpauth(),
+    }
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crypto.json")
+    with open(path, "w", encoding="ascii") as f:
+        json.dump(doc, f, indent=1, sort_keys=True, ensure_ascii=True)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
