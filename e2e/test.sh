@@ -1,0 +1,25 @@
+#!/bin/sh
+# make e2e-test: run every scenario in e2e/scenarios against the running
+# deployment (E2E_* variables say where it is).  A scenario is an executable
+# file named for what a user does; it exits 0 on success.
+set -u
+export E2E_CONFIG=${1:-compose/deployment.json}
+export SW_BUILD=${SW_BUILD:-build}
+export E2E_DD=${E2E_DD:-http://127.0.0.1:9090}
+export E2E_HEALTH=${E2E_HEALTH:-http://127.0.0.1:9100}
+pass=0
+fail=0
+for s in e2e/scenarios/*; do
+	[ -x "$s" ] || continue
+	name=$(basename "$s")
+	if "$s" >"${E2E_DIR:-.e2e}/$name.log" 2>&1; then
+		pass=$((pass + 1))
+		echo "ok   e2e/$name"
+	else
+		fail=$((fail + 1))
+		echo "FAIL e2e/$name"
+		sed 's/^/    /' "${E2E_DIR:-.e2e}/$name.log" | tail -n 30
+	fi
+done
+echo "e2e: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

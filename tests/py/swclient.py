@@ -1,0 +1,176 @@
+"""A small independent Skywire client for black-box tests, written from the
+spec alone (crypto.md, services.md) on PyNaCl: keys, canonical JSON, signed
+dmsg entries, httpauth requests.  Runs on Debian's /usr/bin/python3."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import nacl.signing
+import nacl.encoding
+
+
+def canon(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Key:
+    def __init__(self, seed=None):
+        self.sk = nacl.signing.SigningKey(seed or os.urandom(32))
+        self.pk = self.sk.verify_key.encode().hex()
+        self.seed = bytes(self.sk).hex()
+
+    def sign(self, msg):
+        return self.sk.sign(msg).signature.hex()
+
+
+def signed(obj, key):
+    obj = dict(obj)
+    obj.pop("signature", None)
+    obj["signature"] = key.sign(canon(obj))
+    return obj
+
+
+def client_entry(key, seq, servers, ts=None):
+    return signed({"version": "0.0.1", "sequence": seq,
+                   "timestamp": int(ts if ts is not None else time.time()),
+                   "static": key.pk, "client": {"delegated_servers": servers}}, key)
+
+
+def server_entry(key, seq, addr, sessions=10, ts=None):
+    return signed({"version": "0.0.1", "sequence": seq,
+                   "timestamp": int(ts if ts is not None else time.time()),
+                   "static": key.pk, "server": {"address": addr, "availableSessions": sessions}},
+                  key)
+
+
+class Resp:
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def request(method, url, body=None, headers=None, timeout=10):
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Resp(r.status, r.read(), dict(r.headers))
+    except urllib.error.HTTPError as e:
+        return Resp(e.code, e.read(), dict(e.headers))
+
+
+def auth_request(base, method, path, key, body=b"", nonce=None, tamper=None):
+    """httpauth: sign METHOD " " PATH "\\n" NONCE "\\n" BODY."""
+    if not isinstance(body, bytes):
+        body = json.dumps(body).encode()
+    if nonce is None:
+        nonce = request("GET", base + "/security/nonces/" + key.pk).json()["next_nonce"]
+    msg = method.encode() + b" " + path.encode() + b"\n" + str(nonce).encode() + b"\n" + body
+    hdrs = {"SW-Public": key.pk, "SW-Nonce": str(nonce), "SW-Sig": key.sign(msg)}
+    if tamper:
+        tamper(hdrs)
+    return request(method, base + path, body or None, hdrs)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=10.0, step=0.02):
+    """Poll a condition until it holds or the deadline passes; True if it held."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def http_up(url):
+    try:
+        urllib.request.urlopen(url, timeout=1)
+        return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+class Redis:
+    """A private redis-server on a free port, for tests."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ok = wait_until(lambda: _connects(self.port), 10)
+        assert ok, "redis-server did not start"
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+
+def _connects(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Daemon:
+    """A daemon from build/bin started with flags; stopped with SIGTERM."""
+
+    def __init__(self, name, *args, health_path="/health"):
+        self.name = name
+        self.port = free_port()
+        self.args = list(args)
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.proc = None
+        self.log = None
+        self.start()
+
+    def start(self):
+        bindir = os.path.join(os.environ.get("SW_BUILD", "build"), "bin")
+        self.log = open("%s/%s-%d.log" % (os.environ.get("SW_TMP", "/tmp"), self.name,
+                                          self.port), "ab")
+        self.proc = subprocess.Popen([os.path.join(bindir, self.name), "--listen",
+                                      "127.0.0.1:%d" % self.port] + self.args,
+                                     stdout=self.log, stderr=self.log)
+        ok = wait_until(lambda: self.proc.poll() is not None or http_up(self.base + "/health"),
+                        10)
+        assert ok and self.proc.poll() is None, "%s did not start" % self.name
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            rc = self.proc.wait(15)
+            self.proc = None
+            self.log.close()
+            return rc
+        return None
