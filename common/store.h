@@ -18,6 +18,8 @@
  *   HSET k f v [f v…]     HGET k f   HDEL k f [f…]  HGETALL k
  *   KEYS pattern          (only "prefix*" patterns; for tests and rebuilds, never per request)
  *   MGET k [k…]
+ *   ZRANGEBYSCORE also takes [WITHSCORES] [LIMIT offset count]; SET also PX ms.
+ *   PING, DBSIZE, FLUSHDB (for health checks and tests)
  *
  * Every call is asynchronous: the callback runs later from the event loop,
  * never inside the call (both backends), exactly once, unless the store is
@@ -25,6 +27,9 @@
  * When redis is unreachable, calls fail fast with SW_REPLY_DOWN and the
  * backend reconnects with backoff (100 ms doubling to 5 s); sw_store_up()
  * says whether it is connected, for /health.
+ *
+ * A callback may issue further calls (they are queued as usual) but must not
+ * free the store; free it from outside any store callback.
  */
 #ifndef SW_STORE_H
 #define SW_STORE_H

@@ -1,0 +1,619 @@
+/*
+ * store_redis: the store on a redis server, through hiredis's async API and
+ * its libevent adapter.
+ *
+ * The one idea: the store is either connected, and every call goes straight
+ * into hiredis's output buffer, or it is not, and every call is answered
+ * DOWN at once (from an event, never inside the call) while a timer retries
+ * the connection with backoff, 100 ms doubling to 5 s.  Nothing is queued
+ * for a redis that may never come back: callers answer 503 and retry.
+ *
+ * hiredis calls every pending callback with a NULL reply when a connection
+ * drops (or is freed); that NULL becomes DOWN.  A watchdog timer drops a
+ * connection that takes too long to open or stops answering, since hiredis
+ * 0.14 has no timeouts of its own.
+ *
+ * Host names are resolved by hiredis with a blocking getaddrinfo; a
+ * deployment names redis by address or by a name its resolver answers
+ * locally (/etc/hosts, the container runtime's DNS).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+#include "store_int.h"
+
+#define BACKOFF_MIN_MS     100
+#define BACKOFF_MAX_MS     5000
+#define CONNECT_TIMEOUT_MS 5000
+#define REPLY_TIMEOUT_MS   10000
+#define WATCHDOG_MS        500
+#define FREE_REQS          1024
+
+/*
+ * Compare-and-increment in one step on the server, so replicas sharing a
+ * redis cannot both take the same nonce.  The value is compared as a string
+ * (Lua numbers are doubles and would round large nonces); for the same
+ * reason a mismatch returns the current value as a string and the reply
+ * -(current+1) is computed here.
+ */
+static const char NONCE_LUA[] =
+    "local cur = redis.call('GET', KEYS[1]) or '0'\n"
+    "if string.find(cur, '^%d+$') == nil then\n"
+    "  return redis.error_reply('ERR nonce is not a non-negative integer')\n"
+    "end\n"
+    "if cur == ARGV[1] then\n"
+    "  redis.call('INCR', KEYS[1])\n"
+    "  return 1\n"
+    "end\n"
+    "return cur\n";
+
+struct rreq {
+	struct rds *r;
+	sw_store_cb *cb;
+	void *arg;
+	int nonce; /* a STR reply is the current nonce */
+	struct rreq *next; /* free list */
+};
+
+struct rdown {
+	sw_store_cb *cb;
+	void *arg;
+};
+
+struct rdownq {
+	struct rdown *v;
+	size_t n, cap;
+};
+
+struct rds {
+	struct sw_store *st;
+	char *host;
+	int port;
+	int db;
+	redisAsyncContext *ac;
+	int connected;
+	int warned; /* the current outage was logged */
+	int freeing;
+	int backoff_ms;
+	long long since_ms;    /* connect started, or last reply */
+	unsigned long inflight; /* requests waiting for a reply */
+	struct event *ev_retry;
+	struct event *ev_watchdog;
+	struct event *ev_down;
+	struct rdownq down, downrun;
+	struct rreq *freereqs;
+	size_t nfree;
+};
+
+static void rds_connect(struct rds *r);
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct rreq *
+rreq_new(struct rds *r, sw_store_cb *cb, void *arg)
+{
+	struct rreq *q;
+
+	if ((q = r->freereqs) != NULL) {
+		r->freereqs = q->next;
+		r->nfree--;
+	} else if ((q = malloc(sizeof(*q))) == NULL) {
+		return NULL;
+	}
+	q->r = r;
+	q->cb = cb;
+	q->arg = arg;
+	q->nonce = 0;
+	q->next = NULL;
+	return q;
+}
+
+static void
+rreq_free(struct rds *r, struct rreq *q)
+{
+	if (r->nfree >= FREE_REQS || r->freeing) {
+		free(q);
+		return;
+	}
+	q->next = r->freereqs;
+	r->freereqs = q;
+	r->nfree++;
+}
+
+/* DOWN answers, always from ev_down. */
+static int
+rds_defer_down(struct rds *r, sw_store_cb *cb, void *arg)
+{
+	struct rdown *nv;
+	size_t cap;
+
+	if (r->down.n == r->down.cap) {
+		cap = r->down.cap ? r->down.cap * 2 : 16;
+		if ((nv = realloc(r->down.v, cap * sizeof(*nv))) == NULL)
+			return -1;
+		r->down.v = nv;
+		r->down.cap = cap;
+	}
+	r->down.v[r->down.n].cb = cb;
+	r->down.v[r->down.n].arg = arg;
+	if (r->down.n++ == 0)
+		event_active(r->ev_down, EV_TIMEOUT, 0);
+	return 0;
+}
+
+static void
+rds_run_down(evutil_socket_t fd, short what, void *arg)
+{
+	struct rds *r = arg;
+	struct rdownq tmp;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	tmp = r->downrun;
+	r->downrun = r->down;
+	r->down = tmp;
+	r->down.n = 0;
+	for (i = 0; i < r->downrun.n; i++)
+		sw_store_deliver(r->st, r->downrun.v[i].cb, r->downrun.v[i].arg,
+		    &sw_store_reply_down);
+	r->downrun.n = 0;
+}
+
+/* Reply conversion: one allocation for all the nodes of an array reply. */
+
+static size_t
+conv_count(const redisReply *rr)
+{
+	size_t n = 0, i;
+
+	if (rr->type != REDIS_REPLY_ARRAY)
+		return 0;
+	for (i = 0; i < rr->elements; i++)
+		n += 1 + conv_count(rr->element[i]);
+	return n;
+}
+
+static void
+conv_fill(const redisReply *rr, struct sw_reply *out, struct sw_reply **nodes,
+    struct sw_reply ***ptrs)
+{
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	switch (rr->type) {
+	case REDIS_REPLY_STRING:
+	case REDIS_REPLY_STATUS:
+	case REDIS_REPLY_ERROR:
+		out->type = rr->type == REDIS_REPLY_STRING  ? SW_REPLY_STR
+		    : rr->type == REDIS_REPLY_STATUS ? SW_REPLY_STATUS
+						     : SW_REPLY_ERROR;
+		out->str = rr->str;
+		out->len = rr->len;
+		break;
+	case REDIS_REPLY_INTEGER:
+		out->type = SW_REPLY_INT;
+		out->integer = rr->integer;
+		break;
+	case REDIS_REPLY_ARRAY:
+		out->type = SW_REPLY_ARRAY;
+		out->elements = rr->elements;
+		if (rr->elements == 0)
+			break;
+		out->element = *ptrs;
+		*ptrs += rr->elements;
+		for (i = 0; i < rr->elements; i++)
+			out->element[i] = (*nodes)++;
+		for (i = 0; i < rr->elements; i++)
+			conv_fill(rr->element[i], out->element[i], nodes, ptrs);
+		break;
+	default:
+		out->type = SW_REPLY_NIL;
+		break;
+	}
+}
+
+/* The script's "current" string becomes INT -(current+1), as in store_mem. */
+static void
+rds_nonce_reply(struct sw_reply *out)
+{
+	long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoll(out->str, &end, 10);
+	memset(out, 0, sizeof(*out));
+	if (errno != 0 || *end != '\0' || v < 0) {
+		out->type = SW_REPLY_ERROR;
+		out->str = "ERR nonce is not a non-negative integer";
+		out->len = strlen(out->str);
+		return;
+	}
+	out->type = SW_REPLY_INT;
+	out->integer = -v - 1;
+}
+
+static void
+rds_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	static const struct sw_reply oom = {
+	    .type = SW_REPLY_ERROR, .str = "ERR out of memory", .len = 17};
+	struct rreq *q = privdata;
+	struct rds *r = q->r;
+	const redisReply *rr = reply;
+	struct sw_reply out, *nodes = NULL, **ptrs, *np;
+	struct sw_reply **pp;
+	size_t n;
+
+	(void)ac;
+	r->inflight--;
+	if (rr == NULL) {
+		sw_store_deliver(r->st, q->cb, q->arg, &sw_store_reply_down);
+		goto done;
+	}
+	r->since_ms = now_ms();
+	if ((n = conv_count(rr)) > 0) {
+		if (n > SIZE_MAX / (sizeof(*nodes) + sizeof(ptrs)) ||
+		    (nodes = malloc(n * (sizeof(*nodes) + sizeof(ptrs)))) == NULL) {
+			sw_store_deliver(r->st, q->cb, q->arg, &oom);
+			goto done;
+		}
+	}
+	np = nodes;
+	pp = nodes != NULL ? (struct sw_reply **)(void *)(nodes + n) : NULL;
+	conv_fill(rr, &out, &np, &pp);
+	if (q->nonce && out.type == SW_REPLY_STR)
+		rds_nonce_reply(&out);
+	sw_store_deliver(r->st, q->cb, q->arg, &out);
+	free(nodes);
+done:
+	rreq_free(r, q);
+}
+
+/* Connection management. */
+
+static void
+rds_schedule(struct rds *r)
+{
+	struct timeval tv;
+
+	if (r->freeing || evtimer_pending(r->ev_retry, NULL))
+		return;
+	tv.tv_sec = r->backoff_ms / 1000;
+	tv.tv_usec = (r->backoff_ms % 1000) * 1000;
+	evtimer_add(r->ev_retry, &tv);
+	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+/* The connection is gone (ac is being or has been freed by hiredis). */
+static void
+rds_lost(struct rds *r, const char *why)
+{
+	char buf[128];
+
+	r->ac = NULL;
+	r->connected = 0;
+	if (r->freeing)
+		return;
+	if (!r->warned) {
+		sw_log_warn(r->st->svc, "store down", "host=%s port=%d err=%s", r->host, r->port,
+		    sw_log_q(buf, sizeof(buf), why));
+		r->warned = 1;
+	}
+	rds_schedule(r);
+}
+
+static void
+rds_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rds *r = ac->data;
+
+	if (r == NULL || ac != r->ac)
+		return;
+	if (status != REDIS_OK) {
+		/* hiredis frees ac after this callback */
+		rds_lost(r, ac->errstr[0] ? ac->errstr : "connect failed");
+		return;
+	}
+	r->connected = 1;
+	r->warned = 0;
+	r->backoff_ms = BACKOFF_MIN_MS;
+	r->since_ms = now_ms();
+	sw_log_info(r->st->svc, "store connected", "host=%s port=%d db=%d", r->host, r->port,
+	    r->db);
+}
+
+static void
+rds_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rds *r = ac->data;
+
+	(void)status;
+	if (r == NULL || ac != r->ac)
+		return;
+	rds_lost(r, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+static void
+rds_on_select(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	const redisReply *rr = reply;
+	struct rds *r = privdata;
+
+	(void)ac;
+	r->inflight--;
+	if (rr != NULL && rr->type == REDIS_REPLY_ERROR)
+		sw_log_error(r->st->svc, "store select failed", "db=%d", r->db);
+}
+
+static void
+rds_connect(struct rds *r)
+{
+	redisAsyncContext *ac;
+
+	ac = redisAsyncConnect(r->host, r->port);
+	if (ac == NULL || ac->err) {
+		rds_lost(r, ac != NULL ? ac->errstr : "out of memory");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		return;
+	}
+	ac->data = r;
+	if (redisLibeventAttach(ac, r->st->base) != REDIS_OK) {
+		redisAsyncFree(ac);
+		rds_lost(r, "libevent attach failed");
+		return;
+	}
+	r->ac = ac;
+	r->inflight = 0;
+	r->since_ms = now_ms();
+	redisAsyncSetConnectCallback(ac, rds_on_connect);
+	redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
+	/* queued before any command, so every command sees the right db */
+	if (r->db != 0 && redisAsyncCommand(ac, rds_on_select, r, "SELECT %d", r->db) == REDIS_OK)
+		r->inflight++;
+}
+
+static void
+rds_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rds_connect(arg);
+}
+
+/* Drops a connection that does not open, or that holds requests without answering. */
+static void
+rds_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct rds *r = arg;
+	redisAsyncContext *ac = r->ac;
+	long long idle;
+
+	(void)fd;
+	(void)what;
+	if (ac == NULL)
+		return;
+	idle = now_ms() - r->since_ms;
+	if ((!r->connected && idle > CONNECT_TIMEOUT_MS) ||
+	    (r->connected && r->inflight > 0 && idle > REPLY_TIMEOUT_MS)) {
+		rds_lost(r, r->connected ? "reply timeout" : "connect timeout");
+		/* ac no longer matches r->ac, so its callbacks are ignored; requests get DOWN */
+		redisAsyncFree(ac);
+	}
+}
+
+/* Backend entry points. */
+
+static int
+rds_send(struct sw_store *st, sw_store_cb *cb, void *arg, int nonce, int argc,
+    const char **argv, const size_t *argvlen)
+{
+	struct rds *r = st->impl;
+	struct rreq *q;
+
+	if (!r->connected)
+		return rds_defer_down(r, cb, arg);
+	if ((q = rreq_new(r, cb, arg)) == NULL)
+		return -1;
+	q->nonce = nonce;
+	if (redisAsyncCommandArgv(r->ac, rds_on_reply, q, argc, argv, argvlen) != REDIS_OK) {
+		rreq_free(r, q);
+		return rds_defer_down(r, cb, arg);
+	}
+	if (r->inflight++ == 0)
+		r->since_ms = now_ms();
+	return 0;
+}
+
+static int
+rds_cmd(struct sw_store *st, sw_store_cb *cb, void *arg, int argc, const char **argv,
+    const size_t *argvlen)
+{
+	return rds_send(st, cb, arg, 0, argc, argv, argvlen);
+}
+
+/* MULTI, the commands, EXEC in one write; only EXEC's reply is kept. */
+static int
+rds_txn(struct sw_store *st, const struct sw_store_txn *t, sw_store_cb *cb, void *arg)
+{
+	static const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+	struct rds *r = st->impl;
+	struct rreq *q;
+	int i;
+
+	if (!r->connected)
+		return rds_defer_down(r, cb, arg);
+	if ((q = rreq_new(r, cb, arg)) == NULL)
+		return -1;
+	if (redisAsyncCommandArgv(r->ac, NULL, NULL, 1, multi, NULL) != REDIS_OK)
+		goto down;
+	for (i = 0; i < t->ncmd; i++) {
+		if (redisAsyncCommandArgv(r->ac, NULL, NULL, t->cmd[i].argc, t->cmd[i].argv,
+			t->cmd[i].argvlen) != REDIS_OK)
+			goto down;
+	}
+	if (redisAsyncCommandArgv(r->ac, rds_on_reply, q, 1, exec, NULL) != REDIS_OK)
+		goto down;
+	if (r->inflight++ == 0)
+		r->since_ms = now_ms();
+	return 0;
+down:
+	/* only a closing context refuses a command, and it takes the MULTI with it */
+	rreq_free(r, q);
+	return rds_defer_down(r, cb, arg);
+}
+
+static int
+rds_nonce(struct sw_store *st, const char *key, unsigned long long expected, sw_store_cb *cb,
+    void *arg)
+{
+	char num[24];
+	const char *argv[5] = {"EVAL", NONCE_LUA, "1", key, num};
+
+	snprintf(num, sizeof(num), "%llu", expected);
+	return rds_send(st, cb, arg, 1, 5, argv, NULL);
+}
+
+static int
+rds_up(const struct sw_store *st)
+{
+	const struct rds *r = st->impl;
+
+	return r->connected;
+}
+
+static void
+rds_free(struct sw_store *st)
+{
+	struct rds *r = st->impl;
+	struct rreq *q;
+
+	if (r == NULL)
+		return;
+	r->freeing = 1;
+	/* hiredis answers every pending request with NULL, which becomes DOWN */
+	if (r->ac != NULL)
+		redisAsyncFree(r->ac);
+	r->ac = NULL;
+	if (r->ev_down != NULL)
+		rds_run_down(-1, 0, r);
+	if (r->ev_retry != NULL)
+		event_free(r->ev_retry);
+	if (r->ev_watchdog != NULL)
+		event_free(r->ev_watchdog);
+	if (r->ev_down != NULL)
+		event_free(r->ev_down);
+	while ((q = r->freereqs) != NULL) {
+		r->freereqs = q->next;
+		free(q);
+	}
+	free(r->down.v);
+	free(r->downrun.v);
+	free(r->host);
+	free(r);
+	st->impl = NULL;
+}
+
+static const struct sw_store_ops rds_ops = {
+	.cmd = rds_cmd,
+	.txn = rds_txn,
+	.nonce = rds_nonce,
+	.up = rds_up,
+	.free = rds_free,
+};
+
+/* "redis://host[:port][/db]", host may be "[v6addr]". */
+static int
+rds_parse_url(struct rds *r, const char *url)
+{
+	const char *p, *hend, *rest;
+	char *end;
+	long v;
+
+	if (strncmp(url, "redis://", 8) != 0)
+		return -1;
+	p = url + 8;
+	if (*p == '[') {
+		if ((hend = strchr(p, ']')) == NULL)
+			return -1;
+		p++;
+		rest = hend + 1;
+	} else {
+		hend = p + strcspn(p, ":/");
+		rest = hend;
+	}
+	if (hend == p || strchr(url + 8, '@') != NULL)
+		return -1;
+	if ((r->host = strndup(p, (size_t)(hend - p))) == NULL)
+		return -1;
+	r->port = 6379;
+	if (*rest == ':') {
+		errno = 0;
+		v = strtol(rest + 1, &end, 10);
+		if (errno != 0 || end == rest + 1 || v < 1 || v > 65535)
+			return -1;
+		r->port = (int)v;
+		rest = end;
+	}
+	if (*rest == '/' && rest[1] != '\0') {
+		errno = 0;
+		v = strtol(rest + 1, &end, 10);
+		if (errno != 0 || end == rest + 1 || *end != '\0' || v < 0 || v > INT_MAX)
+			return -1;
+		r->db = (int)v;
+	} else if (*rest == '/') {
+		r->db = 0;
+	} else if (*rest != '\0') {
+		return -1;
+	}
+	return 0;
+}
+
+int
+sw_store_redis_init(struct sw_store *st, const char *url)
+{
+	struct timeval tv = {0, WATCHDOG_MS * 1000};
+	char buf[256];
+	struct rds *r;
+
+	st->ops = &rds_ops;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	st->impl = r;
+	r->st = st;
+	r->backoff_ms = BACKOFF_MIN_MS;
+	if (rds_parse_url(r, url) == -1) {
+		sw_log_error(st->svc, "bad redis url", "url=%s", sw_log_q(buf, sizeof(buf), url));
+		goto fail;
+	}
+	r->ev_retry = evtimer_new(st->base, rds_retry, r);
+	r->ev_down = event_new(st->base, -1, 0, rds_run_down, r);
+	r->ev_watchdog = event_new(st->base, -1, EV_PERSIST, rds_watchdog, r);
+	if (r->ev_retry == NULL || r->ev_down == NULL || r->ev_watchdog == NULL ||
+	    event_add(r->ev_watchdog, &tv) == -1)
+		goto fail;
+	rds_connect(r);
+	return 0;
+fail:
+	rds_free(st);
+	return -1;
+}

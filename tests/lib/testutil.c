@@ -1,0 +1,207 @@
+/*
+ * testutil: see testutil.h.  Waiting is done by polling with short bounded
+ * steps (connect attempts) or by the event loop itself (a timeout event
+ * ends the wait), never by one long sleep.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <event2/event.h>
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static void
+loopback(struct sockaddr_in *sin, int port)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((unsigned short)port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+int
+sw_test_free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd, port = -1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		goto fail;
+	loopback(&sin, 0);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
+		goto fail;
+	port = ntohs(sin.sin_port);
+fail:
+	if (port == -1)
+		fprintf(stderr, "testutil: no free port: %s\n", strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return port;
+}
+
+int
+sw_test_wait_port(int port, int timeout_ms)
+{
+	struct sockaddr_in sin;
+	long long deadline = mono_ms() + timeout_ms;
+	int fd, ok;
+
+	loopback(&sin, port);
+	for (;;) {
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+			return -1;
+		ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(fd);
+		if (ok)
+			return 0;
+		if (mono_ms() >= deadline)
+			break;
+		sleep_ms(10);
+	}
+	fprintf(stderr, "testutil: nothing listens on port %d after %d ms\n", port, timeout_ms);
+	return -1;
+}
+
+int
+sw_test_redis_start(struct sw_test_redis *r, int port)
+{
+	const char *bin = getenv("SW_TEST_REDIS_SERVER");
+	char portstr[16];
+	pid_t pid;
+	int fd;
+
+	if (port == 0 && (port = sw_test_free_port()) == -1)
+		return -1;
+	if (bin == NULL || *bin == '\0')
+		bin = "redis-server";
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if ((pid = fork()) == -1) {
+		fprintf(stderr, "testutil: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+#ifdef __linux__
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+		if ((fd = open("/dev/null", O_RDWR)) != -1) {
+			dup2(fd, STDIN_FILENO);
+			dup2(fd, STDOUT_FILENO);
+			close(fd);
+		}
+		execlp(bin, bin, "--port", portstr, "--save", "", "--appendonly", "no", "--bind",
+		    "127.0.0.1", "--loglevel", "warning", (char *)NULL);
+		fprintf(stderr, "testutil: exec %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	r->pid = pid;
+	r->port = port;
+	snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d", port);
+	if (sw_test_wait_port(port, 10000) == -1) {
+		sw_test_redis_stop(r);
+		return -1;
+	}
+	return 0;
+}
+
+void
+sw_test_redis_stop(struct sw_test_redis *r)
+{
+	if (r->pid <= 0)
+		return;
+	kill(r->pid, SIGKILL);
+	while (waitpid(r->pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	r->pid = 0;
+}
+
+static void
+run_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(int *)arg = 1;
+}
+
+int
+sw_test_run_until_fn(struct event_base *base, int (*pred)(void *), void *arg, int timeout_ms)
+{
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	struct event *ev;
+	int timedout = 0;
+
+	if ((ev = evtimer_new(base, run_timeout, &timedout)) == NULL || evtimer_add(ev, &tv) == -1) {
+		if (ev != NULL)
+			event_free(ev);
+		return -1;
+	}
+	/* the timer guarantees EVLOOP_ONCE returns */
+	while (!pred(arg) && !timedout)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(ev);
+	return pred(arg) ? 0 : -1;
+}
+
+static int
+flag_set(void *arg)
+{
+	return *(const int *)arg != 0;
+}
+
+int
+sw_test_run_until(struct event_base *base, const int *flag, int timeout_ms)
+{
+	/* flag is only read */
+	union {
+		const int *c;
+		void *v;
+	} u = {.c = flag};
+
+	return sw_test_run_until_fn(base, flag_set, u.v, timeout_ms);
+}
+
+static int
+never(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+void
+sw_test_run_for(struct event_base *base, int ms)
+{
+	sw_test_run_until_fn(base, never, NULL, ms);
+}
