@@ -42,6 +42,11 @@ void sw_http_server_free(struct sw_http_server *srv);
 int sw_http_server_listen(struct sw_http_server *srv, const char *addr);
 int sw_http_server_port(const struct sw_http_server *srv);
 void sw_http_server_set_max_body(struct sw_http_server *srv, size_t max);
+/*
+ * Connections served at once (default 4096); past it accept pauses until one
+ * closes.  A connection counts from its first request.
+ */
+void sw_http_server_set_max_conns(struct sw_http_server *srv, size_t max);
 /* method: "GET", "POST", "DELETE", "PUT", or "*" for any. */
 int sw_http_route(struct sw_http_server *srv, const char *method, const char *pattern,
     sw_http_handler *h, void *arg);
