@@ -93,7 +93,10 @@ struct sw_store_txn *sw_store_txn_new(void);
 int sw_store_txn_addargv(struct sw_store_txn *t, int argc, const char **argv,
     const size_t *argvlen);
 int sw_store_txn_add(struct sw_store_txn *t, ...);
-/* Takes ownership of t (freed whatever happens). */
+/*
+ * Takes ownership of t (freed whatever happens).  -1 (cb will not run) if an
+ * add to t failed, so a transaction never runs with a command missing.
+ */
 int sw_store_txn_exec(struct sw_store *st, struct sw_store_txn *t, sw_store_cb *cb, void *arg);
 void sw_store_txn_free(struct sw_store_txn *t);
 

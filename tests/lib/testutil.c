@@ -92,7 +92,9 @@ sw_test_wait_port(int port, int timeout_ms)
 			break;
 		sleep_ms(10);
 	}
-	fprintf(stderr, "testutil: nothing listens on port %d after %d ms\n", port, timeout_ms);
+	if (timeout_ms > 0)
+		fprintf(stderr, "testutil: nothing listens on port %d after %d ms\n", port,
+		    timeout_ms);
 	return -1;
 }
 
@@ -101,6 +103,7 @@ sw_test_redis_start(struct sw_test_redis *r, int port)
 {
 	const char *bin = getenv("SW_TEST_REDIS_SERVER");
 	char portstr[16];
+	long long deadline;
 	pid_t pid;
 	int fd;
 
@@ -130,11 +133,19 @@ sw_test_redis_start(struct sw_test_redis *r, int port)
 	r->pid = pid;
 	r->port = port;
 	snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d", port);
-	if (sw_test_wait_port(port, 10000) == -1) {
-		sw_test_redis_stop(r);
-		return -1;
+	/* short connect polls, giving up at once if the child died (no binary, port taken) */
+	for (deadline = mono_ms() + 10000; mono_ms() < deadline;) {
+		if (sw_test_wait_port(port, 0) == 0)
+			return 0;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			r->pid = 0;
+			fprintf(stderr, "testutil: %s exited before listening on %d\n", bin, port);
+			return -1;
+		}
+		sleep_ms(10);
 	}
-	return 0;
+	sw_test_redis_stop(r);
+	return -1;
 }
 
 void

@@ -20,7 +20,10 @@ struct event_base;
 /* A free port (bound to 0 and released), or -1. */
 int sw_test_free_port(void);
 
-/* 0 once something accepts TCP connections on 127.0.0.1:port, -1 after timeout_ms. */
+/*
+ * 0 once something accepts TCP connections on 127.0.0.1:port, -1 after
+ * timeout_ms (0: try once).  Blocks: for use before an event loop runs.
+ */
 int sw_test_wait_port(int port, int timeout_ms);
 
 struct sw_test_redis {
@@ -31,7 +34,8 @@ struct sw_test_redis {
 
 /*
  * Start redis-server on port (0: a free port; the same port again to
- * restart) and wait until it accepts connections (at most 10 s).  The child
+ * restart) and wait until it accepts connections (at most 10 s; fails at
+ * once if the child exits).  r->url is then its redis:// URL.  The child
  * dies with the test process (Linux).  SW_TEST_REDIS_SERVER overrides the
  * binary (default "redis-server" from PATH).
  */
