@@ -52,6 +52,7 @@ BINS := $(addprefix $(BUILD)/bin/,$(SERVICES) $(TOOLS) skywire-svc)
 
 TEST_SRC := $(wildcard tests/*/test_*.c)
 TEST_BIN := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
+PY_TESTS := $(wildcard tests/*/test_*.py)
 TEST_HELPER_SRC := $(wildcard tests/lib/*.c)
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 
@@ -89,7 +90,8 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(ALL_SVC_OBJ) $(LIBCOMMON)
 
 # Unit and integration tests; each binary is self-contained (starts what it needs).
 unit: $(BINS) $(TEST_BIN)
-	@SW_BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+	@mkdir -p $(BUILD)/tests
+	@SW_BUILD=$(BUILD) SW_TMP=$(BUILD)/tests sh tests/run.sh $(TEST_BIN) $(PY_TESTS)
 
 test: unit
 

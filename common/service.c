@@ -224,6 +224,30 @@ svc_metrics_route(struct sw_http_req *req, void *arg)
 }
 
 int
+sw_svc_keypair(struct sw_svc *svc, const cJSON *cfg, struct sw_keypair *kp)
+{
+	const char *sk = sw_cfg_str(cfg, "secret_key"), *pk = sw_cfg_str(cfg, "public_key");
+	char err[128], hex[SW_PK_HEX];
+
+	if (sk == NULL) {
+		if (pk != NULL) {
+			sw_log_error(svc->name, "public_key given without secret_key", NULL);
+			return -1;
+		}
+		sw_keypair_generate(kp);
+		sw_hex_encode(hex, kp->pk, SW_PK_LEN);
+		sw_log_info(svc->name, "no secret_key configured, generated a key pair",
+		    "public_key=%s", hex);
+		return 0;
+	}
+	if (sw_keypair_from_hex(kp, sk, pk, err, sizeof(err)) == -1) {
+		sw_log_error(svc->name, err, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
 sw_svc_http_attach(struct sw_svc *svc, struct sw_http_server *srv)
 {
 	if (sw_http_route(srv, "GET", "/health", svc_health_route, svc) == -1 ||
@@ -745,6 +769,14 @@ sw_supervisor_free(struct sw_supervisor *sup)
 {
 	if (sup == NULL)
 		return;
+	/*
+	 * Stores first: freeing one calls its pending callbacks (with DOWN), and
+	 * those belong to services that must still exist to receive them.
+	 */
+	for (size_t i = 0; i < sup->nstores; i++) {
+		sw_store_free(sup->stores[i].store);
+		free(sup->stores[i].url);
+	}
 	for (size_t i = sup->n; i > 0; i--) {
 		struct sw_svc *svc = sup->svcs[i - 1];
 
@@ -755,10 +787,6 @@ sw_supervisor_free(struct sw_supervisor *sup)
 		sw_metrics_free(svc->metrics);
 		cJSON_Delete(svc->cfg);
 		free(svc);
-	}
-	for (size_t i = 0; i < sup->nstores; i++) {
-		sw_store_free(sup->stores[i].store);
-		free(sup->stores[i].url);
 	}
 	sw_http_server_free(sup->mux);
 	for (int i = 0; i < 3; i++)

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "crypto.h"
 
 struct event_base;
 struct sw_store;
@@ -111,5 +112,12 @@ const struct sw_service_ops *sw_registry_find(const struct sw_registry *reg, con
  */
 int sw_main_single(const struct sw_service_ops *ops, int argc, char **argv);
 int sw_main_svc(const struct sw_registry *reg, int argc, char **argv);
+
+/*
+ * The instance's identity from "secret_key" (and "public_key", which must
+ * match); when absent, a fresh pair is generated and its public key logged.
+ * -1 logged on a bad key.
+ */
+int sw_svc_keypair(struct sw_svc *svc, const cJSON *cfg, struct sw_keypair *kp);
 
 #endif

@@ -6,14 +6,19 @@ fail=0
 failed=""
 for t in "$@"; do
 	name=${t#"$SW_BUILD"/tests/}
-	if "$t" >"$t.log" 2>&1; then
+	case "$t" in
+	*.py) log=$SW_BUILD/tests/$(echo "$t" | tr / _).log; cmd="/usr/bin/python3 $t" ;;
+	*) log=$t.log; cmd=$t ;;
+	esac
+	name=${name#tests/}
+	if $cmd >"$log" 2>&1; then
 		pass=$((pass + 1))
 		echo "ok   $name"
 	else
 		fail=$((fail + 1))
 		failed="$failed $name"
-		echo "FAIL $name (log: $t.log)"
-		tail -n 40 "$t.log" | sed 's/^/    /'
+		echo "FAIL $name (log: $log)"
+		tail -n 40 "$log" | sed 's/^/    /'
 	fi
 done
 echo "unit: $pass passed, $fail failed"

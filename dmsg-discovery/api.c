@@ -1,0 +1,561 @@
+/*
+ * dmsg-discovery's HTTP API (services.md).  Reads answer straight from the
+ * stored JSON, without parsing it; writes check the entry, then its
+ * sequence and timestamp against the stored one, then write the record and
+ * its indexes in one transaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <sodium.h>
+
+#include "dict.h"
+#include "dmsg_discovery.h"
+#include "http.h"
+#include "httpauth.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+/* One write in flight. */
+struct dd_write {
+	struct dd *dd;
+	struct sw_http_req *req;
+	struct dmsg_entry e;
+	struct dmsg_entry old;
+	int has_old;
+	char pk_hex[SW_PK_HEX];
+	char *json;
+};
+
+/* One list read in flight. */
+struct dd_list {
+	struct dd *dd;
+	struct sw_http_req *req;
+	int available; /* only servers with free sessions, shuffled, at most 512 */
+};
+
+static int
+begin(struct dd *dd, struct sw_http_req *req)
+{
+	if (dd->stopping) {
+		sw_http_error(req, 503, "shutting down");
+		return -1;
+	}
+	dd->inflight++;
+	return 0;
+}
+
+void
+dd_request_done(struct dd *dd)
+{
+	dd->inflight--;
+	if (dd->stopping && dd->inflight == 0 && dd->stopped != NULL) {
+		sw_svc_stopped *done = dd->stopped;
+
+		dd->stopped = NULL;
+		done(dd->svc);
+	}
+}
+
+static int
+store_down(struct sw_http_req *req, const struct sw_reply *r)
+{
+	if (r->type == SW_REPLY_DOWN) {
+		sw_http_error(req, 503, "store unavailable");
+		return 1;
+	}
+	if (r->type == SW_REPLY_ERROR) {
+		sw_http_error(req, 500, "store error");
+		return 1;
+	}
+	return 0;
+}
+
+/* GET /dmsg-discovery/entry/{pk} */
+
+static void
+get_entry_done(const struct sw_reply *r, void *arg)
+{
+	struct sw_http_req *req = arg;
+	struct dd *dd = sw_http_req_get_data(req);
+
+	if (store_down(req, r))
+		goto out;
+	if (r->type != SW_REPLY_STR) {
+		sw_http_error(req, 404, "entry not found");
+		goto out;
+	}
+	sw_http_reply_raw(req, 200, "application/json", r->str, r->len);
+out:
+	dd_request_done(dd);
+}
+
+static int
+pk_param(struct sw_http_req *req, const char *name, char hex[SW_PK_HEX], uint8_t *pk)
+{
+	const char *p = sw_http_req_param(req, name);
+	uint8_t tmp[SW_PK_LEN];
+
+	if (p == NULL || sw_pk_parse(pk != NULL ? pk : tmp, p) == -1) {
+		sw_http_error(req, 400, "invalid public key");
+		return -1;
+	}
+	/* Keys are stored under the lowercase form whatever case was asked. */
+	sw_hex_encode(hex, pk != NULL ? pk : tmp, SW_PK_LEN);
+	return 0;
+}
+
+static void
+get_entry(struct sw_http_req *req, void *arg)
+{
+	struct dd *dd = arg;
+	char hex[SW_PK_HEX];
+
+	if (pk_param(req, "pk", hex, NULL) == -1 || begin(dd, req) == -1)
+		return;
+	sw_http_req_set_data(req, dd);
+	if (dd_store_get(dd, hex, get_entry_done, req) == -1) {
+		sw_http_error(req, 500, "store error");
+		dd_request_done(dd);
+	}
+}
+
+/* POST /dmsg-discovery/entry/ */
+
+static void
+write_free(struct dd_write *w)
+{
+	struct dd *dd = w->dd;
+
+	sw_dict_del(dd->writing, w->pk_hex, 2 * SW_PK_LEN);
+	free(w->json);
+	free(w);
+	dd_request_done(dd);
+}
+
+static void
+post_written(const struct sw_reply *r, void *arg)
+{
+	struct dd_write *w = arg;
+	char body[32];
+
+	if (store_down(w->req, r))
+		goto out;
+	sw_metric_add(w->dd->m_posts, (const char *[]){w->has_old ? "update" : "create"}, 1);
+	snprintf(body, sizeof(body), "{\"created\":%s}", w->has_old ? "false" : "true");
+	sw_http_reply_raw(w->req, 200, "application/json", body, strlen(body));
+	sw_log_debug(w->dd->name, w->has_old ? "entry updated" : "entry created",
+	    "pk=%s seq=%llu", w->pk_hex, w->e.sequence);
+out:
+	write_free(w);
+}
+
+static void
+post_have_old(const struct sw_reply *r, void *arg)
+{
+	struct dd_write *w = arg;
+
+	if (store_down(w->req, r))
+		goto fail;
+	if (r->type == SW_REPLY_STR) {
+		if (dd_entry_from_stored(r->str, r->len, &w->old) == -1) {
+			/* Unreadable record: replace it rather than refuse its owner forever. */
+			sw_log_warn(w->dd->name, "stored entry unreadable, replacing it", "pk=%s",
+			    w->pk_hex);
+		} else {
+			w->has_old = 1;
+			if (w->e.sequence <= w->old.sequence) {
+				sw_http_error(w->req, 409, "sequence is not higher than the stored one");
+				goto fail;
+			}
+			if (w->e.timestamp < w->old.timestamp) {
+				sw_http_error(w->req, 409, "timestamp is older than the stored one");
+				goto fail;
+			}
+		}
+	}
+	if (dd_store_put(w->dd, &w->e, w->json, w->has_old ? &w->old : NULL, post_written, w) ==
+	    -1) {
+		sw_http_error(w->req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	write_free(w);
+}
+
+static void
+post_entry(struct sw_http_req *req, void *arg)
+{
+	struct dd *dd = arg;
+	struct dd_write *w = NULL;
+	const unsigned char *body;
+	size_t len;
+	cJSON *obj = NULL;
+	char err[160];
+	int rc;
+	long long now = (long long)time(NULL);
+
+	body = sw_http_req_body(req, &len);
+	obj = cJSON_ParseWithLength((const char *)body, len);
+	if (obj == NULL) {
+		sw_http_error(req, 400, "malformed JSON");
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		goto out;
+	}
+	rc = dmsg_entry_parse(obj, &w->e, err, sizeof(err));
+	if (rc != 0) {
+		sw_http_error(req, rc, err);
+		goto out;
+	}
+	if (w->e.has_server && ((long long)w->e.timestamp < now - DD_TS_PAST_S ||
+	    (long long)w->e.timestamp > now + DD_TS_FUTURE_S)) {
+		sw_http_error(req, 422, "server entry timestamp is not within [now-60s, now+5s]");
+		goto out;
+	}
+	w->json = cJSON_PrintUnformatted(obj);
+	if (w->json == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		goto out;
+	}
+	sw_hex_encode(w->pk_hex, w->e.pk, SW_PK_LEN);
+	/*
+	 * One write per key at a time: the sequence check and the write are two
+	 * store calls, and a second write between them could be lost.
+	 */
+	rc = sw_dict_add(dd->writing, w->pk_hex, 2 * SW_PK_LEN, dd);
+	if (rc != 1) {
+		sw_http_error(req, rc == 0 ? 409 : 500,
+		    rc == 0 ? "another update of this entry is in progress" : "out of memory");
+		goto out;
+	}
+	if (begin(dd, req) == -1) {
+		sw_dict_del(dd->writing, w->pk_hex, 2 * SW_PK_LEN);
+		goto out;
+	}
+	w->dd = dd;
+	w->req = req;
+	if (dd_store_get(dd, w->pk_hex, post_have_old, w) == -1) {
+		sw_http_error(req, 500, "store error");
+		write_free(w);
+	}
+	cJSON_Delete(obj);
+	return;
+out:
+	if (w != NULL)
+		free(w->json);
+	free(w);
+	cJSON_Delete(obj);
+}
+
+/* DELETE /dmsg-discovery/entry/{pk} */
+
+static void
+del_done(const struct sw_reply *r, void *arg)
+{
+	struct dd_write *w = arg;
+
+	if (!store_down(w->req, r)) {
+		sw_http_reply_raw(w->req, 200, "application/json", "{}", 2);
+		sw_log_debug(w->dd->name, "entry deleted", "pk=%s", w->pk_hex);
+	}
+	write_free(w);
+}
+
+static void
+del_have_old(const struct sw_reply *r, void *arg)
+{
+	struct dd_write *w = arg;
+
+	if (store_down(w->req, r))
+		goto fail;
+	if (r->type != SW_REPLY_STR) {
+		sw_http_error(w->req, 404, "entry not found");
+		goto fail;
+	}
+	if (dd_entry_from_stored(r->str, r->len, &w->old) == -1)
+		memcpy(w->old.pk, w->e.pk, SW_PK_LEN); /* still remove the record */
+	if (dd_store_del(w->dd, &w->old, del_done, w) == -1) {
+		sw_http_error(w->req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	write_free(w);
+}
+
+static void
+del_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct dd_write *w = arg;
+
+	if (!ok) {
+		write_free(w);
+		return;
+	}
+	if (memcmp(pk, w->e.pk, SW_PK_LEN) != 0) {
+		sw_http_error(req, 403, "an entry may only be deleted by its own key");
+		write_free(w);
+		return;
+	}
+	if (dd_store_get(w->dd, w->pk_hex, del_have_old, w) == -1) {
+		sw_http_error(req, 500, "store error");
+		write_free(w);
+	}
+}
+
+static void
+del_entry(struct sw_http_req *req, void *arg)
+{
+	struct dd *dd = arg;
+	struct dd_write *w;
+	int rc;
+
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return;
+	}
+	if (pk_param(req, "pk", w->pk_hex, w->e.pk) == -1) {
+		free(w);
+		return;
+	}
+	rc = sw_dict_add(dd->writing, w->pk_hex, 2 * SW_PK_LEN, dd);
+	if (rc != 1) {
+		sw_http_error(req, rc == 0 ? 409 : 500,
+		    rc == 0 ? "another update of this entry is in progress" : "out of memory");
+		free(w);
+		return;
+	}
+	if (begin(dd, req) == -1) {
+		sw_dict_del(dd->writing, w->pk_hex, 2 * SW_PK_LEN);
+		free(w);
+		return;
+	}
+	w->dd = dd;
+	w->req = req;
+	sw_httpauth_check(dd->st, DD_PREFIX, req, del_authed, w);
+}
+
+/* Lists */
+
+static void
+list_free(struct dd_list *l)
+{
+	struct dd *dd = l->dd;
+
+	free(l);
+	dd_request_done(dd);
+}
+
+static int
+available(const char *json, size_t len)
+{
+	cJSON *o = cJSON_ParseWithLength(json, len);
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(o, "server"), "availableSessions");
+	int ok = cJSON_IsNumber(n) && n->valuedouble > 0;
+
+	cJSON_Delete(o);
+	return ok;
+}
+
+static void
+list_entries_done(const struct sw_reply *r, void *arg)
+{
+	struct dd_list *l = arg;
+	struct evbuffer *b = NULL;
+	size_t *idx = NULL, n = 0;
+
+	if (store_down(l->req, r))
+		goto out;
+	if (r->type != SW_REPLY_ARRAY) {
+		sw_http_error(l->req, 500, "store error");
+		goto out;
+	}
+	b = evbuffer_new();
+	idx = calloc(r->elements ? r->elements : 1, sizeof(*idx));
+	if (b == NULL || idx == NULL) {
+		sw_http_error(l->req, 500, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < r->elements; i++) {
+		const struct sw_reply *e = r->element[i];
+
+		if (e->type != SW_REPLY_STR)
+			continue; /* expired between the two reads */
+		if (l->available && !available(e->str, e->len))
+			continue;
+		idx[n++] = i;
+	}
+	if (l->available) {
+		/* Fisher-Yates, so load spreads over the servers. */
+		for (size_t i = n; i > 1; i--) {
+			size_t j = randombytes_uniform((uint32_t)i), t = idx[i - 1];
+
+			idx[i - 1] = idx[j];
+			idx[j] = t;
+		}
+		if (n > DD_MAX_AVAILABLE)
+			n = DD_MAX_AVAILABLE;
+	}
+	evbuffer_add(b, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			evbuffer_add(b, ",", 1);
+		evbuffer_add(b, r->element[idx[i]]->str, r->element[idx[i]]->len);
+	}
+	evbuffer_add(b, "]", 1);
+	sw_http_reply_buf(l->req, 200, "application/json", b);
+out:
+	if (b != NULL)
+		evbuffer_free(b);
+	free(idx);
+	list_free(l);
+}
+
+/* The index read's reply is [trimmed count, [pk…]]. */
+static const struct sw_reply *
+index_pks(struct sw_http_req *req, const struct sw_reply *r)
+{
+	if (store_down(req, r))
+		return NULL;
+	if (r->type != SW_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[1]->type != SW_REPLY_ARRAY) {
+		sw_http_error(req, 500, "store error");
+		return NULL;
+	}
+	return r->element[1];
+}
+
+static void
+list_index_done(const struct sw_reply *r, void *arg)
+{
+	struct dd_list *l = arg;
+	const struct sw_reply *pks = index_pks(l->req, r);
+
+	if (pks == NULL)
+		goto fail;
+	if (pks->elements == 0) {
+		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
+		goto fail;
+	}
+	if (dd_store_mget(l->dd, pks, list_entries_done, l) == -1) {
+		sw_http_error(l->req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	list_free(l);
+}
+
+static void
+list_pks_done(const struct sw_reply *r, void *arg)
+{
+	struct dd_list *l = arg;
+	const struct sw_reply *pks = index_pks(l->req, r);
+	struct evbuffer *b;
+
+	if (pks == NULL)
+		goto out;
+	b = evbuffer_new();
+	if (b == NULL) {
+		sw_http_error(l->req, 500, "out of memory");
+		goto out;
+	}
+	evbuffer_add(b, "[", 1);
+	for (size_t i = 0; i < pks->elements; i++)
+		evbuffer_add_printf(b, "%s\"%.*s\"", i ? "," : "", (int)pks->element[i]->len,
+		    pks->element[i]->str);
+	evbuffer_add(b, "]", 1);
+	sw_http_reply_buf(l->req, 200, "application/json", b);
+	evbuffer_free(b);
+out:
+	list_free(l);
+}
+
+static void
+start_list(struct dd *dd, struct sw_http_req *req, const char *server_hex, int servers,
+    int available_only, sw_store_cb *cb)
+{
+	struct dd_list *l;
+
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return;
+	}
+	if (begin(dd, req) == -1) {
+		free(l);
+		return;
+	}
+	l->dd = dd;
+	l->req = req;
+	l->available = available_only;
+	if (dd_store_index(dd, server_hex, servers, cb, l) == -1) {
+		sw_http_error(req, 500, "store error");
+		list_free(l);
+	}
+}
+
+static void
+get_entries(struct sw_http_req *req, void *arg)
+{
+	start_list(arg, req, NULL, 0, 0, list_pks_done);
+}
+
+static void
+get_all_servers(struct sw_http_req *req, void *arg)
+{
+	start_list(arg, req, NULL, 1, 0, list_index_done);
+}
+
+static void
+get_available_servers(struct sw_http_req *req, void *arg)
+{
+	start_list(arg, req, NULL, 1, 1, list_index_done);
+}
+
+static void
+get_clients_by_server(struct sw_http_req *req, void *arg)
+{
+	char hex[SW_PK_HEX];
+
+	if (pk_param(req, "server_pk", hex, NULL) == -1)
+		return;
+	start_list(arg, req, hex, 0, 0, list_index_done);
+}
+
+int
+dd_api_routes(struct dd *dd)
+{
+	static const struct {
+		const char *method, *pattern;
+		sw_http_handler *h;
+	} routes[] = {
+		{"POST", "/dmsg-discovery/entry/", post_entry},
+		{"POST", "/dmsg-discovery/entry", post_entry},
+		{"GET", "/dmsg-discovery/entry/{pk}", get_entry},
+		{"DELETE", "/dmsg-discovery/entry/{pk}", del_entry},
+		{"GET", "/dmsg-discovery/entries", get_entries},
+		{"GET", "/dmsg-discovery/available_servers", get_available_servers},
+		{"GET", "/dmsg-discovery/all_servers", get_all_servers},
+		{"GET", "/dmsg-discovery/clients-by-server/{server_pk}", get_clients_by_server},
+	};
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (sw_http_route(dd->http, routes[i].method, routes[i].pattern, routes[i].h,
+		    dd) == -1)
+			return -1;
+	if (sw_httpauth_routes(dd->http, &dd->auth) == -1)
+		return -1;
+	return sw_svc_http_attach(dd->svc, dd->http);
+}

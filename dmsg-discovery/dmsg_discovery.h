@@ -1,0 +1,64 @@
+/*
+ * dmsg-discovery: the HTTP registry of dmsg clients and servers
+ * (services.md).  dmsg_discovery.c is the service, api.c the HTTP handlers,
+ * store.c the records on the common store.
+ */
+#ifndef DMSG_DISCOVERY_H
+#define DMSG_DISCOVERY_H
+
+#include <stddef.h>
+
+#include "crypto.h"
+#include "dmsg_entry.h"
+#include "httpauth.h"
+#include "service.h"
+#include "store.h"
+
+#define DD_PREFIX             "dmsgd:"
+#define DD_MAX_AVAILABLE      512
+#define DD_TS_PAST_S          60
+#define DD_TS_FUTURE_S        5
+
+struct sw_http_server;
+struct sw_metric;
+struct sw_dict;
+
+struct dd {
+	struct sw_svc *svc;
+	const char *name;
+	struct sw_store *st;
+	struct sw_http_server *http;
+	struct sw_keypair kp;
+	struct sw_httpauth auth;
+	char listen[256];
+	long long client_ttl_s;
+	long long server_ttl_s;
+	struct sw_dict *writing; /* PKs with a write in flight */
+	struct sw_metric *m_posts;
+	struct sw_metric *m_entries;
+	unsigned inflight;
+	int stopping;
+	sw_svc_stopped *stopped;
+};
+
+extern const struct sw_service_ops dmsg_discovery_ops;
+
+/* api.c */
+int dd_api_routes(struct dd *dd);
+void dd_request_done(struct dd *dd);
+
+/* store.c: the records.  Callbacks get the store's reply. */
+int dd_store_get(struct dd *dd, const char *pk_hex, sw_store_cb *cb, void *arg);
+/* Write e (stored as json) replacing old (NULL when new). */
+int dd_store_put(struct dd *dd, const struct dmsg_entry *e, const char *json,
+    const struct dmsg_entry *old, sw_store_cb *cb, void *arg);
+int dd_store_del(struct dd *dd, const struct dmsg_entry *old, sw_store_cb *cb, void *arg);
+/* Live PKs of an index: "all", "servers", or a server's clients (server_hex). */
+int dd_store_index(struct dd *dd, const char *server_hex, int servers, sw_store_cb *cb,
+    void *arg);
+/* Entries for a list of PKs (MGET). */
+int dd_store_mget(struct dd *dd, const struct sw_reply *pks, sw_store_cb *cb, void *arg);
+/* A stored entry's fields, without re-checking its signature (we checked it on write). */
+int dd_entry_from_stored(const char *json, size_t len, struct dmsg_entry *e);
+
+#endif

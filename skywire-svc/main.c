@@ -1,0 +1,17 @@
+/* skywire-svc: every service type in one binary, run by one supervisor. */
+#include "service.h"
+
+extern const struct sw_service_ops dmsg_discovery_ops;
+
+static const struct sw_service_ops *const types[] = {
+	&dmsg_discovery_ops,
+	NULL,
+};
+
+int
+main(int argc, char **argv)
+{
+	const struct sw_registry reg = {types};
+
+	return sw_main_svc(&reg, argc, argv);
+}
