@@ -618,6 +618,9 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
 		r->conn = NULL;
 		r->srv = NULL;
 		r->route = NULL;
+		/* Capture names live in the routes, which a server free takes along. */
+		if (srv->closing)
+			r->nparams = 0;
 		r->gone = 1;
 	}
 	if (c->watch != NULL)

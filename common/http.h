@@ -12,7 +12,18 @@
  * literal prefix inside one segment ("/transports/id:{t_id}") and a trailing
  * "/" in the pattern is matched exactly.  A path that matches a pattern with
  * another method gets 405, no pattern 404.  Query strings are not part of the
- * match.
+ * match.  When several patterns match, the most specific wins whatever the
+ * order they were added in: per segment, literal beats a capture with a
+ * literal prefix (longer prefix first) beats a bare capture.  A capture
+ * matches one non-empty, percent-decoded segment ("%2F" stays inside it).
+ * GET routes also answer HEAD.  Metrics label requests with the pattern
+ * (404s with route="unmatched"; a 405 with the pattern whose path matched).
+ *
+ * Bodies over the limit get 413 {"error":…}; evhttp itself stops reading at
+ * twice the limit and answers those with its own (HTML) 413 and a close.
+ * The client leaving while an answer is pending is noticed (EOF on the
+ * socket) and the connection dropped at once; a client that half-closes
+ * after its request is treated as gone.
  *
  * Client: one async request with a timeout and retries with backoff
  * (connection failures and 5xx are retried; 4xx are not), JSON in and out.
@@ -51,7 +62,11 @@ void sw_http_server_set_max_conns(struct sw_http_server *srv, size_t max);
 int sw_http_route(struct sw_http_server *srv, const char *method, const char *pattern,
     sw_http_handler *h, void *arg);
 
-/* Request accessors. */
+/*
+ * Request accessors.  Strings stay valid until the answer.  Once the
+ * request is gone, method/uri/path/param/peer still answer (param not after
+ * sw_http_server_free); header, query and body return NULL.
+ */
 const char *sw_http_req_method(const struct sw_http_req *req);
 /* The request target exactly as sent: path and query ("/transports/?x=1"). */
 const char *sw_http_req_uri(const struct sw_http_req *req);
@@ -59,6 +74,7 @@ const char *sw_http_req_path(const struct sw_http_req *req);  /* decoded path, n
 const char *sw_http_req_param(const struct sw_http_req *req, const char *name); /* {name} */
 const char *sw_http_req_query(const struct sw_http_req *req, const char *name); /* ?name= */
 const char *sw_http_req_header(const struct sw_http_req *req, const char *name);
+/* Followed by a NUL not counted in *len, so C string parsers may read it. */
 const unsigned char *sw_http_req_body(const struct sw_http_req *req, size_t *len);
 /* The peer's IP address as text. */
 const char *sw_http_req_peer(const struct sw_http_req *req);
@@ -68,18 +84,26 @@ void *sw_http_req_get_data(const struct sw_http_req *req);
 
 /*
  * Answers.  Each request must be answered exactly once; the req is freed by
- * the answer.
+ * the answer (also when it is gone: then nothing is sent).  body NULL for
+ * reply_json sends an empty body.  ctype NULL leaves evhttp's default.
  */
 void sw_http_reply_json(struct sw_http_req *req, int status, const cJSON *body);
 void sw_http_reply_raw(struct sw_http_req *req, int status, const char *ctype,
     const void *body, size_t len);
 void sw_http_reply_buf(struct sw_http_req *req, int status, const char *ctype,
     struct evbuffer *body);
-/* {"error":msg}; extra (may be NULL) adds its members to the object. */
+/*
+ * {"error":msg}; extra (may be NULL) adds its members to the object and is
+ * consumed (freed); an "error" member in extra is ignored.
+ */
 void sw_http_error(struct sw_http_req *req, int status, const char *msg);
 void sw_http_error_extra(struct sw_http_req *req, int status, const char *msg, cJSON *extra);
 
-/* Client. */
+/*
+ * Client.  sw_http_client_free answers every request still in flight with
+ * status 0 before it returns (from inside the free, not from the loop); a
+ * callback run then cannot start new requests on that client.
+ */
 struct sw_http_client;
 struct sw_http_client *sw_http_client_new(struct event_base *base, const char *svc);
 void sw_http_client_free(struct sw_http_client *c);
@@ -100,8 +124,10 @@ struct sw_http_opts {
 };
 
 /*
- * url: "http://host[:port]/path?query".  body may be NULL.  cb runs exactly
- * once, from the event loop.  Returns -1 (no callback) on a bad URL.
+ * url: "http://host[:port]/path?query".  body may be NULL; with a body,
+ * Content-Length is sent and Content-Type defaults to application/json.
+ * cb runs exactly once, from the event loop.  Returns -1 (no callback) on a
+ * bad URL or method, or when out of memory.
  */
 int sw_http_request(struct sw_http_client *c, const char *method, const char *url,
     const void *body, size_t len, const struct sw_http_opts *opts, sw_http_client_cb *cb,

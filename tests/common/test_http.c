@@ -241,6 +241,8 @@ teardown(void **state)
 	/* A request still held survives the server, as gone, until answered. */
 	if (f->held != NULL) {
 		assert_true(sw_http_req_gone(f->held));
+		assert_null(sw_http_req_param(f->held, "pk"));
+		assert_non_null(sw_http_req_path(f->held));
 		sw_http_error(f->held, 500, "late");
 	}
 	cJSON_Delete(f->json_copy);
@@ -662,6 +664,32 @@ test_malformed(void **state)
 	assert_int_equal(call(f, "GET", "/health", NULL, 0, NULL), 200);
 }
 
+/* At the connection cap accept pauses, and resumes when a connection closes. */
+static void
+test_max_conns(void **state)
+{
+	struct fx *f = *state;
+	struct raw r;
+	const char *req = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n";
+	char url[256];
+	int waited = 0;
+
+	sw_http_server_set_max_conns(f->srv, 1);
+	raw_open(f, &r);
+	bufferevent_write(r.bev, req, strlen(req));
+	assert_true(run_until(f->base, &f->got_request, 5000));
+	snprintf(url, sizeof(url), "%s/health", f->url);
+	f->done = 0;
+	assert_int_equal(sw_http_request(f->cli, "GET", url, NULL, 0, NULL, on_resp, f), 0);
+	assert_false(run_until(f->base, &f->done, 200));
+	sw_http_error(f->held, 500, "released");
+	f->held = NULL;
+	run_until(f->base, &waited, 20);
+	raw_close(&r);
+	assert_true(run_until(f->base, &f->done, 5000));
+	assert_int_equal(f->status, 200);
+}
+
 static void
 test_metrics_per_route(void **state)
 {
@@ -709,6 +737,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_client_json_and_urls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_free_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_conns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_per_route, setup, teardown),
 	};
 
