@@ -86,6 +86,7 @@ void *sw_http_req_get_data(const struct sw_http_req *req);
  * Answers.  Each request must be answered exactly once; the req is freed by
  * the answer (also when it is gone: then nothing is sent).  body NULL for
  * reply_json sends an empty body.  ctype NULL leaves evhttp's default.
+ * reply_buf moves the contents of body; the caller still frees the evbuffer.
  */
 void sw_http_reply_json(struct sw_http_req *req, int status, const cJSON *body);
 void sw_http_reply_raw(struct sw_http_req *req, int status, const char *ctype,
