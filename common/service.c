@@ -327,6 +327,20 @@ mux_debug(struct sw_http_req *req, void *arg)
 	cJSON_Delete(list);
 }
 
+struct event_base *
+sw_event_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 struct sw_supervisor *
 sw_supervisor_new(struct event_base *base, const struct sw_supervisor_opts *opts)
 {

@@ -69,6 +69,12 @@ int sw_svc_http_attach(struct sw_svc *svc, struct sw_http_server *srv);
 /* The /health object of this service (status, service, version, uptime_s, checks). */
 cJSON *sw_svc_health_json(struct sw_svc *svc, int *healthy);
 
+/*
+ * The process's one event base, tuned for servers (epoll's changelist saves
+ * a system call per read toggle, which evhttp does on every request).
+ */
+struct event_base *sw_event_base_new(void);
+
 /* Supervisor. */
 struct sw_supervisor_opts {
 	const char *health_addr; /* shared mux; NULL: none */

@@ -438,7 +438,7 @@ sw_main_single(const struct sw_service_ops *ops, int argc, char **argv)
 		goto fail;
 	/* Alone, there is nothing in this process to wait for. */
 	cJSON_DeleteItemFromObjectCaseSensitive(inst, "depends_on");
-	base = event_base_new();
+	base = sw_event_base_new();
 	if (base == NULL) {
 		snprintf(err, sizeof(err), "cannot create the event base");
 		goto fail;
@@ -694,7 +694,7 @@ sw_main_svc(const struct sw_registry *reg, int argc, char **argv)
 	    load_globals(&c, file, err, sizeof(err)) == -1 ||
 	    setup_log(&c, err, sizeof(err)) == -1)
 		goto fail;
-	base = event_base_new();
+	base = sw_event_base_new();
 	if (base == NULL) {
 		snprintf(err, sizeof(err), "cannot create the event base");
 		goto fail;
