@@ -1,34 +1,59 @@
 #!/bin/sh
-# make e2e-run: start the deployment in the background and wait for /health.
-# E2E_DIR holds the pid and the log; E2E_MODE=split is not yet supported.
+# make e2e-run: start the deployment in the background and wait until it is
+# healthy.  E2E_MODE=one (default): skywire-svc runs every instance in one
+# process and its shared /health must be 200.  E2E_MODE=split: each instance
+# runs as its own executable (-c deployment --name NAME), as compose does,
+# and each one's own /health must be 200.  E2E_DIR holds pids and logs.
 set -eu
 config=${1:-compose/deployment.json}
 bin=${SW_BUILD:-build}/bin
 dir=${E2E_DIR:-.e2e}
-health=${E2E_HEALTH:-http://127.0.0.1:9100/health}
+mode=${E2E_MODE:-one}
+health=${E2E_HEALTH:-http://127.0.0.1:9100}/health
 mkdir -p "$dir"
-if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-	echo "e2e: already running (pid $(cat "$dir/pid")); make e2e-stop first" >&2
-	exit 1
+if [ -f "$dir/pids" ] && [ -s "$dir/pids" ]; then
+	for p in $(cat "$dir/pids"); do
+		if kill -0 "$p" 2>/dev/null; then
+			echo "e2e: already running (pid $p); make e2e-stop first" >&2
+			exit 1
+		fi
+	done
 fi
+: >"$dir/pids"
+echo "$mode" >"$dir/mode"
 start=$(date +%s%N)
-"$bin/skywire-svc" run --config "$config" >"$dir/deployment.log" 2>&1 &
-echo $! >"$dir/pid"
-# Poll /health: readiness is what we wait for, with a deadline of 20 s.
-i=0
-until curl -fsS -o /dev/null "$health" 2>/dev/null; do
-	if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-		echo "e2e: deployment exited; log:" >&2
-		cat "$dir/deployment.log" >&2
-		exit 1
-	fi
-	i=$((i + 1))
-	if [ "$i" -gt 400 ]; then
-		echo "e2e: /health not 200 after 20 s; log:" >&2
-		tail -n 50 "$dir/deployment.log" >&2
-		exit 1
-	fi
-	sleep 0.05
+urls=""
+if [ "$mode" = split ]; then
+	/usr/bin/python3 e2e/instances.py "$config" >"$dir/instances"
+	while read -r type name url; do
+		"$bin/$type" -c "$config" --name "$name" >"$dir/$name.log" 2>&1 &
+		echo $! >>"$dir/pids"
+		[ "$url" = - ] || urls="$urls $url"
+	done <"$dir/instances"
+else
+	"$bin/skywire-svc" run --config "$config" >"$dir/deployment.log" 2>&1 &
+	echo $! >>"$dir/pids"
+	urls=$health
+fi
+# Poll readiness with a deadline of 20 s.
+for url in $urls; do
+	i=0
+	until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+		for p in $(cat "$dir/pids"); do
+			if ! kill -0 "$p" 2>/dev/null; then
+				echo "e2e: a process exited; logs:" >&2
+				tail -n 30 "$dir"/*.log >&2
+				exit 1
+			fi
+		done
+		i=$((i + 1))
+		if [ "$i" -gt 400 ]; then
+			echo "e2e: $url not 200 after 20 s; logs:" >&2
+			tail -n 30 "$dir"/*.log >&2
+			exit 1
+		fi
+		sleep 0.05
+	done
 done
 end=$(date +%s%N)
-echo "e2e: deployment healthy in $(( (end - start) / 1000000 )) ms (pid $(cat "$dir/pid"), log $dir/deployment.log)"
+echo "e2e: deployment ($mode) healthy in $(( (end - start) / 1000000 )) ms, pids $(tr '\n' ' ' <"$dir/pids"), logs in $dir/"

@@ -1,19 +1,22 @@
 #!/bin/sh
-# make e2e-stop: SIGTERM the deployment and wait for its graceful exit.
+# make e2e-stop: SIGTERM every process of the deployment and wait for each
+# graceful exit (15 s, then SIGKILL).
 dir=${E2E_DIR:-.e2e}
-[ -f "$dir/pid" ] || { echo "e2e: not running"; exit 0; }
-pid=$(cat "$dir/pid")
-if kill -TERM "$pid" 2>/dev/null; then
+[ -f "$dir/pids" ] || { echo "e2e: not running"; exit 0; }
+for pid in $(cat "$dir/pids"); do
+	kill -TERM "$pid" 2>/dev/null
+done
+for pid in $(cat "$dir/pids"); do
 	i=0
 	while kill -0 "$pid" 2>/dev/null; do
 		i=$((i + 1))
 		if [ "$i" -gt 300 ]; then
-			echo "e2e: still running after 15 s, killing" >&2
+			echo "e2e: $pid still running after 15 s, killing" >&2
 			kill -KILL "$pid" 2>/dev/null
 			break
 		fi
 		sleep 0.05
 	done
-fi
-rm -f "$dir/pid"
+done
+rm -f "$dir/pids"
 echo "e2e: stopped"

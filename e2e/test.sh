@@ -7,6 +7,7 @@ export E2E_CONFIG=${1:-compose/deployment.json}
 export SW_BUILD=${SW_BUILD:-build}
 export E2E_DD=${E2E_DD:-http://127.0.0.1:9090}
 export E2E_HEALTH=${E2E_HEALTH:-http://127.0.0.1:9100}
+export E2E_MODE=$(cat "${E2E_DIR:-.e2e}/mode" 2>/dev/null || echo one)
 pass=0
 fail=0
 for s in e2e/scenarios/*; do

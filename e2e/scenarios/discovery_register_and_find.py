@@ -36,6 +36,8 @@ clients = [e["static"] for e in
            request("GET", DD + "/dmsg-discovery/clients-by-server/" + s.pk).json()]
 check(clients == [c2.pk], "the deleted client is gone from its server's list")
 
+if os.environ.get("E2E_MODE") == "split":
+    sys.exit(0)  # no shared mux when every service runs alone
 h = request("GET", HEALTH + "/health")
 body = h.json()
 check(h.status == 200 and body["status"] == "ok", "shared /health is 200 ok")
