@@ -1,0 +1,28 @@
+/*
+ * skywire-cli: the operator's command line, speaking to a visor's local API
+ * (visor.md).  main.c parses the global flags and dispatches; each command
+ * group has its own file.
+ */
+#ifndef SKYWIRE_CLI_H
+#define SKYWIRE_CLI_H
+
+#include <cjson/cJSON.h>
+
+struct cli {
+	const char *api; /* default http://127.0.0.1:8000 */
+	int json;        /* print raw JSON */
+};
+
+/*
+ * One request to the visor's API, run to completion on a private event
+ * loop.  Returns the parsed JSON (caller frees) with *status set, or NULL
+ * with a message on stderr when the visor cannot be reached.
+ */
+cJSON *cli_call(const struct cli *c, const char *method, const char *path, const cJSON *body,
+    int *status);
+/* Print v as JSON, or fail with its "error" (returns the exit code). */
+int cli_print_json(const cJSON *v);
+
+int cli_visor(const struct cli *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * skywire-cli [--api URL] [--json] GROUP COMMAND [ARGS]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "cli.h"
+#include "http.h"
+#include "log.h"
+
+struct call {
+	int done;
+	int status;
+	cJSON *json;
+};
+
+static void
+call_done(const struct sw_http_resp *r, void *arg)
+{
+	struct call *k = arg;
+
+	k->done = 1;
+	k->status = r->status;
+	k->json = r->json != NULL ? cJSON_Duplicate(r->json, 1) : NULL;
+}
+
+cJSON *
+cli_call(const struct cli *c, const char *method, const char *path, const cJSON *body,
+    int *status)
+{
+	struct event_base *base = event_base_new();
+	struct sw_http_client *hc = NULL;
+	struct sw_http_opts o = {.timeout_ms = 10000};
+	struct call k = {0};
+	char url[1024], *text = NULL;
+
+	if (base == NULL || (hc = sw_http_client_new(base, "skywire-cli")) == NULL)
+		goto out;
+	snprintf(url, sizeof(url), "%s%s", c->api, path);
+	text = body != NULL ? cJSON_PrintUnformatted(body) : NULL;
+	if (sw_http_request(hc, method, url, text, text != NULL ? strlen(text) : 0, &o, call_done,
+	    &k) == -1) {
+		fprintf(stderr, "skywire-cli: bad API URL %s\n", url);
+		goto out;
+	}
+	while (!k.done && event_base_loop(base, EVLOOP_ONCE) == 0)
+		;
+	if (k.status == 0)
+		fprintf(stderr, "skywire-cli: cannot reach the visor at %s\n", c->api);
+out:
+	free(text);
+	sw_http_client_free(hc);
+	if (base != NULL)
+		event_base_free(base);
+	*status = k.status;
+	if (k.status == 0) {
+		cJSON_Delete(k.json);
+		return NULL;
+	}
+	return k.json;
+}
+
+int
+cli_print_json(const cJSON *v)
+{
+	char *t = cJSON_Print(v);
+
+	if (t == NULL)
+		return 1;
+	printf("%s\n", t);
+	free(t);
+	return 0;
+}
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp, "usage: skywire-cli [--api URL] [--json] COMMAND\n\n"
+		    "  visor pk          the visor's public key\n"
+		    "  visor info        summary: pk, dmsg servers, transports, routes, NAT type\n\n"
+		    "  --api URL         the visor's local API (default http://127.0.0.1:8000)\n"
+		    "  --json            print the raw JSON answer\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli c = {.api = "http://127.0.0.1:8000", .json = 0};
+	int i = 1;
+	const char *env = getenv("SKYWIRE_API");
+
+	if (env != NULL && env[0] != '\0')
+		c.api = env;
+	sw_log_set_level(SW_LOG_ERROR);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+			printf("skywire-cli %s\n", SW_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			c.json = 1;
+		} else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
+			c.api = argv[++i];
+		} else if (strncmp(argv[i], "--api=", 6) == 0) {
+			c.api = argv[i] + 6;
+		} else {
+			fprintf(stderr, "skywire-cli: unknown flag %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[i], "visor") == 0)
+		return cli_visor(&c, argc - i - 1, argv + i + 1);
+	fprintf(stderr, "skywire-cli: unknown command %s (see --help)\n", argv[i]);
+	return 2;
+}

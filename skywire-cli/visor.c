@@ -1,0 +1,74 @@
+/* skywire-cli visor pk|info */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int
+fail_with(const cJSON *v, int status)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(v, "error");
+
+	fprintf(stderr, "skywire-cli: %s (HTTP %d)\n",
+	    cJSON_IsString(e) ? e->valuestring : "unexpected answer", status);
+	return 1;
+}
+
+static void
+print_list(const char *label, const cJSON *a)
+{
+	const cJSON *e;
+
+	printf("%-14s %d\n", label, cJSON_GetArraySize(a));
+	cJSON_ArrayForEach(e, a)
+		if (cJSON_IsString(e))
+			printf("  %s\n", e->valuestring);
+}
+
+int
+cli_visor(const struct cli *c, int argc, char **argv)
+{
+	cJSON *v;
+	int status, ret = 1;
+
+	if (argc < 1 || (strcmp(argv[0], "pk") != 0 && strcmp(argv[0], "info") != 0)) {
+		fprintf(stderr, "usage: skywire-cli visor pk|info\n");
+		return 2;
+	}
+	v = cli_call(c, "GET", strcmp(argv[0], "pk") == 0 ? "/api/pk" : "/api/summary", NULL,
+	    &status);
+	if (v == NULL)
+		return 1;
+	if (status != 200) {
+		ret = fail_with(v, status);
+		goto out;
+	}
+	if (c->json) {
+		ret = cli_print_json(v);
+		goto out;
+	}
+	if (strcmp(argv[0], "pk") == 0) {
+		const cJSON *pk = cJSON_GetObjectItemCaseSensitive(v, "pk");
+
+		if (!cJSON_IsString(pk)) {
+			ret = fail_with(v, status);
+			goto out;
+		}
+		printf("%s\n", pk->valuestring);
+	} else {
+		const cJSON *pk = cJSON_GetObjectItemCaseSensitive(v, "pk");
+		const cJSON *nat = cJSON_GetObjectItemCaseSensitive(v, "nat_type");
+
+		printf("%-14s %s\n", "pk", cJSON_IsString(pk) ? pk->valuestring : "?");
+		printf("%-14s %s\n", "nat", cJSON_IsString(nat) ? nat->valuestring : "?");
+		print_list("dmsg servers", cJSON_GetObjectItemCaseSensitive(v, "dmsg_servers"));
+		printf("%-14s %d\n", "transports",
+		    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(v, "transports")));
+		printf("%-14s %d\n", "routes",
+		    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(v, "routes")));
+	}
+	ret = 0;
+out:
+	cJSON_Delete(v);
+	return ret;
+}
