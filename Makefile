@@ -37,7 +37,7 @@ LDFLAGS += $(SANFLAGS)
 # Every folder with a main.c is a program; skywire-svc links all services.
 SERVICES := dmsg-discovery
 SERVICES := $(foreach s,$(SERVICES),$(if $(wildcard $(s)/main.c),$(s)))
-TOOLS    := $(filter-out $(SERVICES) skywire-svc tests bench e2e compose, \
+TOOLS    := $(filter-out $(SERVICES) skywire-svc visor tests bench e2e compose, \
 	$(patsubst %/main.c,%,$(wildcard */main.c)))
 
 COMMON_SRC := $(wildcard common/*.c)
