@@ -99,11 +99,16 @@ test: unit
 deps:
 	@sh .ci/deps.sh
 
+# The e2e scenarios run against the one-process deployment on the embedded
+# store, then on redis with every service in its own process.
 check: deps
 	$(MAKE) all
 	$(MAKE) test
 	$(MAKE) e2e-run
 	$(MAKE) e2e-test || { $(MAKE) e2e-stop; exit 1; }
+	$(MAKE) e2e-stop
+	$(MAKE) e2e-run E2E_MODE=split E2E_CONFIG=compose/deployment-redis.json
+	$(MAKE) e2e-test E2E_CONFIG=compose/deployment-redis.json || { $(MAKE) e2e-stop; exit 1; }
 	$(MAKE) e2e-stop
 
 run: deps all

@@ -22,6 +22,19 @@ fi
 : >"$dir/pids"
 echo "$mode" >"$dir/mode"
 start=$(date +%s%N)
+# A deployment on redis gets its own redis-server (no persistence), unless
+# one already answers there.
+set -- $(/usr/bin/python3 e2e/redis_url.py "$config")
+if [ $# -eq 2 ] && ! redis-cli -h "$1" -p "$2" ping >/dev/null 2>&1; then
+	redis-server --bind "$1" --port "$2" --save "" --appendonly no >"$dir/redis.log" 2>&1 &
+	echo $! >>"$dir/pids"
+	i=0
+	until redis-cli -h "$1" -p "$2" ping >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ "$i" -lt 200 ] || { echo "e2e: redis did not start" >&2; exit 1; }
+		sleep 0.05
+	done
+fi
 urls=""
 if [ "$mode" = split ]; then
 	/usr/bin/python3 e2e/instances.py "$config" >"$dir/instances"

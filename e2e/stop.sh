@@ -3,10 +3,11 @@
 # graceful exit (15 s, then SIGKILL).
 dir=${E2E_DIR:-.e2e}
 [ -f "$dir/pids" ] || { echo "e2e: not running"; exit 0; }
-for pid in $(cat "$dir/pids"); do
+# Services first, redis (listed first) last, so nothing loses its store mid-stop.
+for pid in $(tac "$dir/pids"); do
 	kill -TERM "$pid" 2>/dev/null
 done
-for pid in $(cat "$dir/pids"); do
+for pid in $(tac "$dir/pids"); do
 	i=0
 	while kill -0 "$pid" 2>/dev/null; do
 		i=$((i + 1))
