@@ -56,6 +56,9 @@ struct sw_svc {
 	struct timespec begun; /* monotonic start, for uptime */
 	struct timespec waiting; /* monotonic: when it began waiting for deps */
 	int restarts;
+	unsigned inflight;
+	int draining;
+	sw_svc_stopped *drained;
 	size_t deps[SVC_MAX];
 	size_t ndeps;
 	struct event *stop_timer;
@@ -221,6 +224,76 @@ svc_metrics_route(struct sw_http_req *req, void *arg)
 	sw_metrics_render(svc->metrics, b);
 	sw_http_reply_buf(req, 200, "text/plain; version=0.0.4", b);
 	evbuffer_free(b);
+}
+
+int
+sw_svc_req_begin(struct sw_svc *svc, struct sw_http_req *req)
+{
+	if (svc->draining) {
+		sw_http_error(req, 503, "shutting down");
+		return -1;
+	}
+	svc->inflight++;
+	return 0;
+}
+
+void
+sw_svc_req_end(struct sw_svc *svc)
+{
+	if (svc->inflight > 0)
+		svc->inflight--;
+	if (svc->draining && svc->inflight == 0 && svc->drained != NULL) {
+		sw_svc_stopped *done = svc->drained;
+
+		svc->drained = NULL;
+		done(svc);
+	}
+}
+
+void
+sw_svc_drain(struct sw_svc *svc, sw_svc_stopped *done)
+{
+	svc->draining = 1;
+	if (svc->inflight == 0) {
+		done(svc);
+		return;
+	}
+	svc->drained = done;
+}
+
+int
+sw_svc_stopping(const struct sw_svc *svc)
+{
+	return svc->draining;
+}
+
+int
+sw_svc_store_failed(struct sw_http_req *req, const struct sw_reply *r)
+{
+	if (r->type == SW_REPLY_DOWN) {
+		sw_http_error(req, 503, "store unavailable");
+		return 1;
+	}
+	if (r->type == SW_REPLY_ERROR) {
+		sw_http_error(req, 500, "store error");
+		return 1;
+	}
+	return 0;
+}
+
+int
+sw_svc_pk_param(struct sw_http_req *req, const char *name, uint8_t *pk, char *hex)
+{
+	const char *p = sw_http_req_param(req, name);
+	uint8_t tmp[SW_PK_LEN];
+
+	if (p == NULL || sw_pk_parse(pk != NULL ? pk : tmp, p) == -1) {
+		sw_http_error(req, 400, "invalid public key");
+		return -1;
+	}
+	if (hex != NULL)
+		sw_hex_encode(hex, pk != NULL ? pk : tmp, SW_PK_LEN);
+	return 0;
 }
 
 int

@@ -15,6 +15,7 @@
 #define SW_SERVICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <cjson/cJSON.h>
 
@@ -25,6 +26,7 @@ struct event_base;
 struct sw_store;
 struct sw_metrics;
 struct sw_http_server;
+struct sw_http_req;
 struct sw_svc;
 struct sw_supervisor;
 
@@ -66,6 +68,29 @@ struct sw_metrics *sw_svc_metrics(const struct sw_svc *svc);
  * (every service answers them on its own port, README.md of the spec).
  */
 int sw_svc_http_attach(struct sw_svc *svc, struct sw_http_server *srv);
+/*
+ * In-flight requests and graceful stop.  A handler brackets the work of one
+ * request with req_begin/req_end (begin answers 503 and returns -1 once the
+ * service is stopping); stop() calls sw_svc_drain(), which calls done when
+ * the last request in flight ends (at once if none).
+ */
+int sw_svc_req_begin(struct sw_svc *svc, struct sw_http_req *req);
+void sw_svc_req_end(struct sw_svc *svc);
+void sw_svc_drain(struct sw_svc *svc, sw_svc_stopped *done);
+int sw_svc_stopping(const struct sw_svc *svc);
+
+/*
+ * For handlers: answer a failed store reply (DOWN: 503, ERROR: 500) and
+ * return 1, or return 0 when the reply is usable.
+ */
+struct sw_reply;
+int sw_svc_store_failed(struct sw_http_req *req, const struct sw_reply *r);
+/*
+ * Parse the {name} capture as a public key (lowercase hex, not null) into pk
+ * and hex (either may be NULL); answers 400 and returns -1 otherwise.
+ */
+int sw_svc_pk_param(struct sw_http_req *req, const char *name, uint8_t *pk, char *hex);
+
 /* The /health object of this service (status, service, version, uptime_s, checks). */
 cJSON *sw_svc_health_json(struct sw_svc *svc, int *healthy);
 

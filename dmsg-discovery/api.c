@@ -38,43 +38,6 @@ struct dd_list {
 	int available; /* only servers with free sessions, shuffled, at most 512 */
 };
 
-static int
-begin(struct dd *dd, struct sw_http_req *req)
-{
-	if (dd->stopping) {
-		sw_http_error(req, 503, "shutting down");
-		return -1;
-	}
-	dd->inflight++;
-	return 0;
-}
-
-void
-dd_request_done(struct dd *dd)
-{
-	dd->inflight--;
-	if (dd->stopping && dd->inflight == 0 && dd->stopped != NULL) {
-		sw_svc_stopped *done = dd->stopped;
-
-		dd->stopped = NULL;
-		done(dd->svc);
-	}
-}
-
-static int
-store_down(struct sw_http_req *req, const struct sw_reply *r)
-{
-	if (r->type == SW_REPLY_DOWN) {
-		sw_http_error(req, 503, "store unavailable");
-		return 1;
-	}
-	if (r->type == SW_REPLY_ERROR) {
-		sw_http_error(req, 500, "store error");
-		return 1;
-	}
-	return 0;
-}
-
 /* GET /dmsg-discovery/entry/{pk} */
 
 static void
@@ -83,7 +46,7 @@ get_entry_done(const struct sw_reply *r, void *arg)
 	struct sw_http_req *req = arg;
 	struct dd *dd = sw_http_req_get_data(req);
 
-	if (store_down(req, r))
+	if (sw_svc_store_failed(req, r))
 		goto out;
 	if (r->type != SW_REPLY_STR) {
 		sw_http_error(req, 404, "entry not found");
@@ -91,22 +54,7 @@ get_entry_done(const struct sw_reply *r, void *arg)
 	}
 	sw_http_reply_raw(req, 200, "application/json", r->str, r->len);
 out:
-	dd_request_done(dd);
-}
-
-static int
-pk_param(struct sw_http_req *req, const char *name, char hex[SW_PK_HEX], uint8_t *pk)
-{
-	const char *p = sw_http_req_param(req, name);
-	uint8_t tmp[SW_PK_LEN];
-
-	if (p == NULL || sw_pk_parse(pk != NULL ? pk : tmp, p) == -1) {
-		sw_http_error(req, 400, "invalid public key");
-		return -1;
-	}
-	/* Keys are stored under the lowercase form whatever case was asked. */
-	sw_hex_encode(hex, pk != NULL ? pk : tmp, SW_PK_LEN);
-	return 0;
+	sw_svc_req_end(dd->svc);
 }
 
 static void
@@ -115,12 +63,12 @@ get_entry(struct sw_http_req *req, void *arg)
 	struct dd *dd = arg;
 	char hex[SW_PK_HEX];
 
-	if (pk_param(req, "pk", hex, NULL) == -1 || begin(dd, req) == -1)
+	if (sw_svc_pk_param(req, "pk", NULL, hex) == -1 || sw_svc_req_begin(dd->svc, req) == -1)
 		return;
 	sw_http_req_set_data(req, dd);
 	if (dd_store_get(dd, hex, get_entry_done, req) == -1) {
 		sw_http_error(req, 500, "store error");
-		dd_request_done(dd);
+		sw_svc_req_end(dd->svc);
 	}
 }
 
@@ -134,7 +82,7 @@ write_free(struct dd_write *w)
 	sw_dict_del(dd->writing, w->pk_hex, 2 * SW_PK_LEN);
 	free(w->json);
 	free(w);
-	dd_request_done(dd);
+	sw_svc_req_end(dd->svc);
 }
 
 static void
@@ -143,7 +91,7 @@ post_written(const struct sw_reply *r, void *arg)
 	struct dd_write *w = arg;
 	char body[32];
 
-	if (store_down(w->req, r))
+	if (sw_svc_store_failed(w->req, r))
 		goto out;
 	sw_metric_add(w->dd->m_posts, (const char *[]){w->has_old ? "update" : "create"}, 1);
 	snprintf(body, sizeof(body), "{\"created\":%s}", w->has_old ? "false" : "true");
@@ -159,7 +107,7 @@ post_have_old(const struct sw_reply *r, void *arg)
 {
 	struct dd_write *w = arg;
 
-	if (store_down(w->req, r))
+	if (sw_svc_store_failed(w->req, r))
 		goto fail;
 	if (r->type == SW_REPLY_STR) {
 		if (dd_entry_from_stored(r->str, r->len, &w->old) == -1) {
@@ -237,7 +185,7 @@ post_entry(struct sw_http_req *req, void *arg)
 		    rc == 0 ? "another update of this entry is in progress" : "out of memory");
 		goto out;
 	}
-	if (begin(dd, req) == -1) {
+	if (sw_svc_req_begin(dd->svc, req) == -1) {
 		sw_dict_del(dd->writing, w->pk_hex, 2 * SW_PK_LEN);
 		goto out;
 	}
@@ -263,7 +211,7 @@ del_done(const struct sw_reply *r, void *arg)
 {
 	struct dd_write *w = arg;
 
-	if (!store_down(w->req, r)) {
+	if (!sw_svc_store_failed(w->req, r)) {
 		sw_http_reply_raw(w->req, 200, "application/json", "{}", 2);
 		sw_log_debug(w->dd->name, "entry deleted", "pk=%s", w->pk_hex);
 	}
@@ -275,7 +223,7 @@ del_have_old(const struct sw_reply *r, void *arg)
 {
 	struct dd_write *w = arg;
 
-	if (store_down(w->req, r))
+	if (sw_svc_store_failed(w->req, r))
 		goto fail;
 	if (r->type != SW_REPLY_STR) {
 		sw_http_error(w->req, 404, "entry not found");
@@ -324,7 +272,7 @@ del_entry(struct sw_http_req *req, void *arg)
 		sw_http_error(req, 500, "out of memory");
 		return;
 	}
-	if (pk_param(req, "pk", w->pk_hex, w->e.pk) == -1) {
+	if (sw_svc_pk_param(req, "pk", w->e.pk, w->pk_hex) == -1) {
 		free(w);
 		return;
 	}
@@ -335,7 +283,7 @@ del_entry(struct sw_http_req *req, void *arg)
 		free(w);
 		return;
 	}
-	if (begin(dd, req) == -1) {
+	if (sw_svc_req_begin(dd->svc, req) == -1) {
 		sw_dict_del(dd->writing, w->pk_hex, 2 * SW_PK_LEN);
 		free(w);
 		return;
@@ -353,7 +301,7 @@ list_free(struct dd_list *l)
 	struct dd *dd = l->dd;
 
 	free(l);
-	dd_request_done(dd);
+	sw_svc_req_end(dd->svc);
 }
 
 static int
@@ -375,7 +323,7 @@ list_entries_done(const struct sw_reply *r, void *arg)
 	struct evbuffer *b = NULL;
 	size_t *idx = NULL, n = 0;
 
-	if (store_down(l->req, r))
+	if (sw_svc_store_failed(l->req, r))
 		goto out;
 	if (r->type != SW_REPLY_ARRAY) {
 		sw_http_error(l->req, 500, "store error");
@@ -426,7 +374,7 @@ out:
 static const struct sw_reply *
 index_pks(struct sw_http_req *req, const struct sw_reply *r)
 {
-	if (store_down(req, r))
+	if (sw_svc_store_failed(req, r))
 		return NULL;
 	if (r->type != SW_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[1]->type != SW_REPLY_ARRAY) {
@@ -493,7 +441,7 @@ start_list(struct dd *dd, struct sw_http_req *req, const char *server_hex, int s
 		sw_http_error(req, 500, "out of memory");
 		return;
 	}
-	if (begin(dd, req) == -1) {
+	if (sw_svc_req_begin(dd->svc, req) == -1) {
 		free(l);
 		return;
 	}
@@ -529,7 +477,7 @@ get_clients_by_server(struct sw_http_req *req, void *arg)
 {
 	char hex[SW_PK_HEX];
 
-	if (pk_param(req, "server_pk", hex, NULL) == -1)
+	if (sw_svc_pk_param(req, "server_pk", NULL, hex) == -1)
 		return;
 	start_list(arg, req, hex, 0, 0, list_index_done);
 }

@@ -80,12 +80,7 @@ dd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct dd *dd = priv;
 
-	dd->stopping = 1;
-	if (dd->inflight == 0) {
-		done(dd->svc);
-		return;
-	}
-	dd->stopped = done;
+	sw_svc_drain(dd->svc, done);
 }
 
 static int

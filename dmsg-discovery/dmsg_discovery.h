@@ -36,16 +36,12 @@ struct dd {
 	struct sw_dict *writing; /* PKs with a write in flight */
 	struct sw_metric *m_posts;
 	struct sw_metric *m_entries;
-	unsigned inflight;
-	int stopping;
-	sw_svc_stopped *stopped;
 };
 
 extern const struct sw_service_ops dmsg_discovery_ops;
 
 /* api.c */
 int dd_api_routes(struct dd *dd);
-void dd_request_done(struct dd *dd);
 
 /* store.c: the records.  Callbacks get the store's reply. */
 int dd_store_get(struct dd *dd, const char *pk_hex, sw_store_cb *cb, void *arg);
