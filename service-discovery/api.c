@@ -1,0 +1,566 @@
+/*
+ * service-discovery's HTTP API (services.md).  Writes check the body, then
+ * the caller's signature (httpauth), then replace the stored record and its
+ * indexes in one transaction.  Reads answer from the stored JSON without
+ * parsing it: a query reads the index that answers it, picks the PKs it
+ * will return (at random when a quantity is asked), and fetches only those.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <sodium.h>
+
+#include "dict.h"
+#include "http.h"
+#include "httpauth.h"
+#include "log.h"
+#include "metrics.h"
+#include "service_discovery.h"
+#include "store.h"
+#include "store_index.h"
+
+#define SD_MAX_QUANTITY 1000000000LL
+#define WKEY_MAX        (16 + SW_PK_HEX)
+
+/* One write (post or delete) in flight. */
+struct sd_write {
+	struct sd *sd;
+	struct sw_http_req *req;
+	struct sd_service s;
+	struct sd_service old;
+	int has_old;
+	int held;  /* wkey is in sd->writing */
+	char wkey[WKEY_MAX];
+	size_t wlen;
+	char addr[SD_ADDR_TEXT];
+	char *json;
+};
+
+/* One query in flight. */
+struct sd_query {
+	struct sd *sd;
+	struct sw_http_req *req;
+	enum sd_type t;
+	long long quantity; /* 0: all */
+	int two;            /* country and version: intersect two indexes */
+};
+
+static void
+write_free(struct sd_write *w)
+{
+	struct sd *sd = w->sd;
+
+	if (w->held)
+		sw_dict_del(sd->writing, w->wkey, w->wlen);
+	free(w->json);
+	free(w);
+	sw_svc_req_end(sd->svc);
+}
+
+/*
+ * Take the per-key write slot and begin the request: one write per (type, pk)
+ * at a time on an instance, since reading the old record and writing the
+ * new one are two store calls.  -1 when answered (409, 503) and w freed.
+ */
+static int
+write_begin(struct sd *sd, struct sd_write *w, struct sw_http_req *req)
+{
+	int rc;
+
+	w->sd = sd;
+	w->req = req;
+	w->wlen = (size_t)snprintf(w->wkey, sizeof(w->wkey), "%s:%s", sd_type_name(w->s.type),
+	    w->s.pk_hex);
+	rc = sw_dict_add(sd->writing, w->wkey, w->wlen, sd);
+	if (rc != 1) {
+		sw_http_error(req, rc == 0 ? 409 : 500,
+		    rc == 0 ? "another update of this service is in progress" : "out of memory");
+		free(w);
+		return -1;
+	}
+	w->held = 1;
+	if (sw_svc_req_begin(sd->svc, req) == -1) {
+		sw_dict_del(sd->writing, w->wkey, w->wlen);
+		free(w);
+		return -1;
+	}
+	return 0;
+}
+
+/* The type=T query parameter, required: 400 and -1 when absent or unknown. */
+static int
+type_param(struct sw_http_req *req, enum sd_type *t)
+{
+	const char *q = sw_http_req_query(req, "type");
+
+	if (q == NULL || q[0] == '\0') {
+		sw_http_error(req, 400, "type is required");
+		return -1;
+	}
+	if (sd_type_parse(q, t) == -1) {
+		sw_http_error(req, 400, "type must be visor, vpn, skysocks or proxy");
+		return -1;
+	}
+	return 0;
+}
+
+/* The {addr} capture "<pk>:<port>": 400 and -1 when malformed. */
+static int
+addr_param(struct sw_http_req *req, struct sd_service *s, char *addr)
+{
+	const char *p = sw_http_req_param(req, "addr");
+
+	if (p == NULL || sd_addr_parse(p, s->pk, &s->port) != 0) {
+		sw_http_error(req, 400, "address must be \"<pk>:<port>\" with a lowercase hex key");
+		return -1;
+	}
+	sw_hex_encode(s->pk_hex, s->pk, SW_PK_LEN);
+	snprintf(addr, SD_ADDR_TEXT, "%s:%u", s->pk_hex, s->port);
+	return 0;
+}
+
+/* POST /api/services */
+
+static void
+post_written(const struct sw_reply *r, void *arg)
+{
+	struct sd_write *w = arg;
+
+	if (sw_svc_store_failed(w->req, r))
+		goto out;
+	sd_feed_changed(w->sd, &w->s, w->json);
+	sw_metric_add(w->sd->m_writes, (const char *[]){w->has_old ? "update" : "create"}, 1);
+	sw_http_reply_raw(w->req, 200, "application/json", w->json, strlen(w->json));
+	sw_log_debug(w->sd->name, w->has_old ? "service updated" : "service registered",
+	    "type=%s pk=%s", sd_type_name(w->s.type), w->s.pk_hex);
+out:
+	write_free(w);
+}
+
+static void
+post_have_old(const struct sw_reply *r, void *arg)
+{
+	struct sd_write *w = arg;
+
+	if (sw_svc_store_failed(w->req, r))
+		goto fail;
+	if (r->type == SW_REPLY_STR) {
+		if (sd_service_from_stored(r->str, r->len, &w->old) == 0)
+			w->has_old = 1;
+		else
+			sw_log_warn(w->sd->name, "stored service unreadable, replacing it", "pk=%s",
+			    w->s.pk_hex);
+	}
+	w->json = sd_service_json(&w->s);
+	if (w->json == NULL) {
+		sw_http_error(w->req, 500, "out of memory");
+		goto fail;
+	}
+	if (sd_store_put(w->sd, &w->s, w->json, w->has_old ? &w->old : NULL, post_written, w) ==
+	    -1) {
+		sw_http_error(w->req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	write_free(w);
+}
+
+static void
+post_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct sd_write *w = arg;
+
+	if (!ok)
+		goto fail;
+	if (memcmp(pk, w->s.pk, SW_PK_LEN) != 0) {
+		sw_http_error(req, 403, "a service may only be registered by the key in its address");
+		goto fail;
+	}
+	if (sd_store_get(w->sd, w->s.type, w->s.pk_hex, post_have_old, w) == -1) {
+		sw_http_error(req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	write_free(w);
+}
+
+static void
+post_service(struct sw_http_req *req, void *arg)
+{
+	struct sd *sd = arg;
+	struct sd_write *w = NULL;
+	const unsigned char *body;
+	size_t len;
+	cJSON *obj;
+	char err[160];
+	int rc;
+
+	body = sw_http_req_body(req, &len);
+	obj = cJSON_ParseWithLength((const char *)body, len);
+	if (obj == NULL) {
+		sw_http_error(req, 400, "malformed JSON");
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		goto out;
+	}
+	rc = sd_service_parse(obj, &w->s, err, sizeof(err));
+	if (rc != 0) {
+		sw_http_error(req, rc, err);
+		free(w);
+		goto out;
+	}
+	w->s.registered = (long long)time(NULL);
+	if (write_begin(sd, w, req) == -1)
+		goto out;
+	sw_httpauth_check(sd->st, SD_PREFIX, req, post_authed, w);
+out:
+	cJSON_Delete(obj);
+}
+
+/* DELETE /api/services/{addr}?type=T */
+
+static void
+del_done(const struct sw_reply *r, void *arg)
+{
+	struct sd_write *w = arg;
+
+	if (!sw_svc_store_failed(w->req, r)) {
+		sd_feed_changed(w->sd, &w->old, NULL);
+		sw_metric_add(w->sd->m_writes, (const char *[]){"delete"}, 1);
+		sw_http_reply_raw(w->req, 200, "application/json", "{}", 2);
+		sw_log_debug(w->sd->name, "service deleted", "type=%s pk=%s",
+		    sd_type_name(w->s.type), w->s.pk_hex);
+	}
+	write_free(w);
+}
+
+static void
+del_have_old(const struct sw_reply *r, void *arg)
+{
+	struct sd_write *w = arg;
+
+	if (sw_svc_store_failed(w->req, r))
+		goto fail;
+	if (r->type != SW_REPLY_STR || !sd_stored_has_addr(r->str, r->len, w->addr)) {
+		sw_http_error(w->req, 404, "service not found");
+		goto fail;
+	}
+	if (sd_service_from_stored(r->str, r->len, &w->old) == -1) {
+		/* Unreadable: still remove the record and its type index entry. */
+		w->old = w->s;
+	}
+	if (sd_store_del(w->sd, &w->old, del_done, w) == -1) {
+		sw_http_error(w->req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	write_free(w);
+}
+
+static void
+del_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct sd_write *w = arg;
+
+	if (!ok)
+		goto fail;
+	if (memcmp(pk, w->s.pk, SW_PK_LEN) != 0) {
+		sw_http_error(req, 403, "a service may only be deleted by the key in its address");
+		goto fail;
+	}
+	if (sd_store_get(w->sd, w->s.type, w->s.pk_hex, del_have_old, w) == -1) {
+		sw_http_error(req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	write_free(w);
+}
+
+static void
+del_service(struct sw_http_req *req, void *arg)
+{
+	struct sd *sd = arg;
+	struct sd_write *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return;
+	}
+	if (addr_param(req, &w->s, w->addr) == -1 || type_param(req, &w->s.type) == -1) {
+		free(w);
+		return;
+	}
+	if (write_begin(sd, w, req) == -1)
+		return;
+	sw_httpauth_check(sd->st, SD_PREFIX, req, del_authed, w);
+}
+
+/* GET /api/services/{addr}?type=T */
+
+static void
+get_one_done(const struct sw_reply *r, void *arg)
+{
+	struct sw_http_req *req = arg;
+	struct sd *sd = sw_http_req_get_data(req);
+	const char *addr = sw_http_req_param(req, "addr");
+
+	if (sw_svc_store_failed(req, r))
+		goto out;
+	if (r->type != SW_REPLY_STR || addr == NULL || !sd_stored_has_addr(r->str, r->len, addr)) {
+		sw_http_error(req, 404, "service not found");
+		goto out;
+	}
+	sw_http_reply_raw(req, 200, "application/json", r->str, r->len);
+out:
+	sw_svc_req_end(sd->svc);
+}
+
+static void
+get_service(struct sw_http_req *req, void *arg)
+{
+	struct sd *sd = arg;
+	struct sd_service s;
+	char addr[SD_ADDR_TEXT];
+
+	memset(&s, 0, sizeof(s));
+	if (addr_param(req, &s, addr) == -1 || type_param(req, &s.type) == -1)
+		return;
+	/* The capture is canonical (no leading zeros), so the stored prefix compares. */
+	if (sw_svc_req_begin(sd->svc, req) == -1)
+		return;
+	sw_http_req_set_data(req, sd);
+	if (sd_store_get(sd, s.type, s.pk_hex, get_one_done, req) == -1) {
+		sw_http_error(req, 500, "store error");
+		sw_svc_req_end(sd->svc);
+	}
+}
+
+/* GET /api/services?type=T[&country=XX][&version=V][&quantity=N] */
+
+static void
+query_free(struct sd_query *q)
+{
+	struct sd *sd = q->sd;
+
+	free(q);
+	sw_svc_req_end(sd->svc);
+}
+
+static void
+query_records_done(const struct sw_reply *r, void *arg)
+{
+	struct sd_query *q = arg;
+	struct evbuffer *b = NULL;
+	int first = 1;
+
+	if (sw_svc_store_failed(q->req, r))
+		goto out;
+	if (r->type != SW_REPLY_ARRAY) {
+		sw_http_error(q->req, 500, "store error");
+		goto out;
+	}
+	b = evbuffer_new();
+	if (b == NULL) {
+		sw_http_error(q->req, 500, "out of memory");
+		goto out;
+	}
+	evbuffer_add(b, "[", 1);
+	for (size_t i = 0; i < r->elements; i++) {
+		const struct sw_reply *e = r->element[i];
+
+		if (e->type != SW_REPLY_STR)
+			continue; /* expired between the two reads */
+		if (!first)
+			evbuffer_add(b, ",", 1);
+		evbuffer_add(b, e->str, e->len);
+		first = 0;
+	}
+	evbuffer_add(b, "]", 1);
+	sw_http_reply_buf(q->req, 200, "application/json", b);
+out:
+	if (b != NULL)
+		evbuffer_free(b);
+	query_free(q);
+}
+
+/*
+ * The PKs that answer the query, in pks[]: the members of the one index, or
+ * of the first that are also in the second.  Returns the count, -1 on OOM.
+ */
+static long long
+query_pks(const struct sw_reply *a, const struct sw_reply *b, const char **pks)
+{
+	struct sw_dict *in_b;
+	size_t n = 0;
+
+	if (b == NULL) {
+		for (size_t i = 0; i < a->elements; i++)
+			pks[n++] = a->element[i]->str;
+		return (long long)n;
+	}
+	if ((in_b = sw_dict_new(NULL)) == NULL)
+		return -1;
+	for (size_t i = 0; i < b->elements; i++)
+		if (sw_dict_set(in_b, b->element[i]->str, b->element[i]->len, in_b) == -1) {
+			sw_dict_free(in_b);
+			return -1;
+		}
+	for (size_t i = 0; i < a->elements; i++)
+		if (sw_dict_find(in_b, a->element[i]->str, a->element[i]->len, NULL))
+			pks[n++] = a->element[i]->str;
+	sw_dict_free(in_b);
+	return (long long)n;
+}
+
+static void
+query_index_done(const struct sw_reply *r, void *arg)
+{
+	struct sd_query *q = arg;
+	const struct sw_reply *a, *b = NULL;
+	const char **pks = NULL;
+	long long n;
+
+	if (sw_svc_store_failed(q->req, r))
+		goto fail;
+	a = sw_store_index_members(r, 0);
+	if (q->two)
+		b = sw_store_index_members(r, 2);
+	if (a == NULL || (q->two && b == NULL)) {
+		sw_http_error(q->req, 500, "store error");
+		goto fail;
+	}
+	if (a->elements == 0 || (b != NULL && b->elements == 0)) {
+		sw_http_reply_raw(q->req, 200, "application/json", "[]", 2);
+		goto fail;
+	}
+	pks = calloc(a->elements, sizeof(*pks));
+	if (pks == NULL || (n = query_pks(a, b, pks)) == -1) {
+		sw_http_error(q->req, 500, "out of memory");
+		goto fail;
+	}
+	if (q->quantity > 0 && n > q->quantity) {
+		/* A partial Fisher-Yates: the first quantity slots are a uniform sample. */
+		for (long long i = 0; i < q->quantity; i++) {
+			long long j = i + (long long)randombytes_uniform((uint32_t)(n - i));
+			const char *t = pks[i];
+
+			pks[i] = pks[j];
+			pks[j] = t;
+		}
+		n = q->quantity;
+	}
+	if (n == 0) {
+		sw_http_reply_raw(q->req, 200, "application/json", "[]", 2);
+		goto fail;
+	}
+	if (sd_store_mget(q->sd, q->t, pks, (size_t)n, query_records_done, q) == -1) {
+		sw_http_error(q->req, 500, "store error");
+		goto fail;
+	}
+	free(pks);
+	return;
+fail:
+	free(pks);
+	query_free(q);
+}
+
+/* quantity=N: a positive decimal; 0 when absent, -1 (400 sent) when bad. */
+static long long
+quantity_param(struct sw_http_req *req)
+{
+	const char *s = sw_http_req_query(req, "quantity");
+	long long v = 0;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	if (strlen(s) > 10 || strspn(s, "0123456789") != strlen(s))
+		goto bad;
+	for (; *s != '\0'; s++)
+		v = v * 10 + (*s - '0');
+	if (v < 1 || v > SD_MAX_QUANTITY)
+		goto bad;
+	return v;
+bad:
+	sw_http_error(req, 400, "quantity must be a positive integer");
+	return -1;
+}
+
+static void
+list_services(struct sw_http_req *req, void *arg)
+{
+	struct sd *sd = arg;
+	struct sd_query *q;
+	enum sd_type t;
+	const char *cc_q, *ver;
+	char cc[3];
+	long long quantity;
+
+	if (type_param(req, &t) == -1 || (quantity = quantity_param(req)) == -1)
+		return;
+	cc_q = sw_http_req_query(req, "country");
+	ver = sw_http_req_query(req, "version");
+	if (cc_q != NULL && cc_q[0] == '\0')
+		cc_q = NULL;
+	if (ver != NULL && ver[0] == '\0')
+		ver = NULL;
+	if (cc_q != NULL && sd_country_parse(cc_q, cc) == -1) {
+		sw_http_error(req, 400, "country must be a two-letter country code");
+		return;
+	}
+	if (ver != NULL && !sd_version_valid(ver)) {
+		sw_http_error(req, 400, "version must be at most 32 bytes of [0-9A-Za-z.+_-]");
+		return;
+	}
+	q = calloc(1, sizeof(*q));
+	if (q == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return;
+	}
+	if (sw_svc_req_begin(sd->svc, req) == -1) {
+		free(q);
+		return;
+	}
+	q->sd = sd;
+	q->req = req;
+	q->t = t;
+	q->quantity = quantity;
+	q->two = cc_q != NULL && ver != NULL;
+	if (sd_store_query(sd, t, cc_q != NULL ? cc : NULL, ver, query_index_done, q) == -1) {
+		sw_http_error(req, 500, "store error");
+		query_free(q);
+	}
+}
+
+int
+sd_api_routes(struct sd *sd)
+{
+	static const struct {
+		const char *method, *pattern;
+		sw_http_handler *h;
+	} routes[] = {
+		{"POST", "/api/services", post_service},
+		{"POST", "/api/services/", post_service},
+		{"GET", "/api/services", list_services},
+		{"GET", "/api/services/", list_services},
+		{"GET", "/api/services/{addr}", get_service},
+		{"DELETE", "/api/services/{addr}", del_service},
+	};
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (sw_http_route(sd->http, routes[i].method, routes[i].pattern, routes[i].h,
+		    sd) == -1)
+			return -1;
+	if (sw_httpauth_routes(sd->http, &sd->auth) == -1)
+		return -1;
+	return sw_svc_http_attach(sd->svc, sd->http);
+}
