@@ -70,17 +70,6 @@ struct sw_http_client {
 
 static void start_try(struct call *k);
 
-static char *
-xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-
-	if (p != NULL)
-		memcpy(p, s, n);
-	return p;
-}
-
 struct sw_http_client *
 sw_http_client_new(struct event_base *base, const char *svc)
 {
@@ -89,7 +78,7 @@ sw_http_client_new(struct event_base *base, const char *svc)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->base = base;
-	if ((c->svc = xstrdup(svc != NULL ? svc : "http")) == NULL)
+	if ((c->svc = strdup(svc != NULL ? svc : "http")) == NULL)
 		goto fail;
 	c->dns = evdns_base_new(base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
@@ -423,10 +412,10 @@ parse_url(struct call *k, const char *url)
 		k->host = strndup(host + 1, hl - 2);
 	} else if (strchr(host, ':') != NULL) {
 		snprintf(k->authority, hl + 16, "[%s]:%d", host, k->port);
-		k->host = xstrdup(host);
+		k->host = strdup(host);
 	} else {
 		snprintf(k->authority, hl + 16, "%s:%d", host, k->port);
-		k->host = xstrdup(host);
+		k->host = strdup(host);
 	}
 	if (k->host == NULL)
 		goto fail;
@@ -476,13 +465,13 @@ sw_http_request(struct sw_http_client *c, const char *method, const char *url,
 		    sw_log_q((char[32]){0}, 32, method), sw_log_q((char[256]){0}, 256, url));
 		goto fail;
 	}
-	if ((k->method = xstrdup(method)) == NULL || (k->url = xstrdup(url)) == NULL)
+	if ((k->method = strdup(method)) == NULL || (k->url = strdup(url)) == NULL)
 		goto fail;
 	if (nh > 0) {
 		if ((k->hdrs = calloc(nh + 1, sizeof(char *))) == NULL)
 			goto fail;
 		for (size_t i = 0; i < nh; i++)
-			if ((k->hdrs[i] = xstrdup(opts->headers[i])) == NULL)
+			if ((k->hdrs[i] = strdup(opts->headers[i])) == NULL)
 				goto fail;
 	}
 	if (body != NULL) {

@@ -62,17 +62,6 @@ struct sw_metrics {
 	struct sw_metric *first, *last;
 };
 
-static char *
-xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
-
-	if (p != NULL)
-		memcpy(p, s, n);
-	return p;
-}
-
 struct sw_metrics *
 sw_metrics_new(const char *service)
 {
@@ -80,7 +69,7 @@ sw_metrics_new(const char *service)
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return NULL;
-	if ((m->service = xstrdup(service != NULL ? service : "")) == NULL) {
+	if ((m->service = strdup(service != NULL ? service : "")) == NULL) {
 		free(m);
 		return NULL;
 	}
@@ -189,7 +178,7 @@ sw_metric_new(struct sw_metrics *m, const char *name, const char *help,
 		return NULL;
 	f->reg = m;
 	f->type = type;
-	if ((f->name = xstrdup(name)) == NULL || (f->help = xstrdup(help ? help : "")) == NULL)
+	if ((f->name = strdup(name)) == NULL || (f->help = strdup(help ? help : "")) == NULL)
 		goto fail;
 	for (; labels != NULL && labels[f->nlabels] != NULL; f->nlabels++) {
 		const char *l = labels[f->nlabels];
@@ -199,7 +188,7 @@ sw_metric_new(struct sw_metrics *m, const char *name, const char *help,
 		    strcmp(l, "service") == 0 || (type == SW_HISTOGRAM && strcmp(l, "le") == 0) ||
 		    strncmp(l, "__", 2) == 0)
 			goto fail;
-		if ((f->labels[f->nlabels] = xstrdup(l)) == NULL)
+		if ((f->labels[f->nlabels] = strdup(l)) == NULL)
 			goto fail;
 	}
 	if (type == SW_HISTOGRAM) {
@@ -284,7 +273,7 @@ series_new(struct sw_metric *f, const char *const *values, uint64_t h)
 		return NULL;
 	s->hash = h;
 	for (i = 0; i < f->nlabels; i++)
-		if ((s->values[i] = xstrdup(values[i])) == NULL)
+		if ((s->values[i] = strdup(values[i])) == NULL)
 			goto fail;
 	if (f->type == SW_HISTOGRAM &&
 	    (s->buckets = calloc(f->nbounds, sizeof(*s->buckets))) == NULL)

@@ -1,10 +1,8 @@
 /*
  * test_crypto: common/crypto.c against vectors from an independent
  * implementation (tests/vectors/crypto.json, made by PyNaCl and hashlib), and
- * against the inputs it must refuse.
- *
- * The vectors file is found relative to the repo root (the test runner's
- * working directory), or at $SW_VECTORS.
+ * against the inputs it must refuse.  tests/lib/vectors.h finds the file
+ * ($SW_VECTORS names a directory holding it).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,38 +17,14 @@
 #include <sodium.h>
 
 #include "crypto.h"
-
-#define VECTORS "tests/vectors/crypto.json"
-
-static cJSON *
-load_vectors(void)
-{
-	const char *path = getenv("SW_VECTORS") ? getenv("SW_VECTORS") : VECTORS;
-	cJSON *doc = NULL;
-	char *text = NULL;
-	long n;
-	FILE *f;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		fprintf(stderr, "cannot open %s (run from the repo root or set SW_VECTORS)\n", path);
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (text = malloc((size_t)n + 1)) != NULL && fread(text, 1, (size_t)n, f) == (size_t)n) {
-		text[n] = '\0';
-		doc = cJSON_Parse(text);
-	}
-	free(text);
-	fclose(f);
-	return doc;
-}
+#include "tests/lib/vectors.h"
 
 static int
 setup(void **state)
 {
 	if (sw_crypto_init() == -1)
 		return -1;
-	*state = load_vectors();
+	*state = sw_test_load_vectors("crypto.json");
 	return *state == NULL ? -1 : 0;
 }
 
@@ -61,81 +35,49 @@ teardown(void **state)
 	return 0;
 }
 
-static const char *
-str(const cJSON *o, const char *name)
-{
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	assert_true(cJSON_IsString(s));
-	return s->valuestring;
-}
-
-static const cJSON *
-list(void **state, const char *name)
-{
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(*state, name);
-
-	assert_true(cJSON_IsArray(a));
-	assert_true(cJSON_GetArraySize(a) > 0);
-	return a;
-}
-
-/* A vector's hex into a fresh buffer (len may be 0). */
-static uint8_t *
-unhex(const char *hex, size_t *len)
-{
-	uint8_t *b;
-
-	*len = strlen(hex) / 2;
-	b = malloc(*len + 1);
-	assert_non_null(b);
-	assert_int_equal(sw_hex_decode(b, *len, hex), 0);
-	return b;
-}
-
 static void
 test_keys(void **state)
 {
 	const cJSON *v;
 
-	cJSON_ArrayForEach(v, list(state, "keys")) {
+	cJSON_ArrayForEach(v, sw_test_list(*state, "keys")) {
 		struct sw_keypair kp, kp2;
 		uint8_t seed[SW_SEED_LEN], pk[SW_PK_LEN], x[32];
 		char hex[SW_PK_HEX], err[128];
 
-		assert_int_equal(sw_hex_decode(seed, sizeof(seed), str(v, "seed")), 0);
+		assert_int_equal(sw_hex_decode(seed, sizeof(seed), sw_test_str(v, "seed")), 0);
 		assert_int_equal(sw_keypair_from_seed(&kp, seed), 0);
 		sw_hex_encode(hex, kp.pk, SW_PK_LEN);
-		assert_string_equal(hex, str(v, "pk"));
+		assert_string_equal(hex, sw_test_str(v, "pk"));
 		sw_keypair_seed_hex(&kp, hex);
-		assert_string_equal(hex, str(v, "seed"));
+		assert_string_equal(hex, sw_test_str(v, "seed"));
 
-		assert_int_equal(sw_pk_parse(pk, str(v, "pk")), 0);
+		assert_int_equal(sw_pk_parse(pk, sw_test_str(v, "pk")), 0);
 		assert_memory_equal(pk, kp.pk, SW_PK_LEN);
 
-		assert_int_equal(sw_keypair_from_hex(&kp2, str(v, "seed"), str(v, "pk"), err,
-		    sizeof(err)), 0);
+		assert_int_equal(sw_keypair_from_hex(&kp2, sw_test_str(v, "seed"),
+		    sw_test_str(v, "pk"), err, sizeof(err)), 0);
 		assert_memory_equal(&kp2, &kp, sizeof(kp));
-		assert_int_equal(sw_keypair_from_hex(&kp2, str(v, "seed"), NULL, err, sizeof(err)),
-		    0);
+		assert_int_equal(sw_keypair_from_hex(&kp2, sw_test_str(v, "seed"), NULL, err,
+		    sizeof(err)), 0);
 		assert_memory_equal(&kp2, &kp, sizeof(kp));
 
 		assert_int_equal(sw_pk_to_x25519(x, kp.pk), 0);
 		sw_hex_encode(hex, x, 32);
-		assert_string_equal(hex, str(v, "x25519_pk"));
+		assert_string_equal(hex, sw_test_str(v, "x25519_pk"));
 		assert_int_equal(sw_sk_to_x25519(x, &kp), 0);
 		sw_hex_encode(hex, x, 32);
-		assert_string_equal(hex, str(v, "x25519_sk"));
+		assert_string_equal(hex, sw_test_str(v, "x25519_sk"));
 	}
 }
 
 static void
 test_signatures(void **state)
 {
-	const cJSON *keys = list(state, "keys");
+	const cJSON *keys = sw_test_list(*state, "keys");
 	const cJSON *v;
 
-	cJSON_ArrayForEach(v, list(state, "signatures")) {
+	cJSON_ArrayForEach(v, sw_test_list(*state, "signatures")) {
 		const cJSON *k = cJSON_GetArrayItem(keys,
 		    cJSON_GetObjectItemCaseSensitive(v, "key")->valueint);
 		struct sw_keypair kp;
@@ -143,9 +85,10 @@ test_signatures(void **state)
 		size_t len;
 
 		assert_non_null(k);
-		assert_int_equal(sw_keypair_from_hex(&kp, str(k, "seed"), NULL, NULL, 0), 0);
-		msg = unhex(str(v, "msg"), &len);
-		assert_int_equal(sw_hex_decode(want, sizeof(want), str(v, "sig")), 0);
+		assert_int_equal(sw_keypair_from_hex(&kp, sw_test_str(k, "seed"), NULL, NULL, 0),
+		    0);
+		msg = sw_test_unhex(sw_test_str(v, "msg"), &len);
+		assert_int_equal(sw_hex_decode(want, sizeof(want), sw_test_str(v, "sig")), 0);
 		sw_sign(sig, msg, len, &kp);
 		assert_memory_equal(sig, want, SW_SIG_LEN);
 		assert_int_equal(sw_verify(sig, msg, len, kp.pk), 0);
@@ -170,15 +113,15 @@ test_hashes(void **state)
 {
 	const cJSON *v;
 
-	cJSON_ArrayForEach(v, list(state, "hashes")) {
+	cJSON_ArrayForEach(v, sw_test_list(*state, "hashes")) {
 		uint8_t h[SW_HASH_LEN], *msg;
 		char hex[2 * SW_HASH_LEN + 1];
 		size_t len;
 
-		msg = unhex(str(v, "msg"), &len);
+		msg = sw_test_unhex(sw_test_str(v, "msg"), &len);
 		sw_hash(h, msg, len);
 		sw_hex_encode(hex, h, sizeof(h));
-		assert_string_equal(hex, str(v, "hash"));
+		assert_string_equal(hex, sw_test_str(v, "hash"));
 		free(msg);
 	}
 }
@@ -230,11 +173,11 @@ test_hex(void **state)
 static void
 test_pk_parse(void **state)
 {
-	const cJSON *k = cJSON_GetArrayItem(list(state, "keys"), 0);
+	const cJSON *k = cJSON_GetArrayItem(sw_test_list(*state, "keys"), 0);
 	char good[SW_PK_HEX], bad[SW_PK_HEX + 2];
 	uint8_t pk[SW_PK_LEN], before[SW_PK_LEN];
 
-	snprintf(good, sizeof(good), "%s", str(k, "pk"));
+	snprintf(good, sizeof(good), "%s", sw_test_str(k, "pk"));
 	assert_int_equal(sw_pk_parse(pk, good), 0);
 	assert_false(sw_pk_is_null(pk));
 	memcpy(before, pk, sizeof(pk));
@@ -264,8 +207,8 @@ test_pk_parse(void **state)
 static void
 test_keypair_from_hex_errors(void **state)
 {
-	const cJSON *k0 = cJSON_GetArrayItem(list(state, "keys"), 0);
-	const cJSON *k1 = cJSON_GetArrayItem(list(state, "keys"), 1);
+	const cJSON *k0 = cJSON_GetArrayItem(sw_test_list(*state, "keys"), 0);
+	const cJSON *k1 = cJSON_GetArrayItem(sw_test_list(*state, "keys"), 1);
 	struct sw_keypair kp;
 	char err[128];
 
@@ -273,11 +216,12 @@ test_keypair_from_hex_errors(void **state)
 	assert_int_equal(sw_keypair_from_hex(&kp, "abcd", NULL, err, sizeof(err)), -1);
 	assert_string_equal(err, "secret_key is not 64 hex chars");
 	assert_int_equal(sw_keypair_from_hex(&kp, NULL, NULL, err, sizeof(err)), -1);
-	assert_int_equal(sw_keypair_from_hex(&kp, str(k0, "seed"), str(k1, "pk"), err,
-	    sizeof(err)), -1);
+	assert_int_equal(sw_keypair_from_hex(&kp, sw_test_str(k0, "seed"), sw_test_str(k1, "pk"),
+	    err, sizeof(err)), -1);
 	assert_string_equal(err, "public_key does not match secret_key");
 	assert_true(sodium_is_zero((const unsigned char *)&kp, sizeof(kp)));
-	assert_int_equal(sw_keypair_from_hex(&kp, str(k0, "seed"), "xyz", err, sizeof(err)), -1);
+	assert_int_equal(sw_keypair_from_hex(&kp, sw_test_str(k0, "seed"), "xyz", err,
+	    sizeof(err)), -1);
 	assert_string_equal(err, "public_key is not 64 hex chars");
 	/* A small err buffer is cut, not overrun; NULL err is allowed. */
 	assert_int_equal(sw_keypair_from_hex(&kp, "", NULL, err, 6), -1);

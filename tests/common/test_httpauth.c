@@ -1,8 +1,8 @@
 /*
  * test_httpauth: signed requests.
  *
- * sw_httpauth_sign is checked against PyNaCl's vectors (tests/vectors/
- * crypto.json, or $SW_VECTORS) and against libsodium directly.  The server
+ * sw_httpauth_sign is checked against PyNaCl's vectors (crypto.json, see
+ * tests/lib/vectors.h) and against libsodium directly.  The server
  * side runs for real: an sw_http_server on a free port with a route behind
  * sw_httpauth_check on the in-memory store, driven by the http client, so
  * each case is what a remote caller would see.
@@ -24,58 +24,14 @@
 #include "http.h"
 #include "httpauth.h"
 #include "store.h"
+#include "tests/lib/vectors.h"
 
-#define VECTORS "tests/vectors/crypto.json"
 #define PREFIX  "test:"
-
-static cJSON *
-load_vectors(void)
-{
-	const char *path = getenv("SW_VECTORS") ? getenv("SW_VECTORS") : VECTORS;
-	cJSON *doc = NULL;
-	char *text = NULL;
-	long n;
-	FILE *f;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		fprintf(stderr, "cannot open %s (run from the repo root or set SW_VECTORS)\n", path);
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (text = malloc((size_t)n + 1)) != NULL && fread(text, 1, (size_t)n, f) == (size_t)n) {
-		text[n] = '\0';
-		doc = cJSON_Parse(text);
-	}
-	free(text);
-	fclose(f);
-	return doc;
-}
-
-static const char *
-str(const cJSON *o, const char *name)
-{
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	assert_true(cJSON_IsString(s));
-	return s->valuestring;
-}
-
-static uint8_t *
-unhex(const char *hex, size_t *len)
-{
-	uint8_t *b;
-
-	*len = strlen(hex) / 2;
-	b = malloc(*len + 1);
-	assert_non_null(b);
-	assert_int_equal(sw_hex_decode(b, *len, hex), 0);
-	return b;
-}
 
 static void
 test_sign_vectors(void **state)
 {
-	cJSON *doc = load_vectors();
+	cJSON *doc = sw_test_load_vectors("crypto.json");
 	const cJSON *keys, *v;
 
 	(void)state;
@@ -90,17 +46,19 @@ test_sign_vectors(void **state)
 		size_t blen, mlen;
 		char nonce[24];
 
-		assert_int_equal(sw_keypair_from_hex(&kp, str(k, "seed"), NULL, NULL, 0), 0);
-		body = unhex(str(v, "body"), &blen);
-		msg = unhex(str(v, "msg"), &mlen);
-		assert_int_equal(sw_httpauth_sign(&h, &kp, str(v, "method"), str(v, "path"),
+		assert_int_equal(sw_keypair_from_hex(&kp, sw_test_str(k, "seed"), NULL, NULL, 0),
+		    0);
+		body = sw_test_unhex(sw_test_str(v, "body"), &blen);
+		msg = sw_test_unhex(sw_test_str(v, "msg"), &mlen);
+		assert_int_equal(sw_httpauth_sign(&h, &kp, sw_test_str(v, "method"),
+		    sw_test_str(v, "path"),
 		    (unsigned long long)cJSON_GetObjectItemCaseSensitive(v, "nonce")->valuedouble,
 		    body, blen), 0);
 		snprintf(nonce, sizeof(nonce), "%.0f",
 		    cJSON_GetObjectItemCaseSensitive(v, "nonce")->valuedouble);
 		assert_string_equal(h.nonce, nonce);
-		assert_string_equal(h.pk, str(v, "pk"));
-		assert_string_equal(h.sig, str(v, "sig"));
+		assert_string_equal(h.pk, sw_test_str(v, "pk"));
+		assert_string_equal(h.sig, sw_test_str(v, "sig"));
 		/* The signature is over exactly the vector's message bytes. */
 		assert_int_equal(sw_hex_decode(sig, sizeof(sig), h.sig), 0);
 		assert_int_equal(crypto_sign_verify_detached(sig, msg, mlen, kp.pk), 0);

@@ -1,6 +1,6 @@
 /*
  * test_jcs: canonical JSON and signed objects against Python's json.dumps and
- * PyNaCl (tests/vectors/crypto.json, or $SW_VECTORS), and the inputs the
+ * PyNaCl (crypto.json, see tests/lib/vectors.h), and the inputs the
  * canonical form must refuse (floats, negatives, 2^53, duplicates, bad UTF-8).
  */
 #include <stdarg.h>
@@ -16,38 +16,14 @@
 
 #include "crypto.h"
 #include "jcs.h"
-
-#define VECTORS "tests/vectors/crypto.json"
-
-static cJSON *
-load_vectors(void)
-{
-	const char *path = getenv("SW_VECTORS") ? getenv("SW_VECTORS") : VECTORS;
-	cJSON *doc = NULL;
-	char *text = NULL;
-	long n;
-	FILE *f;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		fprintf(stderr, "cannot open %s (run from the repo root or set SW_VECTORS)\n", path);
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (text = malloc((size_t)n + 1)) != NULL && fread(text, 1, (size_t)n, f) == (size_t)n) {
-		text[n] = '\0';
-		doc = cJSON_Parse(text);
-	}
-	free(text);
-	fclose(f);
-	return doc;
-}
+#include "tests/lib/vectors.h"
 
 static int
 setup(void **state)
 {
 	if (sw_crypto_init() == -1)
 		return -1;
-	*state = load_vectors();
+	*state = sw_test_load_vectors("crypto.json");
 	return *state == NULL ? -1 : 0;
 }
 
@@ -56,25 +32,6 @@ teardown(void **state)
 {
 	cJSON_Delete(*state);
 	return 0;
-}
-
-static const char *
-str(const cJSON *o, const char *name)
-{
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	assert_true(cJSON_IsString(s));
-	return s->valuestring;
-}
-
-static const cJSON *
-list(void **state, const char *name)
-{
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(*state, name);
-
-	assert_true(cJSON_IsArray(a));
-	assert_true(cJSON_GetArraySize(a) > 0);
-	return a;
 }
 
 /* Canonical form of a JSON text, or NULL if parsing or encoding refuses it. */
@@ -95,25 +52,25 @@ test_vectors(void **state)
 {
 	const cJSON *v;
 
-	cJSON_ArrayForEach(v, list(state, "jcs")) {
-		const char *hex = str(v, "canonical_hex");
+	cJSON_ArrayForEach(v, sw_test_list(*state, "jcs")) {
+		const char *hex = sw_test_str(v, "canonical_hex");
 		size_t want_len = strlen(hex) / 2, len = 0;
 		uint8_t *want = malloc(want_len + 1);
 		char *out;
 
 		assert_non_null(want);
 		assert_int_equal(sw_hex_decode(want, want_len, hex), 0);
-		out = canon(str(v, "input"), NULL, &len);
+		out = canon(sw_test_str(v, "input"), NULL, &len);
 		assert_non_null(out);
 		if (len != want_len || memcmp(out, want, len) != 0)
-			fail_msg("input %s\n  got  %s\n  want %s", str(v, "input"), out,
-			    str(v, "canonical"));
+			fail_msg("input %s\n  got  %s\n  want %s", sw_test_str(v, "input"), out,
+			    sw_test_str(v, "canonical"));
 		assert_int_equal(out[len], '\0');
 		/* Canonical is a fixed point. */
 		free(out);
-		out = canon(str(v, "canonical"), NULL, &len);
+		out = canon(sw_test_str(v, "canonical"), NULL, &len);
 		assert_non_null(out);
-		assert_string_equal(out, str(v, "canonical"));
+		assert_string_equal(out, sw_test_str(v, "canonical"));
 		free(out);
 		free(want);
 	}
@@ -122,11 +79,12 @@ test_vectors(void **state)
 static void
 keypair(void **state, const cJSON *v, struct sw_keypair *kp)
 {
-	const cJSON *k = cJSON_GetArrayItem(list(state, "keys"),
+	const cJSON *k = cJSON_GetArrayItem(sw_test_list(*state, "keys"),
 	    cJSON_GetObjectItemCaseSensitive(v, "key")->valueint);
 
 	assert_non_null(k);
-	assert_int_equal(sw_keypair_from_hex(kp, str(k, "seed"), str(k, "pk"), NULL, 0), 0);
+	assert_int_equal(sw_keypair_from_hex(kp, sw_test_str(k, "seed"), sw_test_str(k, "pk"),
+	    NULL, 0), 0);
 }
 
 static void
@@ -134,9 +92,9 @@ test_signed_vectors(void **state)
 {
 	const cJSON *v;
 
-	cJSON_ArrayForEach(v, list(state, "signed")) {
+	cJSON_ArrayForEach(v, sw_test_list(*state, "signed")) {
 		struct sw_keypair kp, other;
-		cJSON *obj = cJSON_Parse(str(v, "object"));
+		cJSON *obj = cJSON_Parse(sw_test_str(v, "object"));
 		char *out;
 		size_t len;
 
@@ -144,8 +102,8 @@ test_signed_vectors(void **state)
 		assert_non_null(obj);
 		out = sw_jcs_encode(obj, "signature", &len);
 		assert_non_null(out);
-		assert_string_equal(out, str(v, "canonical"));
-		assert_int_equal(len, strlen(str(v, "canonical")));
+		assert_string_equal(out, sw_test_str(v, "canonical"));
+		assert_int_equal(len, strlen(sw_test_str(v, "canonical")));
 		free(out);
 		assert_int_equal(sw_signed_verify(obj, kp.pk), 0);
 
@@ -156,7 +114,7 @@ test_signed_vectors(void **state)
 		cJSON_ReplaceItemInObjectCaseSensitive(obj, "signature", cJSON_CreateString("x"));
 		assert_int_equal(sw_signed_verify(obj, kp.pk), -1);
 		assert_int_equal(sw_signed_sign(obj, &kp), 0);
-		assert_string_equal(str(obj, "signature"), str(v, "signature"));
+		assert_string_equal(sw_test_str(obj, "signature"), sw_test_str(v, "signature"));
 		assert_int_equal(sw_signed_verify(obj, kp.pk), 0);
 
 		/* Tampering with any member breaks it. */

@@ -4,9 +4,7 @@
  * tests/vectors/README.md for their sources), then against what a hostile
  * peer sends: truncated, bit-flipped, oversized and misaddressed messages,
  * replays and exhausted nonces.
- *
- * The vectors are found at tests/vectors/noise.json relative to the repo root
- * (the runner's working directory), or in the directory $SW_VECTORS.
+ * tests/lib/vectors.h finds the file ($SW_VECTORS names a directory holding it).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,53 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "noise.h"
+#include "tests/lib/vectors.h"
 
-#define VECTORS_DIR  "tests/vectors"
-#define VECTORS_FILE "noise.json"
 #define MAXMSG       NOISE_MAX_MSG
 
 static const uint8_t PROLOGUE[] = "dmsg/1";
 
 /* ---------- helpers ---------- */
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Hex string of any even length into a fresh buffer; *len set. */
-static uint8_t *
-unhex(const char *hex, size_t *len)
-{
-	size_t n = strlen(hex);
-	uint8_t *out;
-
-	assert_true(n % 2 == 0);
-	out = malloc(n / 2 + 1);
-	assert_non_null(out);
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		assert_true(hi >= 0 && lo >= 0);
-		out[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
-	}
-	*len = n / 2;
-	return out;
-}
 
 /* A vector's hex field, or NULL if absent; if want > 0 it must be that long. */
 static uint8_t *
@@ -74,53 +38,12 @@ field(const cJSON *v, const char *name, size_t want, size_t *len)
 	if (f == NULL)
 		return NULL;
 	assert_true(cJSON_IsString(f));
-	b = unhex(f->valuestring, &n);
+	b = sw_test_unhex(f->valuestring, &n);
 	if (want > 0)
 		assert_int_equal(n, want);
 	if (len != NULL)
 		*len = n;
 	return b;
-}
-
-static char *
-vectors_path(void)
-{
-	const char *dir = getenv("SW_VECTORS");
-	struct stat st;
-	static char path[4096];
-
-	if (dir == NULL || *dir == '\0')
-		dir = VECTORS_DIR;
-	/* a file named directly is accepted too */
-	if (stat(dir, &st) == 0 && S_ISREG(st.st_mode))
-		snprintf(path, sizeof(path), "%s", dir);
-	else
-		snprintf(path, sizeof(path), "%s/%s", dir, VECTORS_FILE);
-	return path;
-}
-
-static cJSON *
-load_vectors(void)
-{
-	const char *path = vectors_path();
-	cJSON *doc = NULL;
-	char *text = NULL;
-	FILE *f;
-	long n;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		fprintf(stderr, "cannot open %s (run from the repo root or set SW_VECTORS)\n",
-		    path);
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (text = malloc((size_t)n + 1)) != NULL && fread(text, 1, (size_t)n, f) == (size_t)n) {
-		text[n] = '\0';
-		doc = cJSON_Parse(text);
-	}
-	free(text);
-	fclose(f);
-	return doc;
 }
 
 static void
@@ -833,7 +756,7 @@ test_kk_session(void **state)
 static int
 setup_vectors(void **state)
 {
-	*state = load_vectors();
+	*state = sw_test_load_vectors("noise.json");
 	return *state == NULL ? -1 : 0;
 }
 
