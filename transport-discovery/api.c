@@ -1,0 +1,510 @@
+/*
+ * transport-discovery's HTTP API (services.md).  Reads answer straight from
+ * the stored JSON.  A POST is checked in full before its signature is (so a
+ * bad body never costs the caller a nonce), then the caller must be an edge
+ * of every entry, then no entry may collide with a stored one of other
+ * edges or type, and only then is the whole batch written, in one
+ * transaction, through tpd_store_apply.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+
+#include "http.h"
+#include "httpauth.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+#include "store_index.h"
+#include "transport_discovery.h"
+
+/* One write (POST or DELETE) in flight. */
+struct tpd_write {
+	struct tpd *tpd;
+	struct sw_http_req *req;
+	uint8_t caller[SW_PK_LEN]; /* DELETE: whom httpauth vouched for */
+	size_t n;
+	struct tpd_change ch[TPD_MAX_POST];
+	char ids[TPD_MAX_POST][TP_ID_TEXT];
+	const char *idp[TPD_MAX_POST];
+};
+
+/* One list read in flight. */
+struct tpd_list {
+	struct tpd *tpd;
+	struct sw_http_req *req;
+};
+
+static void
+write_free(struct tpd_write *w)
+{
+	struct tpd *tpd = w->tpd;
+
+	free(w);
+	sw_svc_req_end(tpd->svc);
+}
+
+/* GET /transports/id:{t_id} */
+
+static int
+tid_param(struct sw_http_req *req, uint8_t id[TP_ID_LEN], char text[TP_ID_TEXT])
+{
+	const char *p = sw_http_req_param(req, "t_id");
+
+	if (p == NULL || tp_id_parse(id, p) == -1) {
+		sw_http_error(req, 400, "t_id must be a lowercase UUID");
+		return -1;
+	}
+	tp_id_format(text, id);
+	return 0;
+}
+
+static void
+get_one_done(const struct sw_reply *r, void *arg)
+{
+	struct sw_http_req *req = arg;
+	struct tpd *tpd = sw_http_req_get_data(req);
+
+	if (sw_svc_store_failed(req, r))
+		goto out;
+	if (r->type != SW_REPLY_STR) {
+		sw_http_error(req, 404, "transport not found");
+		goto out;
+	}
+	sw_http_reply_raw(req, 200, "application/json", r->str, r->len);
+out:
+	sw_svc_req_end(tpd->svc);
+}
+
+static void
+get_one(struct sw_http_req *req, void *arg)
+{
+	struct tpd *tpd = arg;
+	uint8_t id[TP_ID_LEN];
+	char text[TP_ID_TEXT];
+
+	if (tid_param(req, id, text) == -1 || sw_svc_req_begin(tpd->svc, req) == -1)
+		return;
+	sw_http_req_set_data(req, tpd);
+	if (tpd_store_get(tpd, text, get_one_done, req) == -1) {
+		sw_http_error(req, 500, "store error");
+		sw_svc_req_end(tpd->svc);
+	}
+}
+
+/* POST /transports/ */
+
+static void
+post_written(const struct sw_reply *r, void *arg)
+{
+	struct tpd_write *w = arg;
+	struct evbuffer *b;
+	char json[TP_JSON_MAX];
+
+	if (sw_svc_store_failed(w->req, r))
+		goto out;
+	b = evbuffer_new();
+	if (b == NULL) {
+		sw_http_error(w->req, 500, "out of memory");
+		goto out;
+	}
+	evbuffer_add(b, "[", 1);
+	for (size_t i = 0; i < w->n; i++) {
+		size_t len = tp_entry_json(&w->ch[i].e, json);
+
+		if (i > 0)
+			evbuffer_add(b, ",", 1);
+		evbuffer_add(b, json, len);
+	}
+	evbuffer_add(b, "]", 1);
+	sw_http_reply_buf(w->req, 201, "application/json", b);
+	evbuffer_free(b);
+	sw_metric_add(w->tpd->m_writes, (const char *[]){"register"}, (double)w->n);
+	sw_log_debug(w->tpd->name, "transports registered", "n=%zu first=%s", w->n, w->ids[0]);
+out:
+	write_free(w);
+}
+
+/* The stored records of the batch, in its order: none may disagree with it. */
+static void
+post_have_old(const struct sw_reply *r, void *arg)
+{
+	struct tpd_write *w = arg;
+	long long now = (long long)time(NULL);
+
+	if (sw_svc_store_failed(w->req, r))
+		goto fail;
+	if (r->type != SW_REPLY_ARRAY || r->elements != w->n) {
+		sw_http_error(w->req, 500, "store error");
+		goto fail;
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		const struct sw_reply *o = r->element[i];
+		struct tp_entry old;
+		char msg[96];
+
+		if (o->type != SW_REPLY_STR)
+			continue;
+		if (tp_entry_parse_stored(o->str, o->len, &old) == -1) {
+			/* Unreadable record: replace it rather than refuse its owners forever. */
+			sw_log_warn(w->tpd->name, "stored transport unreadable, replacing it",
+			    "t_id=%s", w->ids[i]);
+			continue;
+		}
+		if (!tp_entry_same(&old, &w->ch[i].e)) {
+			snprintf(msg, sizeof(msg), "%s is registered with other edges or type",
+			    w->ids[i]);
+			sw_http_error(w->req, 409, msg);
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < w->n; i++)
+		w->ch[i].e.registered = now;
+	if (tpd_store_apply(w->tpd, w->ch, w->n, now, post_written, w) == -1) {
+		sw_http_error(w->req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	write_free(w);
+}
+
+static void
+post_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct tpd_write *w = arg;
+
+	if (!ok)
+		goto fail;
+	for (size_t i = 0; i < w->n; i++) {
+		if (!tp_entry_has_edge(&w->ch[i].e, pk)) {
+			char msg[96];
+
+			snprintf(msg, sizeof(msg), "the caller is not an edge of %s", w->ids[i]);
+			sw_http_error(req, 403, msg);
+			goto fail;
+		}
+	}
+	if (tpd_store_mget(w->tpd, w->idp, w->n, post_have_old, w) == -1) {
+		sw_http_error(req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	write_free(w);
+}
+
+static int SW_PRINTF(4, 5)
+batch_error(char *msg, size_t msglen, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Parse and check the whole batch into w; 0, or the status with msg filled. */
+static int
+parse_batch(struct tpd_write *w, const cJSON *arr, char *msg, size_t msglen)
+{
+	const char *sorted[TPD_MAX_POST];
+	const cJSON *it;
+	char err[128];
+	int size = cJSON_GetArraySize(arr), rc;
+
+	if (size == 0)
+		return batch_error(msg, msglen, 422, "no entries");
+	if (size > TPD_MAX_POST)
+		return batch_error(msg, msglen, 413, "at most %d entries per request",
+		    TPD_MAX_POST);
+	cJSON_ArrayForEach(it, arr) {
+		rc = tp_entry_parse(it, &w->ch[w->n].e, err, sizeof(err));
+		if (rc != 0)
+			return batch_error(msg, msglen, rc, "entry %zu: %s", w->n, err);
+		tp_id_format(w->ids[w->n], w->ch[w->n].e.t_id);
+		w->idp[w->n] = w->ids[w->n];
+		sorted[w->n] = w->ids[w->n];
+		w->n++;
+	}
+	/* One entry per transport: a batch saying two things of one t_id is ambiguous. */
+	qsort(sorted, w->n, sizeof(sorted[0]), id_cmp);
+	for (size_t i = 1; i < w->n; i++)
+		if (strcmp(sorted[i - 1], sorted[i]) == 0)
+			return batch_error(msg, msglen, 422, "%s is listed twice", sorted[i]);
+	return 0;
+}
+
+static void
+post_transports(struct sw_http_req *req, void *arg)
+{
+	struct tpd *tpd = arg;
+	struct tpd_write *w = NULL;
+	const unsigned char *body;
+	cJSON *arr = NULL;
+	char msg[192];
+	size_t len;
+	int rc;
+
+	body = sw_http_req_body(req, &len);
+	arr = cJSON_ParseWithLength((const char *)body, len);
+	if (arr == NULL || !cJSON_IsArray(arr)) {
+		sw_http_error(req, 400, arr == NULL ? "malformed JSON" :
+		    "the body must be an array of transport entries");
+		goto out;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		goto out;
+	}
+	rc = parse_batch(w, arr, msg, sizeof(msg));
+	if (rc != 0) {
+		sw_http_error(req, rc, msg);
+		goto out;
+	}
+	if (sw_svc_req_begin(tpd->svc, req) == -1)
+		goto out;
+	w->tpd = tpd;
+	w->req = req;
+	sw_httpauth_check(tpd->st, TPD_PREFIX, req, post_authed, w);
+	w = NULL;
+out:
+	free(w);
+	cJSON_Delete(arr);
+}
+
+/* DELETE /transports/id:{t_id} */
+
+static void
+del_done(const struct sw_reply *r, void *arg)
+{
+	struct tpd_write *w = arg;
+
+	if (!sw_svc_store_failed(w->req, r)) {
+		sw_http_reply_raw(w->req, 200, "application/json", "{}", 2);
+		sw_metric_add(w->tpd->m_writes, (const char *[]){"delete"}, 1);
+		sw_log_debug(w->tpd->name, "transport deleted", "t_id=%s", w->ids[0]);
+	}
+	write_free(w);
+}
+
+static void
+del_have_old(const struct sw_reply *r, void *arg)
+{
+	struct tpd_write *w = arg;
+
+	if (sw_svc_store_failed(w->req, r))
+		goto fail;
+	if (r->type != SW_REPLY_STR) {
+		sw_http_error(w->req, 404, "transport not found");
+		goto fail;
+	}
+	if (tp_entry_parse_stored(r->str, r->len, &w->ch[0].e) == -1) {
+		sw_log_warn(w->tpd->name, "stored transport unreadable", "t_id=%s", w->ids[0]);
+		sw_http_error(w->req, 500, "stored transport unreadable");
+		goto fail;
+	}
+	if (!tp_entry_has_edge(&w->ch[0].e, w->caller)) {
+		sw_http_error(w->req, 403, "only an edge of a transport may delete it");
+		goto fail;
+	}
+	w->ch[0].del = 1;
+	if (tpd_store_apply(w->tpd, w->ch, 1, (long long)time(NULL), del_done, w) == -1) {
+		sw_http_error(w->req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	write_free(w);
+}
+
+static void
+del_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct tpd_write *w = arg;
+
+	if (!ok) {
+		write_free(w);
+		return;
+	}
+	/* Whether the caller is an edge, only the stored record can tell. */
+	memcpy(w->caller, pk, SW_PK_LEN);
+	if (tpd_store_get(w->tpd, w->ids[0], del_have_old, w) == -1) {
+		sw_http_error(req, 500, "store error");
+		write_free(w);
+	}
+}
+
+static void
+del_transport(struct sw_http_req *req, void *arg)
+{
+	struct tpd *tpd = arg;
+	struct tpd_write *w;
+
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return;
+	}
+	if (tid_param(req, w->ch[0].e.t_id, w->ids[0]) == -1 ||
+	    sw_svc_req_begin(tpd->svc, req) == -1) {
+		free(w);
+		return;
+	}
+	w->tpd = tpd;
+	w->req = req;
+	w->n = 1;
+	sw_httpauth_check(tpd->st, TPD_PREFIX, req, del_authed, w);
+}
+
+/* Lists: GET /transports/edge:{pk}, GET /all-transports */
+
+static void
+list_free(struct tpd_list *l)
+{
+	struct tpd *tpd = l->tpd;
+
+	free(l);
+	sw_svc_req_end(tpd->svc);
+}
+
+static void
+list_entries_done(const struct sw_reply *r, void *arg)
+{
+	struct tpd_list *l = arg;
+	struct evbuffer *b = NULL;
+	size_t n = 0;
+
+	if (sw_svc_store_failed(l->req, r))
+		goto out;
+	if (r->type != SW_REPLY_ARRAY || (b = evbuffer_new()) == NULL) {
+		sw_http_error(l->req, 500, "store error");
+		goto out;
+	}
+	evbuffer_add(b, "[", 1);
+	for (size_t i = 0; i < r->elements; i++) {
+		const struct sw_reply *e = r->element[i];
+
+		if (e->type != SW_REPLY_STR)
+			continue; /* expired or deleted between the two reads */
+		if (n++ > 0)
+			evbuffer_add(b, ",", 1);
+		evbuffer_add(b, e->str, e->len);
+	}
+	evbuffer_add(b, "]", 1);
+	sw_http_reply_buf(l->req, 200, "application/json", b);
+out:
+	if (b != NULL)
+		evbuffer_free(b);
+	list_free(l);
+}
+
+static void
+list_index_done(const struct sw_reply *r, void *arg)
+{
+	struct tpd_list *l = arg;
+	const struct sw_reply *ids;
+	const char **idp = NULL;
+
+	if (sw_svc_store_failed(l->req, r))
+		goto fail;
+	ids = sw_store_index_members(r, 0);
+	if (ids == NULL) {
+		sw_http_error(l->req, 500, "store error");
+		goto fail;
+	}
+	if (ids->elements == 0) {
+		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
+		goto fail;
+	}
+	idp = calloc(ids->elements, sizeof(*idp));
+	if (idp == NULL) {
+		sw_http_error(l->req, 500, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < ids->elements; i++)
+		idp[i] = ids->element[i]->str;
+	if (tpd_store_mget(l->tpd, idp, ids->elements, list_entries_done, l) == -1) {
+		sw_http_error(l->req, 500, "store error");
+		goto fail;
+	}
+	free(idp);
+	return;
+fail:
+	free(idp);
+	list_free(l);
+}
+
+static void
+start_list(struct tpd *tpd, struct sw_http_req *req, const char *pk_hex)
+{
+	struct tpd_list *l;
+
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return;
+	}
+	if (sw_svc_req_begin(tpd->svc, req) == -1) {
+		free(l);
+		return;
+	}
+	l->tpd = tpd;
+	l->req = req;
+	if (tpd_store_index(tpd, pk_hex, list_index_done, l) == -1) {
+		sw_http_error(req, 500, "store error");
+		list_free(l);
+	}
+}
+
+static void
+get_by_edge(struct sw_http_req *req, void *arg)
+{
+	char hex[SW_PK_HEX];
+
+	if (sw_svc_pk_param(req, "pk", NULL, hex) == -1)
+		return;
+	start_list(arg, req, hex);
+}
+
+static void
+get_all(struct sw_http_req *req, void *arg)
+{
+	start_list(arg, req, NULL);
+}
+
+int
+tpd_api_routes(struct tpd *tpd)
+{
+	static const struct {
+		const char *method, *pattern;
+		sw_http_handler *h;
+	} routes[] = {
+		{"POST", "/transports/", post_transports},
+		{"POST", "/transports", post_transports},
+		{"GET", "/transports/id:{t_id}", get_one},
+		{"DELETE", "/transports/id:{t_id}", del_transport},
+		{"GET", "/transports/edge:{pk}", get_by_edge},
+		{"GET", "/all-transports", get_all},
+	};
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (sw_http_route(tpd->http, routes[i].method, routes[i].pattern, routes[i].h,
+		    tpd) == -1)
+			return -1;
+	if (sw_httpauth_routes(tpd->http, &tpd->auth) == -1)
+		return -1;
+	return sw_svc_http_attach(tpd->svc, tpd->http);
+}

@@ -1,0 +1,65 @@
+/*
+ * transport-discovery: the registry of transports between visors
+ * (services.md).  transport_discovery.c is the service, api.c the HTTP
+ * handlers, store.c the records on the common store (layout in
+ * common/tp_entry.h, because route-finder reads it), feed.c the one place
+ * every change passes on its way out of the store (the all-transports feed).
+ */
+#ifndef TRANSPORT_DISCOVERY_H
+#define TRANSPORT_DISCOVERY_H
+
+#include <stddef.h>
+
+#include "crypto.h"
+#include "httpauth.h"
+#include "service.h"
+#include "store.h"
+#include "tp_entry.h"
+
+#define TPD_MAX_POST 100 /* entries in one POST */
+
+struct sw_http_server;
+struct sw_metric;
+
+struct tpd {
+	struct sw_svc *svc;
+	const char *name;
+	struct sw_store *st;
+	struct sw_http_server *http;
+	struct sw_keypair kp;
+	struct sw_httpauth auth;
+	char listen[256];
+	long long ttl_s;
+	struct sw_metric *m_writes;
+};
+
+/* One change of the registry: an entry written (or refreshed) or deleted. */
+struct tpd_change {
+	struct tp_entry e;
+	int del;
+};
+
+extern const struct sw_service_ops transport_discovery_ops;
+
+/* api.c */
+int tpd_api_routes(struct tpd *tpd);
+
+/* store.c.  Callbacks get the store's reply. */
+int tpd_store_get(struct tpd *tpd, const char *t_id, sw_store_cb *cb, void *arg);
+/* The records of n ids (MGET; nil for the missing). */
+int tpd_store_mget(struct tpd *tpd, const char *const *ids, size_t n, sw_store_cb *cb,
+    void *arg);
+/* Live ids of the index of one edge (pk_hex) or of all (NULL): [trimmed, [id…]]. */
+int tpd_store_index(struct tpd *tpd, const char *pk_hex, sw_store_cb *cb, void *arg);
+/*
+ * The one door for every change: write the records and their indexes, bump
+ * tpd:version, all in one transaction; once the store has them, hand them to
+ * the feed.  ch must live until cb runs.  Puts expire ttl_s after now.
+ */
+int tpd_store_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n, long long now,
+    sw_store_cb *cb, void *arg);
+
+/* feed.c: what the store now holds, on its way to the all-transports feed. */
+void tpd_feed_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n);
+
+#endif
