@@ -57,6 +57,7 @@ struct cli {
 	const char *only;
 	const char *out;
 	int check;
+	int single; /* a single-service executable */
 	struct flag flags[MAX_FLAGS];
 	size_t nflags;
 	cJSON *globals; /* log_level, log_format, log_file, redis, health_addr, … */
@@ -237,6 +238,14 @@ load_globals(struct cli *c, const cJSON *file, char *err, size_t errlen)
 		}
 	}
 	for (const char *const *k = plain; *k != NULL; k++) {
+		/*
+		 * A deployment's health_addr is the one-process mux: a daemon
+		 * running one instance of it (split mode, compose) must not
+		 * take that port too.
+		 */
+		if (c->single && strcmp(*k, "health_addr") == 0 &&
+		    cJSON_GetObjectItemCaseSensitive(file, "services") != NULL)
+			continue;
 		v = cJSON_GetObjectItemCaseSensitive(file, *k);
 		if (v != NULL)
 			cJSON_AddItemToObject(c->globals, *k, cJSON_Duplicate(v, 1));
@@ -399,6 +408,7 @@ sw_main_single(const struct sw_service_ops *ops, int argc, char **argv)
 	int ret = 1;
 
 	memset(&c, 0, sizeof(c));
+	c.single = 1;
 	if (wants(argc, argv, "--help", "-h")) {
 		usage_single(ops, stdout);
 		return 0;
