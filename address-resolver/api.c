@@ -1,0 +1,378 @@
+/*
+ * address-resolver's HTTP API (services.md).  Every call but GET
+ * /transports is signed (httpauth): binds act for the caller's key, and a
+ * resolve must name its caller, since the stcpr answer depends on where the
+ * caller is (same NAT: the local addresses too) and the sudph one sends the
+ * resolved visor a dial naming the caller.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "address_resolver.h"
+#include "http.h"
+#include "httpauth.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+#include "store_index.h"
+
+/* One request in flight. */
+struct ar_req {
+	struct ar *ar;
+	struct sw_http_req *req;
+	struct ar_binding b;              /* the binding being written or read */
+	char target_hex[SW_PK_HEX];      /* resolve: whom */
+	char caller_hex[SW_PK_HEX];
+	enum ar_net net;                  /* resolve: which binding */
+	char *json;
+};
+
+static struct ar_req *
+req_new(struct ar *ar, struct sw_http_req *req)
+{
+	struct ar_req *q = calloc(1, sizeof(*q));
+
+	if (q == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return NULL;
+	}
+	if (sw_svc_req_begin(ar->svc, req) == -1) {
+		free(q);
+		return NULL;
+	}
+	q->ar = ar;
+	q->req = req;
+	return q;
+}
+
+static void
+req_free(struct ar_req *q)
+{
+	struct ar *ar = q->ar;
+
+	free(q->json);
+	free(q);
+	sw_svc_req_end(ar->svc);
+}
+
+/* POST /bind/stcpr */
+
+static void
+bind_done(const struct sw_reply *r, void *arg)
+{
+	struct ar_req *q = arg;
+
+	if (!sw_svc_store_failed(q->req, r)) {
+		sw_metric_add(q->ar->m_binds, (const char *[]){"stcpr"}, 1);
+		sw_http_reply_raw(q->req, 200, "application/json", q->json, strlen(q->json));
+		sw_log_debug(q->ar->name, "stcpr bound", "pk=%s addr=%s", q->b.pk_hex,
+		    q->b.remote_ip);
+	}
+	req_free(q);
+}
+
+static void
+bind_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct ar_req *q = arg;
+	const char *peer;
+
+	if (!ok)
+		goto fail;
+	peer = sw_http_req_peer(req);
+	if (peer == NULL || strlen(peer) >= sizeof(q->b.remote_ip)) {
+		sw_http_error(req, 500, "peer address unknown");
+		goto fail;
+	}
+	memcpy(q->b.pk, pk, SW_PK_LEN);
+	sw_hex_encode(q->b.pk_hex, pk, SW_PK_LEN);
+	memcpy(q->b.remote_ip, peer, strlen(peer) + 1);
+	q->b.remote_port = q->b.port;
+	q->json = ar_binding_json(&q->b, AR_VIEW_STORED);
+	if (q->json == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		goto fail;
+	}
+	if (ar_store_put(q->ar, AR_STCPR, &q->b, q->json, bind_done, q) == -1) {
+		sw_http_error(req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	req_free(q);
+}
+
+static void
+bind_stcpr(struct sw_http_req *req, void *arg)
+{
+	struct ar *ar = arg;
+	struct ar_binding b;
+	const unsigned char *body;
+	size_t len;
+	cJSON *obj;
+	char err[160];
+	int rc;
+	struct ar_req *q;
+
+	body = sw_http_req_body(req, &len);
+	obj = cJSON_ParseWithLength((const char *)body, len);
+	if (obj == NULL) {
+		sw_http_error(req, 400, "malformed JSON");
+		return;
+	}
+	memset(&b, 0, sizeof(b));
+	rc = ar_binding_parse_req(obj, &b, err, sizeof(err));
+	cJSON_Delete(obj);
+	if (rc != 0) {
+		sw_http_error(req, rc, err);
+		return;
+	}
+	if ((q = req_new(ar, req)) == NULL)
+		return;
+	q->b = b;
+	sw_httpauth_check(ar->st, AR_PREFIX, req, bind_authed, q);
+}
+
+/* DELETE /bind/stcpr */
+
+static void
+unbind_done(const struct sw_reply *r, void *arg)
+{
+	struct ar_req *q = arg;
+	int deleted;
+
+	if (sw_svc_store_failed(q->req, r))
+		goto out;
+	deleted = r->type == SW_REPLY_ARRAY && r->elements >= 1 &&
+	    r->element[0]->type == SW_REPLY_INT && r->element[0]->integer > 0;
+	sw_http_reply_raw(q->req, 200, "application/json",
+	    deleted ? "{\"deleted\":true}" : "{\"deleted\":false}", deleted ? 16 : 17);
+out:
+	req_free(q);
+}
+
+static void
+unbind_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct ar_req *q = arg;
+
+	if (!ok)
+		goto fail;
+	sw_hex_encode(q->caller_hex, pk, SW_PK_LEN);
+	if (ar_store_del(q->ar, AR_STCPR, q->caller_hex, unbind_done, q) == -1) {
+		sw_http_error(req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	req_free(q);
+}
+
+static void
+unbind_stcpr(struct sw_http_req *req, void *arg)
+{
+	struct ar_req *q = req_new(arg, req);
+
+	if (q != NULL)
+		sw_httpauth_check(q->ar->st, AR_PREFIX, req, unbind_authed, q);
+}
+
+/* GET /resolve/{stcpr,sudph}/{pk} */
+
+/* Answer with b as the caller at peer may see it (the same-NAT rule). */
+static void
+reply_binding(struct ar_req *q, const struct ar_binding *b)
+{
+	const char *peer = sw_http_req_peer(q->req);
+	int local = peer != NULL && strcmp(peer, b->remote_ip) == 0;
+	char *json = ar_binding_json(b, local ? AR_VIEW_LOCAL : AR_VIEW_REMOTE);
+
+	if (json == NULL) {
+		sw_http_error(q->req, 500, "out of memory");
+		return;
+	}
+	sw_http_reply_raw(q->req, 200, "application/json", json, strlen(json));
+	free(json);
+}
+
+static void
+resolve_stcpr_done(const struct sw_reply *r, void *arg)
+{
+	struct ar_req *q = arg;
+	struct ar_binding b;
+
+	if (sw_svc_store_failed(q->req, r))
+		goto out;
+	if (r->type != SW_REPLY_STR || ar_binding_from_stored(r->str, r->len, &b) == -1) {
+		sw_http_error(q->req, 404, "no stcpr binding for this key");
+		goto out;
+	}
+	reply_binding(q, &b);
+out:
+	req_free(q);
+}
+
+/*
+ * The reply is [target's binding, caller's binding].  The dial names the
+ * caller and where to punch to: its own sudph binding's address when it has
+ * one, else its IP as seen over HTTP with port 0 (unknown).
+ */
+static void
+resolve_sudph_done(const struct sw_reply *r, void *arg)
+{
+	struct ar_req *q = arg;
+	struct ar_binding b, caller;
+	char addr[AR_ADDR_TEXT], json[AR_ADDR_TEXT + SW_PK_HEX + 32];
+	const char *peer;
+
+	if (sw_svc_store_failed(q->req, r))
+		goto out;
+	if (r->type != SW_REPLY_ARRAY || r->elements != 2) {
+		sw_http_error(q->req, 500, "store error");
+		goto out;
+	}
+	if (r->element[0]->type != SW_REPLY_STR ||
+	    ar_binding_from_stored(r->element[0]->str, r->element[0]->len, &b) == -1) {
+		sw_http_error(q->req, 404, "no sudph binding for this key");
+		goto out;
+	}
+	if (r->element[1]->type == SW_REPLY_STR &&
+	    ar_binding_from_stored(r->element[1]->str, r->element[1]->len, &caller) == 0) {
+		sw_hostport_format(addr, sizeof(addr), caller.remote_ip, caller.remote_port);
+	} else {
+		peer = sw_http_req_peer(q->req);
+		sw_hostport_format(addr, sizeof(addr), peer != NULL ? peer : "0.0.0.0", 0);
+	}
+	snprintf(json, sizeof(json), "{\"pk\":\"%s\",\"addr\":\"%s\"}", q->caller_hex, addr);
+	ar_udp_send(q->ar, AR_DIAL, json, b.remote_ip, b.remote_port);
+	reply_binding(q, &b);
+out:
+	req_free(q);
+}
+
+static void
+resolve_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct ar_req *q = arg;
+	int rc;
+
+	if (!ok)
+		goto fail;
+	sw_hex_encode(q->caller_hex, pk, SW_PK_LEN);
+	if (q->net == AR_SUDPH)
+		rc = ar_store_get2(q->ar, AR_SUDPH, q->target_hex, q->caller_hex,
+		    resolve_sudph_done, q);
+	else
+		rc = ar_store_get(q->ar, AR_STCPR, q->target_hex, resolve_stcpr_done, q);
+	if (rc == -1) {
+		sw_http_error(req, 500, "store error");
+		goto fail;
+	}
+	return;
+fail:
+	req_free(q);
+}
+
+static void
+resolve(struct ar *ar, struct sw_http_req *req, enum ar_net net)
+{
+	char hex[SW_PK_HEX];
+	struct ar_req *q;
+
+	if (sw_svc_pk_param(req, "pk", NULL, hex) == -1 || (q = req_new(ar, req)) == NULL)
+		return;
+	memcpy(q->target_hex, hex, sizeof(hex));
+	q->net = net;
+	sw_httpauth_check(ar->st, AR_PREFIX, req, resolve_authed, q);
+}
+
+static void
+resolve_stcpr(struct sw_http_req *req, void *arg)
+{
+	resolve(arg, req, AR_STCPR);
+}
+
+static void
+resolve_sudph(struct sw_http_req *req, void *arg)
+{
+	resolve(arg, req, AR_SUDPH);
+}
+
+/* GET /transports */
+
+static void
+add_pks(struct evbuffer *b, const char *name, const struct sw_reply *pks)
+{
+	evbuffer_add_printf(b, "\"%s\":[", name);
+	for (size_t i = 0; i < pks->elements; i++)
+		evbuffer_add_printf(b, "%s\"%.*s\"", i ? "," : "", (int)pks->element[i]->len,
+		    pks->element[i]->str);
+	evbuffer_add(b, "]", 1);
+}
+
+static void
+transports_done(const struct sw_reply *r, void *arg)
+{
+	struct ar_req *q = arg;
+	const struct sw_reply *stcpr, *sudph;
+	struct evbuffer *b;
+
+	if (sw_svc_store_failed(q->req, r))
+		goto out;
+	stcpr = sw_store_index_members(r, 0);
+	sudph = sw_store_index_members(r, 2);
+	if (stcpr == NULL || sudph == NULL) {
+		sw_http_error(q->req, 500, "store error");
+		goto out;
+	}
+	if ((b = evbuffer_new()) == NULL) {
+		sw_http_error(q->req, 500, "out of memory");
+		goto out;
+	}
+	evbuffer_add(b, "{", 1);
+	add_pks(b, "stcpr", stcpr);
+	evbuffer_add(b, ",", 1);
+	add_pks(b, "sudph", sudph);
+	evbuffer_add(b, "}", 1);
+	sw_http_reply_buf(q->req, 200, "application/json", b);
+	evbuffer_free(b);
+out:
+	req_free(q);
+}
+
+static void
+transports(struct sw_http_req *req, void *arg)
+{
+	struct ar_req *q = req_new(arg, req);
+
+	if (q != NULL && ar_store_list(q->ar, transports_done, q) == -1) {
+		sw_http_error(req, 500, "store error");
+		req_free(q);
+	}
+}
+
+int
+ar_api_routes(struct ar *ar)
+{
+	static const struct {
+		const char *method, *pattern;
+		sw_http_handler *h;
+	} routes[] = {
+		{"POST", "/bind/stcpr", bind_stcpr},
+		{"DELETE", "/bind/stcpr", unbind_stcpr},
+		{"GET", "/resolve/stcpr/{pk}", resolve_stcpr},
+		{"GET", "/resolve/sudph/{pk}", resolve_sudph},
+		{"GET", "/transports", transports},
+	};
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (sw_http_route(ar->http, routes[i].method, routes[i].pattern, routes[i].h,
+		    ar) == -1)
+			return -1;
+	if (sw_httpauth_routes(ar->http, &ar->auth) == -1)
+		return -1;
+	return sw_svc_http_attach(ar->svc, ar->http);
+}
