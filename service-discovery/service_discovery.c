@@ -47,9 +47,15 @@ sd_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	}
 	memcpy(sd->listen, listen, strlen(listen) + 1);
-	if (sw_cfg_str(cfg, "cxo_tcp_addr") != NULL)
-		sw_log_warn(sd->name, "cxo_tcp_addr is set but this build has no CXO publisher yet",
-		    NULL);
+	if (sw_cfg_str(cfg, "cxo_tcp_addr") != NULL) {
+		const char *cxo = sw_cfg_str(cfg, "cxo_tcp_addr");
+
+		if (strlen(cxo) >= sizeof(sd->cxo_addr)) {
+			sw_log_error(sd->name, "cxo_tcp_addr must be host:port", NULL);
+			goto fail;
+		}
+		memcpy(sd->cxo_addr, cxo, strlen(cxo) + 1);
+	}
 	if (sw_svc_keypair(svc, cfg, &sd->kp) == -1)
 		goto fail;
 	sd->writing = sw_dict_new(NULL);
@@ -76,6 +82,8 @@ sd_start(void *priv)
 	if (sd->http == NULL || sd_api_routes(sd) == -1 ||
 	    sw_http_server_listen(sd->http, sd->listen) == -1)
 		return -1;
+	if (sd->cxo_addr[0] != '\0' && sd_feed_start(sd, sd->cxo_addr) == -1)
+		return -1;
 	sw_log_info(sd->name, "listening", "addr=%s store=%s", sd->listen,
 	    sw_store_is_redis(sd->st) ? "redis" : "memory");
 	return 0;
@@ -86,7 +94,7 @@ sd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct sd *sd = priv;
 
-	sw_svc_drain(sd->svc, done);
+	sd_feed_stop(sd, done);
 }
 
 static int
@@ -103,6 +111,7 @@ sd_destroy(void *priv)
 {
 	struct sd *sd = priv;
 
+	sd_feed_free(sd);
 	sw_http_server_free(sd->http);
 	sw_dict_free(sd->writing);
 	sodium_memzero(&sd->kp, sizeof(sd->kp));

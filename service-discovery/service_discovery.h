@@ -51,6 +51,9 @@ struct sd_service {
 struct sw_http_server;
 struct sw_metric;
 struct sw_dict;
+struct cxo_pub;
+struct cxo_feed;
+struct event;
 
 struct sd {
 	struct sw_svc *svc;
@@ -64,6 +67,17 @@ struct sd {
 	struct sw_dict *writing; /* "<type>:<pk>" with a write in flight */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
+	/* The services-by-pk feed (feed.c), when cxo_tcp_addr is set. */
+	char cxo_addr[256];
+	struct cxo_pub *pub;
+	struct cxo_feed *feed;
+	struct event *rebuild_ev;
+	long rebuild_s;
+	int rebuilding;
+	enum sd_type rebuild_type;
+	char **rebuild_pks;
+	char *rebuild_buf;
+	sw_svc_stopped *feed_stopped; /* stop waiting for a rebuild's read */
 };
 
 extern const struct sw_service_ops service_discovery_ops;
@@ -106,6 +120,11 @@ int sd_store_mget(struct sd *sd, enum sd_type t, const char *const *pks, size_t 
 
 /* feed.c: called after every committed mutation; json NULL for a delete. */
 void sd_feed_changed(struct sd *sd, const struct sd_service *s, const char *json);
+/* Publish on addr (TCP), rebuilt from the store now and periodically.  -1 logged. */
+int sd_feed_start(struct sd *sd, const char *addr);
+/* Stop rebuilding; done (sw_svc_drain's) once no rebuild read is in flight. */
+void sd_feed_stop(struct sd *sd, sw_svc_stopped *done);
+void sd_feed_free(struct sd *sd);
 
 /* api.c */
 int sd_api_routes(struct sd *sd);
