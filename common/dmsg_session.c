@@ -476,6 +476,9 @@ dmsg_session_new(struct event_base *base, struct bufferevent *bev, int initiator
 	peer_fill(s);
 	/* Never hold more than one maximal message from the peer unprocessed. */
 	bufferevent_setwatermark(bev, EV_READ, 0, 2 + DMSG_MAX_TRANSPORT);
+	/* libevent moves 16 KiB per callback by default: a quarter of one message. */
+	bufferevent_set_max_single_read(bev, 2 + DMSG_MAX_TRANSPORT);
+	bufferevent_set_max_single_write(bev, 4 * (2 + DMSG_MAX_TRANSPORT));
 	bufferevent_setwatermark(bev, EV_WRITE, s->opts.low_water, 0);
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
 	if (bufferevent_enable(bev, EV_READ | EV_WRITE) == -1)
