@@ -318,13 +318,34 @@ cxo_pub_new(struct event_base *base, const char *svc)
 	return p;
 }
 
+/* "ip:port" with port 0 allowed (libevent's parser refuses it). */
+static int
+parse_addr(const char *addr, struct sockaddr_storage *ss, int *sl)
+{
+	size_t n = strlen(addr);
+	char buf[128];
+
+	if (n >= 2 && n < sizeof(buf) && strcmp(addr + n - 2, ":0") == 0) {
+		memcpy(buf, addr, n + 1);
+		buf[n - 1] = '1';
+		if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)ss, sl) == -1)
+			return -1;
+		if (ss->ss_family == AF_INET)
+			((struct sockaddr_in *)ss)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)ss)->sin6_port = 0;
+		return 0;
+	}
+	return evutil_parse_sockaddr_port(addr, (struct sockaddr *)ss, sl);
+}
+
 int
 cxo_pub_listen(struct cxo_pub *p, const char *addr)
 {
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
 
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) == -1) {
+	if (parse_addr(addr, &ss, &sl) == -1) {
 		sw_log_error(p->svc, "cxo_tcp_addr must be ip:port", "addr=%s", addr);
 		return -1;
 	}

@@ -429,6 +429,12 @@ cxo_conn_out_len(const struct cxo_conn *c)
 	return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
+struct bufferevent *
+cxo_conn_bev(const struct cxo_conn *c)
+{
+	return c->bev;
+}
+
 const char *
 cxo_conn_peer(const struct cxo_conn *c)
 {

@@ -79,6 +79,8 @@ void cxo_conn_abort(struct cxo_conn *c);
 int cxo_conn_ready(const struct cxo_conn *c);
 void cxo_conn_set_ping(struct cxo_conn *c, int ping_ms);
 size_t cxo_conn_out_len(const struct cxo_conn *c);
+/* The bufferevent underneath (tests write raw bytes on it). */
+struct bufferevent *cxo_conn_bev(const struct cxo_conn *c);
 /* The peer's address for logs ("127.0.0.1:5555", or "?"). */
 const char *cxo_conn_peer(const struct cxo_conn *c);
 

@@ -293,7 +293,7 @@ test_tree_paths(void **state)
 	assert_memory_equal(h1, h3, SW_HASH_LEN);
 	/* A node may not pass 1 MiB: the fifth 256 KiB leaf in one node is refused. */
 	for (int i = 0; i < 5; i++) {
-		char n[8];
+		char n[16];
 
 		snprintf(n, sizeof(n), "big%d", i);
 		assert_int_equal(cxo_tree_put(t, n, big, CXO_MAX_LEAF), i < 3 ? 0 : -1);
