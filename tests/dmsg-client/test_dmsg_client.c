@@ -1,0 +1,889 @@
+/*
+ * test_dmsg_client: the dmsg client library against real processes: one
+ * dmsg-discovery and two dmsg-servers from $SW_BUILD/bin (default build),
+ * on free ports, and pairs of clients in this test's event base.
+ *
+ * Each test makes fresh clients (fresh keys), so tests do not share
+ * sessions.  Nothing sleeps: the loop runs until a condition holds, with a
+ * deadline.  The session-drop test kills a server and so runs last.
+ *
+ * SW_DMSG_BULK_MB sets the echo size (default 100 MiB; 16 under ASan,
+ * where 100 MiB of ChaCha20 four times over takes minutes).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "crypto.h"
+#include "dmsg_client.h"
+#include "dmsg_wire.h"
+#include "log.h"
+#include "tests/lib/testutil.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BULK_MB_DEFAULT 16
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BULK_MB_DEFAULT 16
+#endif
+#endif
+#ifndef BULK_MB_DEFAULT
+#define BULK_MB_DEFAULT 100
+#endif
+
+#define WAIT_MS 30000
+
+struct proc {
+	pid_t pid;
+	int port;
+	int health_port;
+	struct sw_keypair kp;
+};
+
+static struct event_base *base;
+static struct proc disc;
+static struct proc srv[2];
+static char disc_url[64];
+static const char *bindir;
+
+/* ---------- processes ---------- */
+
+static pid_t
+spawn(char *const argv[])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+#ifdef __linux__
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd != -1) {
+			dup2(fd, STDIN_FILENO);
+			dup2(fd, STDOUT_FILENO);
+			close(fd);
+		}
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+static void
+proc_kill(struct proc *p)
+{
+	if (p->pid <= 0)
+		return;
+	kill(p->pid, SIGKILL);
+	while (waitpid(p->pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	p->pid = 0;
+}
+
+static int
+start_server(struct proc *p)
+{
+	char bin[512], listen[64], health[64], seed[SW_PK_HEX], pk[SW_PK_HEX];
+	char *argv[] = {bin, "--listen", listen, "--health-listen", health, "--discovery", disc_url,
+	    "--secret-key", seed, "--public-key", pk, "--log-level", "warn", NULL};
+
+	snprintf(bin, sizeof(bin), "%s/dmsg-server", bindir);
+	p->port = sw_test_free_port();
+	p->health_port = sw_test_free_port();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
+	snprintf(health, sizeof(health), "127.0.0.1:%d", p->health_port);
+	sw_keypair_seed_hex(&p->kp, seed);
+	sw_hex_encode(pk, p->kp.pk, SW_PK_LEN);
+	if ((p->pid = spawn(argv)) <= 0)
+		return -1;
+	return sw_test_wait_port(p->port, 10000);
+}
+
+static int
+group_setup(void **state)
+{
+	char bin[512], listen[64];
+	char *argv[] = {bin, "--listen", listen, "--log-level", "warn", NULL};
+	const char *b = getenv("SW_BUILD");
+	static char dir[512];
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	if (sw_crypto_init() == -1)
+		return -1;
+	sw_log_set_level(SW_LOG_WARN);
+	snprintf(dir, sizeof(dir), "%s/bin", b != NULL && *b != '\0' ? b : "build");
+	bindir = dir;
+	if ((base = event_base_new()) == NULL)
+		return -1;
+	snprintf(bin, sizeof(bin), "%s/dmsg-discovery", bindir);
+	disc.port = sw_test_free_port();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", disc.port);
+	snprintf(disc_url, sizeof(disc_url), "http://127.0.0.1:%d", disc.port);
+	if ((disc.pid = spawn(argv)) <= 0 || sw_test_wait_port(disc.port, 10000) == -1)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		sw_keypair_generate(&srv[i].kp);
+		if (start_server(&srv[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		proc_kill(&srv[i]);
+	proc_kill(&disc);
+	event_base_free(base);
+	return 0;
+}
+
+/* ---------- clients ---------- */
+
+struct peer {
+	struct sw_keypair kp;
+	struct dmsg_client *c;
+};
+
+static void
+peer_start(struct peer *p)
+{
+	struct dmsg_client_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.discovery = disc_url;
+	o.backoff_min_ms = 100;
+	o.backoff_max_ms = 1000;
+	o.http_timeout_ms = 3000;
+	sw_keypair_generate(&p->kp);
+	p->c = dmsg_client_new(base, &p->kp, &o, "test-client");
+	assert_non_null(p->c);
+	assert_int_equal(dmsg_client_start(p->c), 0);
+}
+
+static int
+both_registered(void *arg)
+{
+	struct peer *p = arg;
+
+	return dmsg_client_registered(p[0].c) && dmsg_client_registered(p[1].c);
+}
+
+static void
+pair_start(struct peer p[2])
+{
+	peer_start(&p[0]);
+	peer_start(&p[1]);
+	assert_int_equal(sw_test_run_until_fn(base, both_registered, p, WAIT_MS), 0);
+}
+
+static void
+pair_stop(struct peer p[2])
+{
+	dmsg_client_free(p[0].c);
+	dmsg_client_free(p[1].c);
+}
+
+/* ---------- one stream end: counts, hashes, echoes ---------- */
+
+struct end {
+	struct dmsg_stream *st;
+	int echo;                 /* write back what is read */
+	int shut_on_eof;          /* shutdown when the peer does (after the echo) */
+	size_t echo_hwm;          /* pause reads past this much queued */
+	crypto_generichash_state rx_hash;
+	uint64_t rx;
+	int eof;
+	int closed;
+	enum dmsg_stream_end why;
+	/* sender side */
+	const uint8_t *src;       /* pattern to send, src_len bytes repeating */
+	size_t src_len;
+	uint64_t to_send;
+	uint64_t written;
+	crypto_generichash_state tx_hash;
+	int shut_when_sent;
+	int max_inflight_ok;      /* in-flight never exceeded the window */
+};
+
+static void end_fill(struct end *e);
+
+static void
+end_read(struct dmsg_stream *st, const uint8_t *data, size_t len, void *arg)
+{
+	struct end *e = arg;
+
+	crypto_generichash_update(&e->rx_hash, data, len);
+	e->rx += len;
+	if (e->echo) {
+		assert_int_equal(dmsg_stream_write(st, data, len), 0);
+		if (dmsg_stream_queued(st) > e->echo_hwm)
+			dmsg_stream_pause_read(st, 1);
+	}
+}
+
+static void
+end_eof(struct dmsg_stream *st, void *arg)
+{
+	struct end *e = arg;
+
+	e->eof = 1;
+	if (e->shut_on_eof)
+		dmsg_stream_shutdown(st);
+}
+
+static void
+end_closed(struct dmsg_stream *st, enum dmsg_stream_end why, void *arg)
+{
+	struct end *e = arg;
+
+	(void)st;
+	e->closed = 1;
+	e->why = why;
+}
+
+static void
+end_writable(struct dmsg_stream *st, void *arg)
+{
+	struct end *e = arg;
+
+	if (e->echo)
+		dmsg_stream_pause_read(st, 0);
+	if (e->src != NULL)
+		end_fill(e);
+}
+
+static const struct dmsg_stream_cbs end_cbs = {
+	.read = end_read,
+	.eof = end_eof,
+	.closed = end_closed,
+	.writable = end_writable,
+};
+
+static void
+end_init(struct end *e, struct dmsg_stream *st)
+{
+	memset(e, 0, sizeof(*e));
+	e->st = st;
+	e->echo_hwm = 1 << 20;
+	e->max_inflight_ok = 1;
+	crypto_generichash_init(&e->rx_hash, NULL, 0, 32);
+	crypto_generichash_init(&e->tx_hash, NULL, 0, 32);
+	dmsg_stream_set_cbs(st, &end_cbs, e);
+}
+
+/* Write the pattern while the queue is short; shutdown when all is written. */
+static void
+end_fill(struct end *e)
+{
+	while (e->written < e->to_send && dmsg_stream_queued(e->st) < (1u << 20)) {
+		size_t off = (size_t)(e->written % e->src_len);
+		size_t n = e->src_len - off;
+
+		if (n > e->to_send - e->written)
+			n = (size_t)(e->to_send - e->written);
+		if (n > 256 * 1024)
+			n = 256 * 1024;
+		assert_int_equal(dmsg_stream_write(e->st, e->src + off, n), 0);
+		crypto_generichash_update(&e->tx_hash, e->src + off, n);
+		e->written += n;
+	}
+	if (e->written == e->to_send && e->shut_when_sent)
+		dmsg_stream_shutdown(e->st);
+}
+
+static void
+hash_final(crypto_generichash_state *h, uint8_t out[32])
+{
+	crypto_generichash_final(h, out, 32);
+}
+
+/* ---------- accepting side ---------- */
+
+#define MAX_ENDS 256
+
+struct server {
+	struct end ends[MAX_ENDS];
+	int n;
+	int echo;
+	int shut_on_eof;
+	int pause_reads;
+};
+
+static void
+on_accept(struct dmsg_listener *l, struct dmsg_stream *st, void *arg)
+{
+	struct server *s = arg;
+	struct end *e;
+
+	(void)l;
+	assert_true(s->n < MAX_ENDS);
+	e = &s->ends[s->n++];
+	end_init(e, st);
+	e->echo = s->echo;
+	e->shut_on_eof = s->shut_on_eof;
+	if (s->pause_reads)
+		dmsg_stream_pause_read(st, 1);
+}
+
+static void
+server_free(struct server *s)
+{
+	for (int i = 0; i < s->n; i++)
+		dmsg_stream_free(s->ends[i].st);
+	s->n = 0;
+}
+
+/* ---------- dialling side ---------- */
+
+struct dial {
+	struct dmsg_stream *st;
+	int done;
+	int reject;
+	char err[128];
+};
+
+static void
+on_dial(struct dmsg_stream *st, int reject, const char *err, void *arg)
+{
+	struct dial *d = arg;
+
+	d->done = 1;
+	d->st = st;
+	d->reject = reject;
+	snprintf(d->err, sizeof(d->err), "%s", err != NULL ? err : "");
+}
+
+static struct dmsg_stream *
+dial_ok(struct peer *from, struct peer *to, uint16_t port)
+{
+	struct dial d = {0};
+
+	assert_non_null(dmsg_client_dial(from->c, to->kp.pk, port, 15000, on_dial, &d));
+	assert_int_equal(sw_test_run_until(base, &d.done, WAIT_MS), 0);
+	if (d.st == NULL)
+		fail_msg("dial failed: reject=%d err=%s", d.reject, d.err);
+	return d.st;
+}
+
+/* ---------- tests ---------- */
+
+static void
+test_register_dial_echo(void **state)
+{
+	struct peer p[2];
+	struct server s = {.echo = 1, .shut_on_eof = 1};
+	struct dmsg_listener *l;
+	struct end a;
+	uint8_t got[32], want[32];
+
+	(void)state;
+	pair_start(p);
+	l = dmsg_client_listen(p[1].c, 10, on_accept, &s);
+	assert_non_null(l);
+	assert_null(dmsg_client_listen(p[1].c, 10, on_accept, &s));
+	end_init(&a, dial_ok(&p[0], &p[1], 10));
+	assert_memory_equal(dmsg_stream_remote_pk(a.st), p[1].kp.pk, SW_PK_LEN);
+	assert_int_equal(dmsg_stream_remote_port(a.st), 10);
+	assert_true(dmsg_stream_local_port(a.st) >= DMSG_EPHEMERAL_MIN);
+	a.src = (const uint8_t *)"hello, dmsg";
+	a.src_len = 11;
+	a.to_send = 11;
+	a.shut_when_sent = 1;
+	end_fill(&a);
+	assert_int_equal(sw_test_run_until(base, &a.closed, WAIT_MS), 0);
+	assert_int_equal(a.why, DMSG_END_DONE);
+	assert_int_equal(a.rx, 11);
+	hash_final(&a.rx_hash, got);
+	hash_final(&a.tx_hash, want);
+	assert_memory_equal(got, want, 32);
+	assert_int_equal(s.n, 1);
+	assert_memory_equal(dmsg_stream_remote_pk(s.ends[0].st), p[0].kp.pk, SW_PK_LEN);
+	assert_int_equal(dmsg_stream_local_port(s.ends[0].st), 10);
+	assert_int_equal(sw_test_run_until(base, &s.ends[0].closed, WAIT_MS), 0);
+	assert_int_equal(s.ends[0].why, DMSG_END_DONE);
+	dmsg_stream_free(a.st);
+	server_free(&s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+}
+
+static uint64_t
+bulk_bytes(void)
+{
+	const char *v = getenv("SW_DMSG_BULK_MB");
+	long mb = v != NULL ? strtol(v, NULL, 10) : BULK_MB_DEFAULT;
+
+	return (uint64_t)(mb > 0 ? mb : BULK_MB_DEFAULT) << 20;
+}
+
+static void
+test_bulk_echo(void **state)
+{
+	static uint8_t pattern[(1 << 20) + 7];
+	struct peer p[2];
+	struct server *s = calloc(1, sizeof(*s));
+	struct dmsg_listener *l;
+	struct end a;
+	uint8_t h1[32], h2[32], h3[32];
+	uint64_t n = bulk_bytes();
+
+	(void)state;
+	assert_non_null(s);
+	s->echo = 1;
+	s->shut_on_eof = 1;
+	randombytes_buf(pattern, sizeof(pattern));
+	pair_start(p);
+	l = dmsg_client_listen(p[1].c, 11, on_accept, s);
+	end_init(&a, dial_ok(&p[0], &p[1], 11));
+	a.src = pattern;
+	a.src_len = sizeof(pattern);
+	a.to_send = n;
+	a.shut_when_sent = 1;
+	end_fill(&a);
+	assert_int_equal(sw_test_run_until(base, &a.closed, 300000), 0);
+	assert_int_equal(a.why, DMSG_END_DONE);
+	assert_int_equal(a.rx, n);
+	assert_int_equal(s->ends[0].rx, n);
+	hash_final(&a.tx_hash, h1);
+	hash_final(&a.rx_hash, h2);
+	hash_final(&s->ends[0].rx_hash, h3);
+	assert_memory_equal(h1, h2, 32);
+	assert_memory_equal(h1, h3, 32);
+	fprintf(stderr, "bulk: %llu MiB echoed\n", (unsigned long long)(n >> 20));
+	dmsg_stream_free(a.st);
+	server_free(s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+	free(s);
+}
+
+#define NCONC 200
+#define CONC_BYTES (64 * 1024 + 13)
+
+struct conc {
+	struct dial d[NCONC];
+	struct end e[NCONC];
+	int started[NCONC];
+	uint8_t pattern[CONC_BYTES];
+};
+
+static int
+conc_dialled(void *arg)
+{
+	struct conc *k = arg;
+
+	for (int i = 0; i < NCONC; i++)
+		if (!k->d[i].done)
+			return 0;
+	return 1;
+}
+
+static int
+conc_closed(void *arg)
+{
+	struct conc *k = arg;
+
+	for (int i = 0; i < NCONC; i++)
+		if (!k->e[i].closed)
+			return 0;
+	return 1;
+}
+
+static void
+test_concurrent_streams(void **state)
+{
+	struct peer p[2];
+	struct server *s = calloc(1, sizeof(*s));
+	struct conc *k = calloc(1, sizeof(*k));
+	struct dmsg_listener *l;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(k);
+	s->echo = 1;
+	s->shut_on_eof = 1;
+	randombytes_buf(k->pattern, sizeof(k->pattern));
+	pair_start(p);
+	l = dmsg_client_listen(p[1].c, 12, on_accept, s);
+	for (int i = 0; i < NCONC; i++)
+		assert_non_null(dmsg_client_dial(p[0].c, p[1].kp.pk, 12, 20000, on_dial, &k->d[i]));
+	assert_int_equal(sw_test_run_until_fn(base, conc_dialled, k, WAIT_MS), 0);
+	for (int i = 0; i < NCONC; i++) {
+		if (k->d[i].st == NULL)
+			fail_msg("dial %d failed: %d %s", i, k->d[i].reject, k->d[i].err);
+		end_init(&k->e[i], k->d[i].st);
+		k->e[i].src = k->pattern;
+		k->e[i].src_len = sizeof(k->pattern);
+		k->e[i].to_send = sizeof(k->pattern);
+		k->e[i].shut_when_sent = 1;
+		end_fill(&k->e[i]);
+	}
+	assert_int_equal(sw_test_run_until_fn(base, conc_closed, k, 60000), 0);
+	assert_int_equal(s->n, NCONC);
+	for (int i = 0; i < NCONC; i++) {
+		uint8_t h1[32], h2[32];
+
+		assert_int_equal(k->e[i].why, DMSG_END_DONE);
+		assert_int_equal(k->e[i].rx, sizeof(k->pattern));
+		hash_final(&k->e[i].tx_hash, h1);
+		hash_final(&k->e[i].rx_hash, h2);
+		assert_memory_equal(h1, h2, 32);
+		dmsg_stream_free(k->e[i].st);
+	}
+	server_free(s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+	free(s);
+	free(k);
+}
+
+/* The dialer half-closes; the listener still gets every byte, then answers. */
+static void
+test_half_close(void **state)
+{
+	static uint8_t pattern[3 * 1024 * 1024 + 1];
+	struct peer p[2];
+	struct server s = {0};
+	struct dmsg_listener *l;
+	struct end a;
+	struct end *b;
+	uint8_t h1[32], h2[32];
+
+	(void)state;
+	randombytes_buf(pattern, sizeof(pattern));
+	pair_start(p);
+	l = dmsg_client_listen(p[1].c, 13, on_accept, &s);
+	end_init(&a, dial_ok(&p[0], &p[1], 13));
+	a.src = pattern;
+	a.src_len = sizeof(pattern);
+	a.to_send = sizeof(pattern);
+	a.shut_when_sent = 1;
+	end_fill(&a);
+	assert_int_equal(sw_test_run_until(base, &s.n, WAIT_MS), 0);
+	b = &s.ends[0];
+	assert_int_equal(sw_test_run_until(base, &b->eof, WAIT_MS), 0);
+	assert_int_equal(b->rx, sizeof(pattern));
+	hash_final(&a.tx_hash, h1);
+	hash_final(&b->rx_hash, h2);
+	assert_memory_equal(h1, h2, 32);
+	/* the other direction is still open */
+	assert_false(a.closed);
+	assert_int_equal(dmsg_stream_write(a.st, "x", 1), -1);
+	assert_int_equal(dmsg_stream_write(b->st, "reply", 5), 0);
+	assert_int_equal(dmsg_stream_shutdown(b->st), 0);
+	assert_int_equal(sw_test_run_until(base, &a.closed, WAIT_MS), 0);
+	assert_int_equal(a.why, DMSG_END_DONE);
+	assert_true(a.eof);
+	assert_int_equal(a.rx, 5);
+	assert_int_equal(sw_test_run_until(base, &b->closed, WAIT_MS), 0);
+	assert_int_equal(b->why, DMSG_END_DONE);
+	dmsg_stream_free(a.st);
+	server_free(&s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+}
+
+static void
+test_reset(void **state)
+{
+	struct peer p[2];
+	struct server s = {0};
+	struct dmsg_listener *l;
+	struct end a;
+	struct end *b;
+
+	(void)state;
+	pair_start(p);
+	l = dmsg_client_listen(p[1].c, 14, on_accept, &s);
+	end_init(&a, dial_ok(&p[0], &p[1], 14));
+	assert_int_equal(dmsg_stream_write(a.st, "abc", 3), 0);
+	assert_int_equal(sw_test_run_until(base, &s.n, WAIT_MS), 0);
+	b = &s.ends[0];
+	dmsg_stream_reset(a.st);
+	assert_false(dmsg_stream_is_open(a.st));
+	assert_int_equal(dmsg_stream_write(a.st, "x", 1), -1);
+	assert_int_equal(sw_test_run_until(base, &b->closed, WAIT_MS), 0);
+	assert_int_equal(b->why, DMSG_END_RESET);
+	assert_int_equal(dmsg_stream_write(b->st, "x", 1), -1);
+	/* a reset from our side does not call our own closed callback */
+	sw_test_run_for(base, 50);
+	assert_false(a.closed);
+	dmsg_stream_free(a.st);
+	server_free(&s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+}
+
+static void
+test_reject_no_listener(void **state)
+{
+	struct peer p[2];
+	struct dial d = {0};
+
+	(void)state;
+	pair_start(p);
+	assert_non_null(dmsg_client_dial(p[0].c, p[1].kp.pk, 99, 15000, on_dial, &d));
+	assert_int_equal(sw_test_run_until(base, &d.done, WAIT_MS), 0);
+	assert_null(d.st);
+	assert_int_equal(d.reject, DMSG_REJECT_NO_LISTENER);
+	pair_stop(p);
+}
+
+#define NBACKLOG (DMSG_BACKLOG + 1)
+
+struct backlog {
+	struct dial d[NBACKLOG];
+};
+
+static int
+backlog_done(void *arg)
+{
+	struct backlog *k = arg;
+
+	for (int i = 0; i < NBACKLOG; i++)
+		if (!k->d[i].done)
+			return 0;
+	return 1;
+}
+
+static void
+test_reject_backlog(void **state)
+{
+	struct peer p[2];
+	struct server s = {0};
+	struct backlog k;
+	struct dmsg_listener *l;
+	struct dmsg_stream *st;
+	int ok = 0, full = 0;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	pair_start(p);
+	l = dmsg_client_listen(p[1].c, 15, on_accept, &s);
+	dmsg_listener_pause(l, 1);
+	for (int i = 0; i < NBACKLOG; i++)
+		assert_non_null(dmsg_client_dial(p[0].c, p[1].kp.pk, 15, 15000, on_dial, &k.d[i]));
+	assert_int_equal(sw_test_run_until_fn(base, backlog_done, &k, WAIT_MS), 0);
+	for (int i = 0; i < NBACKLOG; i++) {
+		if (k.d[i].st != NULL)
+			ok++;
+		else if (k.d[i].reject == DMSG_REJECT_BACKLOG)
+			full++;
+	}
+	assert_int_equal(ok, DMSG_BACKLOG);
+	assert_int_equal(full, 1);
+	assert_int_equal(dmsg_listener_pending(l), DMSG_BACKLOG);
+	/* taking one makes room for one more */
+	st = dmsg_listener_accept(l);
+	assert_non_null(st);
+	assert_int_equal(dmsg_listener_pending(l), DMSG_BACKLOG - 1);
+	dmsg_stream_free(st);
+	memset(&k.d[0], 0, sizeof(k.d[0]));
+	assert_non_null(dmsg_client_dial(p[0].c, p[1].kp.pk, 15, 15000, on_dial, &k.d[0]));
+	assert_int_equal(sw_test_run_until(base, &k.d[0].done, WAIT_MS), 0);
+	assert_non_null(k.d[0].st);
+	/* unpausing hands the waiting ones to the callback */
+	dmsg_listener_pause(l, 0);
+	assert_int_equal(sw_test_run_until_fn(base, backlog_done, &k, WAIT_MS), 0);
+	for (int i = 0; i < 200 && s.n < DMSG_BACKLOG; i++)
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(s.n, DMSG_BACKLOG);
+	for (int i = 0; i < NBACKLOG; i++)
+		dmsg_stream_free(k.d[i].st);
+	server_free(&s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+}
+
+struct window {
+	struct end *a;
+	struct server *s;
+	uint64_t max_inflight;
+};
+
+static int
+window_blocked(void *arg)
+{
+	struct window *w = arg;
+	struct dmsg_stream_stats st;
+	uint64_t inflight;
+
+	dmsg_stream_stats(w->a->st, &st);
+	/* in flight: sent, minus what the reader consumed (granted beyond the first window) */
+	inflight = st.tx_wire - (st.tx_granted - DMSG_INITIAL_WINDOW);
+	if (inflight > w->max_inflight)
+		w->max_inflight = inflight;
+	return w->s->n == 1 && st.tx_granted - st.tx_wire <= 16 && st.queued > 0;
+}
+
+static int
+window_drained(void *arg)
+{
+	struct window *w = arg;
+
+	window_blocked(arg);
+	return w->s->ends[0].eof;
+}
+
+static void
+test_window_pause(void **state)
+{
+	static uint8_t pattern[4 * 1024 * 1024];
+	struct peer p[2];
+	struct server s = {.pause_reads = 1};
+	struct dmsg_listener *l;
+	struct dmsg_stream_stats sa, sb;
+	struct end a;
+	struct window w = {&a, &s, 0};
+	uint64_t wire;
+	uint8_t h1[32], h2[32];
+
+	(void)state;
+	randombytes_buf(pattern, sizeof(pattern));
+	pair_start(p);
+	l = dmsg_client_listen(p[1].c, 16, on_accept, &s);
+	end_init(&a, dial_ok(&p[0], &p[1], 16));
+	dmsg_stream_set_lowat(a.st, 0);
+	assert_int_equal(dmsg_stream_write(a.st, pattern, sizeof(pattern)), 0);
+	crypto_generichash_update(&a.tx_hash, pattern, sizeof(pattern));
+	assert_int_equal(dmsg_stream_shutdown(a.st), 0);
+	assert_int_equal(sw_test_run_until_fn(base, window_blocked, &w, WAIT_MS), 0);
+	dmsg_stream_stats(a.st, &sa);
+	wire = sa.tx_wire;
+	assert_true(wire <= DMSG_INITIAL_WINDOW);
+	assert_true(wire > DMSG_INITIAL_WINDOW - DMSG_MAX_DATA);
+	/* more loop passes send nothing more and grant nothing */
+	sw_test_run_for(base, 300);
+	dmsg_stream_stats(a.st, &sa);
+	assert_int_equal(sa.tx_wire, wire);
+	assert_int_equal(sa.tx_granted, DMSG_INITIAL_WINDOW);
+	dmsg_stream_stats(s.ends[0].st, &sb);
+	assert_int_equal(sb.rx_wire, wire);
+	assert_true(sb.buffered <= DMSG_INITIAL_WINDOW);
+	assert_int_equal(s.ends[0].rx, 0);
+	/* the reader resumes: everything arrives, in-flight stayed within the window */
+	dmsg_stream_pause_read(s.ends[0].st, 0);
+	assert_int_equal(sw_test_run_until_fn(base, window_drained, &w, WAIT_MS), 0);
+	assert_true(w.max_inflight <= DMSG_INITIAL_WINDOW);
+	assert_int_equal(s.ends[0].rx, sizeof(pattern));
+	hash_final(&a.tx_hash, h1);
+	hash_final(&s.ends[0].rx_hash, h2);
+	assert_memory_equal(h1, h2, 32);
+	dmsg_stream_free(a.st);
+	server_free(&s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+}
+
+static struct proc *
+server_of(struct dmsg_client *c)
+{
+	uint8_t pks[4][SW_PK_LEN];
+	size_t n = dmsg_client_servers(c, pks, 4);
+
+	for (int i = 0; i < 2; i++)
+		for (size_t j = 0; j < n; j++)
+			if (memcmp(srv[i].kp.pk, pks[j], SW_PK_LEN) == 0)
+				return &srv[i];
+	return NULL;
+}
+
+struct moved {
+	struct peer *p;
+	struct proc *gone;
+};
+
+static int
+moved_away(void *arg)
+{
+	struct moved *m = arg;
+	struct proc *now = server_of(m->p->c);
+
+	return now != NULL && now != m->gone && dmsg_client_registered(m->p->c);
+}
+
+static int
+got_five(void *arg)
+{
+	return ((struct end *)arg)->rx >= 5;
+}
+
+/* Kill A's server: streams through it end, A moves to the other and is reachable again. */
+static void
+test_session_drop_reconnect(void **state)
+{
+	struct peer p[2];
+	struct server s = {.echo = 1};
+	struct dmsg_listener *l;
+	struct proc *gone;
+	struct moved m;
+	struct end b, b2;
+
+	(void)state;
+	pair_start(p);
+	l = dmsg_client_listen(p[0].c, 17, on_accept, &s);
+	/* B dials A, so the stream goes through A's only server */
+	end_init(&b, dial_ok(&p[1], &p[0], 17));
+	assert_int_equal(sw_test_run_until(base, &s.n, WAIT_MS), 0);
+	gone = server_of(p[0].c);
+	assert_non_null(gone);
+	proc_kill(gone);
+	assert_int_equal(sw_test_run_until(base, &b.closed, WAIT_MS), 0);
+	assert_int_equal(b.why, DMSG_END_SESSION_LOST);
+	assert_int_equal(sw_test_run_until(base, &s.ends[0].closed, WAIT_MS), 0);
+	assert_int_equal(s.ends[0].why, DMSG_END_SESSION_LOST);
+	m.p = &p[0];
+	m.gone = gone;
+	assert_int_equal(sw_test_run_until_fn(base, moved_away, &m, WAIT_MS), 0);
+	/* and it can be dialled again */
+	end_init(&b2, dial_ok(&p[1], &p[0], 17));
+	assert_int_equal(dmsg_stream_write(b2.st, "again", 5), 0);
+	assert_int_equal(sw_test_run_until_fn(base, got_five, &b2, WAIT_MS), 0);
+	dmsg_stream_free(b.st);
+	dmsg_stream_free(b2.st);
+	server_free(&s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+	/* bring the server back for anything after */
+	assert_int_equal(start_server(gone), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_register_dial_echo),
+		cmocka_unit_test(test_reject_no_listener),
+		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_half_close),
+		cmocka_unit_test(test_window_pause),
+		cmocka_unit_test(test_reject_backlog),
+		cmocka_unit_test(test_concurrent_streams),
+		cmocka_unit_test(test_bulk_echo),
+		cmocka_unit_test(test_session_drop_reconnect),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
