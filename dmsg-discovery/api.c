@@ -94,6 +94,7 @@ post_written(const struct sw_reply *r, void *arg)
 	if (sw_svc_store_failed(w->req, r))
 		goto out;
 	sw_metric_add(w->dd->m_posts, (const char *[]){w->has_old ? "update" : "create"}, 1);
+	dd_feed_written(w->dd, &w->e, w->json);
 	snprintf(body, sizeof(body), "{\"created\":%s}", w->has_old ? "false" : "true");
 	sw_http_reply_raw(w->req, 200, "application/json", body, strlen(body));
 	sw_log_debug(w->dd->name, w->has_old ? "entry updated" : "entry created",
@@ -212,6 +213,7 @@ del_done(const struct sw_reply *r, void *arg)
 	struct dd_write *w = arg;
 
 	if (!sw_svc_store_failed(w->req, r)) {
+		dd_feed_deleted(w->dd, w->e.pk);
 		sw_http_reply_raw(w->req, 200, "application/json", "{}", 2);
 		sw_log_debug(w->dd->name, "entry deleted", "pk=%s", w->pk_hex);
 	}

@@ -18,6 +18,7 @@ static const struct sw_cfg_key dd_keys[] = {
 	{"public_key", SW_CFG_STR, NULL, "identity (feed and dmsg key); generated when absent"},
 	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars"},
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
+	{"cxo_queue_max", SW_CFG_INT, "4096", "feed mutations queued before a rebuild"},
 	{"entry_timeout_s", SW_CFG_INT, "180", "client entries expire this long after a write"},
 	{"server_entry_timeout_s", SW_CFG_INT, "90", "server entries expire this long after a write"},
 	{NULL, 0, NULL, NULL},
@@ -28,6 +29,7 @@ dd_create(struct sw_svc *svc, const cJSON *cfg)
 {
 	struct dd *dd = calloc(1, sizeof(*dd));
 	const char *listen = sw_cfg_str(cfg, "listen");
+	const char *cxo;
 
 	if (dd == NULL)
 		return NULL;
@@ -47,6 +49,17 @@ dd_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	}
 	memcpy(dd->listen, listen, strlen(listen) + 1);
+	cxo = sw_cfg_str(cfg, "cxo_tcp_addr");
+	if (cxo != NULL && strlen(cxo) >= sizeof(dd->cxo_addr)) {
+		sw_log_error(dd->name, "cxo_tcp_addr must be ip:port", NULL);
+		goto fail;
+	}
+	snprintf(dd->cxo_addr, sizeof(dd->cxo_addr), "%s", cxo != NULL ? cxo : "");
+	if (sw_cfg_int(cfg, "cxo_queue_max", 4096) < 1) {
+		sw_log_error(dd->name, "cxo_queue_max must be at least 1", NULL);
+		goto fail;
+	}
+	dd->cxo_queue_max = (size_t)sw_cfg_int(cfg, "cxo_queue_max", 4096);
 	if (sw_svc_keypair(svc, cfg, &dd->kp) == -1)
 		goto fail;
 	dd->writing = sw_dict_new(NULL);
@@ -72,6 +85,8 @@ dd_start(void *priv)
 		return -1;
 	sw_log_info(dd->name, "listening", "addr=%s store=%s", dd->listen,
 	    sw_store_is_redis(dd->st) ? "redis" : "memory");
+	if (dd->cxo_addr[0] != '\0' && dd_feed_start(dd, dd->cxo_addr) == -1)
+		return -1;
 	return 0;
 }
 
@@ -80,6 +95,7 @@ dd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct dd *dd = priv;
 
+	dd_feed_free(dd);
 	sw_svc_drain(dd->svc, done);
 }
 
@@ -97,6 +113,7 @@ dd_destroy(void *priv)
 {
 	struct dd *dd = priv;
 
+	dd_feed_free(dd);
 	sw_http_server_free(dd->http);
 	sw_dict_free(dd->writing);
 	sodium_memzero(&dd->kp, sizeof(dd->kp));

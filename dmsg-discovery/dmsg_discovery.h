@@ -22,6 +22,7 @@
 struct sw_http_server;
 struct sw_metric;
 struct sw_dict;
+struct dd_feed;
 
 struct dd {
 	struct sw_svc *svc;
@@ -36,12 +37,24 @@ struct dd {
 	struct sw_dict *writing; /* PKs with a write in flight */
 	struct sw_metric *m_posts;
 	struct sw_metric *m_entries;
+	char cxo_addr[256];       /* "" when the feed is not served */
+	size_t cxo_queue_max;
+	struct dd_feed *feed;     /* feed.c */
 };
 
 extern const struct sw_service_ops dmsg_discovery_ops;
 
 /* api.c */
 int dd_api_routes(struct dd *dd);
+
+/*
+ * feed.c: the clients-by-server CXO feed, served on cxo_tcp_addr.  The API
+ * reports each stored write and delete; the feed follows (and expires) them.
+ */
+int dd_feed_start(struct dd *dd, const char *addr);
+void dd_feed_free(struct dd *dd);
+void dd_feed_written(struct dd *dd, const struct dmsg_entry *e, const char *json);
+void dd_feed_deleted(struct dd *dd, const uint8_t pk[SW_PK_LEN]);
 
 /* store.c: the records.  Callbacks get the store's reply. */
 int dd_store_get(struct dd *dd, const char *pk_hex, sw_store_cb *cb, void *arg);
