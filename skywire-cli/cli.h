@@ -24,5 +24,6 @@ cJSON *cli_call(const struct cli *c, const char *method, const char *path, const
 int cli_print_json(const cJSON *v);
 
 int cli_visor(const struct cli *c, int argc, char **argv);
+int cli_cxo(const struct cli *c, int argc, char **argv);
 
 #endif

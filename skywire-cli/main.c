@@ -80,7 +80,11 @@ usage(FILE *fp)
 {
 	fprintf(fp, "usage: skywire-cli [--api URL] [--json] COMMAND\n\n"
 		    "  visor pk          the visor's public key\n"
-		    "  visor info        summary: pk, dmsg servers, transports, routes, NAT type\n\n"
+		    "  visor info        summary: pk, dmsg servers, transports, routes, NAT type\n"
+		    "  cxo tree PK PORT [PATH] --addr HOST:PORT\n"
+		    "                    one-off read of a CXO feed from the publisher's TCP address\n"
+		    "  cxo watch PK PORT --addr HOST:PORT\n"
+		    "                    print the feed, then each update (TCP only for now)\n\n"
 		    "  --api URL         the visor's local API (default http://127.0.0.1:8000)\n"
 		    "  --json            print the raw JSON answer\n");
 }
@@ -119,6 +123,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "visor") == 0)
 		return cli_visor(&c, argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "cxo") == 0)
+		return cli_cxo(&c, argc - i - 1, argv + i + 1);
 	fprintf(stderr, "skywire-cli: unknown command %s (see --help)\n", argv[i]);
 	return 2;
 }
