@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -60,6 +61,8 @@ struct dmsg_conn {
 	struct dmsg_client *c;
 	uint8_t pk[SW_PK_LEN];
 	struct dmsg_session *s;
+	struct bufferevent *bev;           /* the session's, for the half close of a drain */
+	int half_closed;
 	int ready;
 	int dead;
 	struct sw_dict *streams;           /* id (u32 BE) -> stream */
@@ -95,6 +98,13 @@ struct dmsg_client {
 	struct dmsg_stream_env *env;
 	int started;
 	int freeing;
+
+	/* drain */
+	int draining;
+	struct event *drain_timer;
+	long long drain_deadline_ms;
+	void (*drain_done)(void *arg);
+	void *drain_arg;
 
 	TAILQ_HEAD(, dmsg_conn) conns;
 	int nconns;
@@ -552,7 +562,7 @@ schedule_maintain(struct dmsg_client *c, int ms)
 {
 	struct timeval tv;
 
-	if (c->freeing)
+	if (c->freeing || c->draining)
 		return;
 	ms_to_tv(ms, &tv);
 	evtimer_add(c->maint_timer, &tv);
@@ -615,7 +625,8 @@ conn_closed(struct dmsg_session *s, const char *reason, void *arg)
 
 	(void)s;
 	sw_hex_encode(hex, conn->pk, SW_PK_LEN);
-	sw_log_warn(c->svc, was_ready ? "dmsg session lost" : "dmsg session failed",
+	sw_log(c->draining ? SW_LOG_DEBUG : SW_LOG_WARN,
+	    c->svc, was_ready ? "dmsg session lost" : "dmsg session failed",
 	    "server=%s reason=%s", hex, sw_log_q(q, sizeof(q), reason));
 	conn->dead = 1;
 	conn->ready = 0;
@@ -676,6 +687,7 @@ conn_open(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], const char *addr)
 		goto fail;
 	conn->s = dmsg_session_new(c->base, bev, 1, c->kp, pk, &conn_cbs, conn, &c->o.session,
 	    c->svc);
+	conn->bev = bev;
 	bev = NULL; /* the session owns it, also on failure */
 	if (conn->s == NULL)
 		goto fail;
@@ -767,7 +779,7 @@ maintain(struct dmsg_client *c)
 	struct sw_http_opts o = http_opts(c);
 	char url[512];
 
-	if (c->freeing || c->fetching || c->nconns >= c->o.min_sessions)
+	if (c->freeing || c->draining || c->fetching || c->nconns >= c->o.min_sessions)
 		return;
 	snprintf(url, sizeof(url), "%s/dmsg-discovery/available_servers", c->discovery);
 	c->fetching = 1;
@@ -853,6 +865,8 @@ entry_posted(const struct sw_http_resp *resp, void *arg)
 		c->syncs = 0;
 		if (c->post_again || c->posted_gen != c->gen)
 			post_entry_now(c);
+		else if (c->o.registered != NULL)
+			c->o.registered(c, c->o.registered_arg);
 		return;
 	}
 	if (resp->status == 409 && c->syncs < MAX_POST_SYNCS) {
@@ -910,7 +924,7 @@ fail:
 static void
 post_entry(struct dmsg_client *c)
 {
-	if (!c->started || c->freeing)
+	if (!c->started || c->freeing || c->draining)
 		return;
 	if (c->posting) {
 		c->post_again = 1;
@@ -1210,6 +1224,63 @@ dmsg_listener_free(struct dmsg_listener *l)
 	listener_drop(l);
 }
 
+/* ---------- graceful end ---------- */
+
+/*
+ * Polled every few milliseconds: a drain is a short, bounded shutdown path
+ * and the session has no "output empty" callback (only low water).
+ */
+#define DRAIN_POLL_MS 5
+
+static void
+drain_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct dmsg_client *c = arg;
+	struct dmsg_conn *conn;
+	struct timeval tv;
+	void (*done)(void *);
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(conn, &c->conns, entry) {
+		if (conn->half_closed || conn->dead)
+			continue;
+		/* not yet connected, or nothing to say: no need to wait */
+		if (!conn->ready || dmsg_session_outbuf(conn->s) == 0) {
+			conn->half_closed = 1;
+			if (conn->ready)
+				shutdown(bufferevent_getfd(conn->bev), SHUT_WR);
+			else
+				dmsg_session_close(conn->s, "client draining");
+		}
+	}
+	if (c->nconns > 0 && dmsg_now_ms(c->base) < c->drain_deadline_ms) {
+		ms_to_tv(DRAIN_POLL_MS, &tv);
+		evtimer_add(c->drain_timer, &tv);
+		return;
+	}
+	done = c->drain_done;
+	c->drain_done = NULL;
+	if (done != NULL)
+		done(c->drain_arg);
+}
+
+int
+dmsg_client_drain(struct dmsg_client *c, int timeout_ms, void (*done)(void *arg), void *arg)
+{
+	if (c->draining)
+		return -1;
+	c->draining = 1;
+	c->drain_done = done;
+	c->drain_arg = arg;
+	c->drain_deadline_ms = dmsg_now_ms(c->base) + (timeout_ms > 0 ? timeout_ms : 5000);
+	evtimer_del(c->maint_timer);
+	evtimer_del(c->refresh_timer);
+	evtimer_del(c->post_timer);
+	event_active(c->drain_timer, EV_TIMEOUT, 0);
+	return 0;
+}
+
 /* ---------- the client ---------- */
 
 struct dmsg_client *
@@ -1270,7 +1341,8 @@ dmsg_client_new(struct event_base *base, const struct sw_keypair *kp,
 	    (c->listeners = sw_dict_new(NULL)) == NULL ||
 	    (c->maint_timer = evtimer_new(base, maint_timer_cb, c)) == NULL ||
 	    (c->refresh_timer = evtimer_new(base, refresh_cb, c)) == NULL ||
-	    (c->post_timer = evtimer_new(base, post_timer_cb, c)) == NULL)
+	    (c->post_timer = evtimer_new(base, post_timer_cb, c)) == NULL ||
+	    (c->drain_timer = evtimer_new(base, drain_check, c)) == NULL)
 		goto fail;
 	c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
@@ -1340,6 +1412,8 @@ dmsg_client_free(struct dmsg_client *c)
 		event_free(c->refresh_timer);
 	if (c->post_timer != NULL)
 		event_free(c->post_timer);
+	if (c->drain_timer != NULL)
+		event_free(c->drain_timer);
 	if (c->dns != NULL)
 		evdns_base_free(c->dns, 0);
 	if (c->env != NULL)

@@ -60,6 +60,9 @@ struct dmsg_client_opts {
 	int stream_idle_ms;       /* default 120000 */
 	size_t session_hwm;       /* session output past which streams hold DATA, default 1 MiB */
 	struct dmsg_session_opts session; /* zeros: dmsg_session's defaults */
+	/* Each time discovery has taken our entry (may be NULL). */
+	void (*registered)(struct dmsg_client *c, void *arg);
+	void *registered_arg;
 };
 
 /*
@@ -72,6 +75,15 @@ struct dmsg_client *dmsg_client_new(struct event_base *base, const struct sw_key
 int dmsg_client_start(struct dmsg_client *c);
 /* Close every session, stream, listener and request; no callbacks run. NULL-safe. */
 void dmsg_client_free(struct dmsg_client *c);
+/*
+ * Graceful end: stop looking for servers and posting, let every session
+ * send what it has queued, half-close each TCP connection and wait for the
+ * servers to close them, so that the last bytes of finished streams reach
+ * the relay.  done runs once from the loop when all sessions are gone or
+ * after timeout_ms; then free the client.  -1 if a drain is under way.
+ */
+int dmsg_client_drain(struct dmsg_client *c, int timeout_ms, void (*done)(void *arg),
+    void *arg);
 /* Sessions past their handshake. */
 int dmsg_client_nsessions(const struct dmsg_client *c);
 /* Up to max PKs of the servers we have ready sessions with; returns how many. */
