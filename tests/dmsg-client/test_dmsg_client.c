@@ -157,6 +157,8 @@ struct peer {
 	struct dmsg_client *c;
 };
 
+static int idle_ms; /* stream idle timeout of the next clients (0: default) */
+
 static void
 peer_start(struct peer *p)
 {
@@ -164,6 +166,7 @@ peer_start(struct peer *p)
 
 	memset(&o, 0, sizeof(o));
 	o.discovery = disc_url;
+	o.stream_idle_ms = idle_ms;
 	o.backoff_min_ms = 100;
 	o.backoff_max_ms = 1000;
 	o.http_timeout_ms = 3000;
@@ -788,6 +791,65 @@ test_window_pause(void **state)
 	pair_stop(p);
 }
 
+static void
+test_dial_unknown_peer(void **state)
+{
+	struct peer p[2];
+	struct dial d = {0};
+	struct sw_keypair nobody;
+
+	(void)state;
+	pair_start(p);
+	sw_keypair_generate(&nobody);
+	assert_non_null(dmsg_client_dial(p[0].c, nobody.pk, 10, 15000, on_dial, &d));
+	assert_int_equal(sw_test_run_until(base, &d.done, WAIT_MS), 0);
+	assert_null(d.st);
+	assert_int_equal(d.reject, -1);
+	assert_true(strlen(d.err) > 0);
+	/* a dial cancelled before it completes calls nothing back */
+	memset(&d, 0, sizeof(d));
+	dmsg_stream_free(dmsg_client_dial(p[0].c, p[1].kp.pk, 10, 15000, on_dial, &d));
+	sw_test_run_for(base, 100);
+	assert_false(d.done);
+	pair_stop(p);
+}
+
+static int
+both_closed(void *arg)
+{
+	struct end *e = arg;
+
+	return e[0].closed && e[1].closed;
+}
+
+static void
+test_idle_timeout(void **state)
+{
+	struct peer p[2];
+	struct server s = {0};
+	struct dmsg_listener *l;
+	struct end e[2];
+
+	(void)state;
+	idle_ms = 300;
+	pair_start(p);
+	idle_ms = 0;
+	l = dmsg_client_listen(p[1].c, 18, on_accept, &s);
+	end_init(&e[0], dial_ok(&p[0], &p[1], 18));
+	assert_int_equal(sw_test_run_until(base, &s.n, WAIT_MS), 0);
+	e[1] = s.ends[0];
+	dmsg_stream_set_cbs(e[1].st, &end_cbs, &e[1]);
+	assert_int_equal(sw_test_run_until_fn(base, both_closed, e, WAIT_MS), 0);
+	/* whichever timed out first reset the other */
+	assert_true(e[0].why == DMSG_END_IDLE || e[1].why == DMSG_END_IDLE);
+	assert_true(e[0].why == DMSG_END_IDLE || e[0].why == DMSG_END_RESET);
+	assert_true(e[1].why == DMSG_END_IDLE || e[1].why == DMSG_END_RESET);
+	dmsg_stream_free(e[0].st);
+	server_free(&s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+}
+
 static struct proc *
 server_of(struct dmsg_client *c)
 {
@@ -867,6 +929,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_register_dial_echo),
 		cmocka_unit_test(test_reject_no_listener),
+		cmocka_unit_test(test_dial_unknown_peer),
+		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_half_close),
 		cmocka_unit_test(test_window_pause),
