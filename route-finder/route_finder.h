@@ -1,0 +1,62 @@
+/*
+ * route-finder: paths between visors over the transports registered in
+ * transport-discovery (services.md).  route_finder.c is the service, api.c
+ * POST /routes, store.c keeps the in-memory graph (graph.c, searched by
+ * paths.c) in step with transport-discovery's records in the shared store.
+ */
+#ifndef ROUTE_FINDER_H
+#define ROUTE_FINDER_H
+
+#include <stddef.h>
+
+#include "graph.h"
+#include "service.h"
+#include "store.h"
+
+#define RF_MAX_PAIRS      32
+#define RF_DEFAULT_HOPS   5
+/* Ids fetched per MGET while loading, so one reply stays a few hundred KiB. */
+#define RF_LOAD_CHUNK     1000
+/* Dropping expired transports from memory needs no hurry: searches skip them. */
+#define RF_PRUNE_S        10
+
+struct event;
+struct sw_http_server;
+struct sw_metric;
+
+/* A transport the store has and the graph does not, waiting for its record. */
+struct rf_pending {
+	char id[TP_ID_TEXT];
+	long long exp;
+};
+
+struct rf {
+	struct sw_svc *svc;
+	const char *name;
+	struct sw_store *st;
+	struct sw_http_server *http;
+	struct rf_graph *g;
+	char listen[256];
+	long long refresh_ms;
+	struct event *tick;
+	/* The graph holds the store as of tpd:version == version. */
+	int loaded;
+	int loading;
+	long long version;
+	long long next_exp;  /* earliest expiry in the graph */
+	long long loaded_at; /* Unix s of the last completed load */
+	struct rf_pending *pend;
+	size_t npend, cappend, pend_pos;
+	long long load_version;
+	struct sw_metric *m_loads, *m_nodes, *m_edges, *m_search;
+};
+
+extern const struct sw_service_ops route_finder_ops;
+
+/* api.c */
+int rf_api_routes(struct rf *rf);
+
+/* store.c: check tpd:version and reload what changed; called by the timer. */
+void rf_store_tick(struct rf *rf);
+
+#endif
