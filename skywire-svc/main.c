@@ -2,6 +2,8 @@
 #include "service.h"
 
 extern const struct sw_service_ops dmsg_discovery_ops;
+extern const struct sw_service_ops transport_discovery_ops;
+extern const struct sw_service_ops route_finder_ops;
 extern const struct sw_service_ops dmsg_server_ops;
 extern const struct sw_service_ops address_resolver_ops;
 extern const struct sw_service_ops service_discovery_ops;
@@ -11,6 +13,8 @@ static const struct sw_service_ops *const types[] = {
 	&dmsg_server_ops,
 	&address_resolver_ops,
 	&service_discovery_ops,
+	&transport_discovery_ops,
+	&route_finder_ops,
 	NULL,
 };
 
