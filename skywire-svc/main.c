@@ -2,17 +2,19 @@
 #include "service.h"
 
 extern const struct sw_service_ops dmsg_discovery_ops;
+extern const struct sw_service_ops address_resolver_ops;
+extern const struct sw_service_ops dmsg_server_ops;
+extern const struct sw_service_ops service_discovery_ops;
+extern const struct sw_service_ops visor_ops;
 extern const struct sw_service_ops transport_discovery_ops;
 extern const struct sw_service_ops route_finder_ops;
-extern const struct sw_service_ops dmsg_server_ops;
-extern const struct sw_service_ops address_resolver_ops;
-extern const struct sw_service_ops service_discovery_ops;
 
 static const struct sw_service_ops *const types[] = {
 	&dmsg_discovery_ops,
-	&dmsg_server_ops,
 	&address_resolver_ops,
+	&dmsg_server_ops,
 	&service_discovery_ops,
+	&visor_ops,
 	&transport_discovery_ops,
 	&route_finder_ops,
 	NULL,

@@ -1,0 +1,194 @@
+/*
+ * visor as a framework service: its configuration, its dmsg client and its
+ * local API.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "dmsg_client.h"
+#include "http.h"
+#include "log.h"
+#include "visor.h"
+
+static const struct sw_cfg_key visor_keys[] = {
+	{"public_key", SW_CFG_STR, NULL, "identity; must match secret_key"},
+	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars (generated when absent)"},
+	{"dmsg", SW_CFG_OBJ, "{\"discovery\":\"http://127.0.0.1:9090\",\"min_sessions\":1}",
+	    "{\"discovery\":URL,\"min_sessions\":N}"},
+	{"transport_discovery", SW_CFG_STR, "http://127.0.0.1:9091", "transport-discovery URL"},
+	{"address_resolver", SW_CFG_STR, "http://127.0.0.1:9093", "address-resolver URL"},
+	{"route_finder", SW_CFG_STR, "http://127.0.0.1:9092", "route-finder URL"},
+	{"setup_nodes", SW_CFG_LIST, NULL, "setup-node PKs"},
+	{"service_discovery", SW_CFG_STR, "http://127.0.0.1:9098", "service-discovery URL"},
+	{"stun_servers", SW_CFG_LIST, NULL, "STUN servers host:port"},
+	{"transport_setup_pks", SW_CFG_LIST, NULL, "PKs allowed to add/remove transports"},
+	{"stcpr_listen", SW_CFG_STR, "127.0.0.1:0", "stcpr TCP listener"},
+	{"api_listen", SW_CFG_STR, "127.0.0.1:8000", "local API (loopback only)"},
+	{"publish", SW_CFG_OBJ, NULL, "[{\"type\":\"visor|vpn|skysocks\",\"port\":N}]"},
+	{"autoconnect", SW_CFG_OBJ, NULL, "{\"enabled\":bool,\"min_transports\":N}"},
+	{NULL, 0, NULL, NULL},
+};
+
+static int
+loopback(const char *addr)
+{
+	return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "localhost:", 10) == 0 ||
+	    strncmp(addr, "[::1]:", 6) == 0;
+}
+
+static void *
+visor_create(struct sw_svc *svc, const cJSON *cfg)
+{
+	struct visor *v = calloc(1, sizeof(*v));
+	const cJSON *dmsg = cJSON_GetObjectItemCaseSensitive(cfg, "dmsg");
+	const char *api = sw_cfg_str(cfg, "api_listen"), *disc = sw_cfg_str(dmsg, "discovery");
+
+	if (v == NULL)
+		return NULL;
+	v->svc = svc;
+	v->name = sw_svc_name(svc);
+	v->cfg = cfg;
+	if (sw_svc_keypair(svc, cfg, &v->kp) == -1)
+		goto fail;
+	sw_hex_encode(v->pk_hex, v->kp.pk, SW_PK_LEN);
+	if (!cJSON_IsObject(dmsg) || disc == NULL || strlen(disc) >= sizeof(v->discovery)) {
+		sw_log_error(v->name, "dmsg.discovery must be set to an http:// URL", NULL);
+		goto fail;
+	}
+	memcpy(v->discovery, disc, strlen(disc) + 1);
+	v->min_sessions = (int)sw_cfg_int(dmsg, "min_sessions", 1);
+	if (v->min_sessions < 1 || v->min_sessions > 16) {
+		sw_log_error(v->name, "dmsg.min_sessions must be 1..16", NULL);
+		goto fail;
+	}
+	if (api == NULL || strlen(api) >= sizeof(v->api_listen) || !loopback(api)) {
+		sw_log_error(v->name, "api_listen must be a loopback host:port", NULL);
+		goto fail;
+	}
+	memcpy(v->api_listen, api, strlen(api) + 1);
+	return v;
+fail:
+	sodium_memzero(&v->kp, sizeof(v->kp));
+	free(v);
+	return NULL;
+}
+
+static int
+visor_start(void *priv)
+{
+	struct visor *v = priv;
+	struct dmsg_client_opts o;
+
+	v->started = time(NULL);
+	memset(&o, 0, sizeof(o));
+	o.discovery = v->discovery;
+	o.min_sessions = v->min_sessions;
+	v->dmsg = dmsg_client_new(sw_svc_base(v->svc), &v->kp, &o, v->name);
+	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1)
+		return -1;
+	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
+	if (v->api == NULL || visor_api_routes(v) == -1 ||
+	    sw_http_server_listen(v->api, v->api_listen) == -1)
+		return -1;
+	sw_log_info(v->name, "visor up", "pk=%s api=%s discovery=%s", v->pk_hex, v->api_listen,
+	    v->discovery);
+	return 0;
+}
+
+static void
+visor_stop(void *priv, sw_svc_stopped *done)
+{
+	struct visor *v = priv;
+
+	/* Sessions close with the client; the entry expires on its own. */
+	dmsg_client_free(v->dmsg);
+	v->dmsg = NULL;
+	done(v->svc);
+}
+
+static int
+visor_health(void *priv, cJSON *checks)
+{
+	struct visor *v = priv;
+	int n = v->dmsg != NULL ? dmsg_client_nsessions(v->dmsg) : 0;
+
+	cJSON_AddStringToObject(checks, "dmsg", n >= 1 ? "ok" : "down");
+	/* A visor without a session is still up: it keeps trying. */
+	return 1;
+}
+
+static void
+visor_destroy(void *priv)
+{
+	struct visor *v = priv;
+
+	dmsg_client_free(v->dmsg);
+	sw_http_server_free(v->api);
+	sodium_memzero(&v->kp, sizeof(v->kp));
+	free(v);
+}
+
+cJSON *
+visor_gen_config(void)
+{
+	cJSON *c = cJSON_CreateObject(), *dmsg, *ac;
+	struct sw_keypair kp;
+	char hex[SW_PK_HEX];
+
+	if (c == NULL)
+		return NULL;
+	sw_keypair_generate(&kp);
+	cJSON_AddStringToObject(c, "type", "visor");
+	sw_hex_encode(hex, kp.pk, SW_PK_LEN);
+	cJSON_AddStringToObject(c, "public_key", hex);
+	sw_keypair_seed_hex(&kp, hex);
+	cJSON_AddStringToObject(c, "secret_key", hex);
+	sodium_memzero(&kp, sizeof(kp));
+	dmsg = cJSON_AddObjectToObject(c, "dmsg");
+	cJSON_AddStringToObject(dmsg, "discovery", "http://127.0.0.1:9090");
+	cJSON_AddNumberToObject(dmsg, "min_sessions", 1);
+	cJSON_AddStringToObject(c, "transport_discovery", "http://127.0.0.1:9091");
+	cJSON_AddStringToObject(c, "address_resolver", "http://127.0.0.1:9093");
+	cJSON_AddStringToObject(c, "route_finder", "http://127.0.0.1:9092");
+	cJSON_AddItemToObject(c, "setup_nodes", cJSON_CreateArray());
+	cJSON_AddStringToObject(c, "service_discovery", "http://127.0.0.1:9098");
+	cJSON_AddItemToObject(c, "stun_servers", cJSON_CreateArray());
+	cJSON_AddItemToObject(c, "transport_setup_pks", cJSON_CreateArray());
+	cJSON_AddStringToObject(c, "stcpr_listen", "127.0.0.1:0");
+	cJSON_AddStringToObject(c, "api_listen", "127.0.0.1:8000");
+	cJSON_AddItemToObject(c, "publish", cJSON_CreateArray());
+	ac = cJSON_AddObjectToObject(c, "autoconnect");
+	cJSON_AddBoolToObject(ac, "enabled", 0);
+	cJSON_AddNumberToObject(ac, "min_transports", 0);
+	return c;
+}
+
+static void
+visor_gen_instance(cJSON *inst)
+{
+	cJSON *c = visor_gen_config(), *m;
+
+	if (c == NULL)
+		return;
+	cJSON_ArrayForEach(m, c)
+		if (strcmp(m->string, "type") != 0)
+			cJSON_AddItemToObject(inst, m->string, cJSON_Duplicate(m, 1));
+	cJSON_Delete(c);
+}
+
+const struct sw_service_ops visor_ops = {
+	.type = "visor",
+	.summary = "a node: dmsg client, transports, routes, local API",
+	.keys = visor_keys,
+	.deps = (const char *const[]){"dmsg-server", NULL},
+	.uses_store = 0,
+	.create = visor_create,
+	.start = visor_start,
+	.stop = visor_stop,
+	.health = visor_health,
+	.destroy = visor_destroy,
+	.gen_config = visor_gen_instance,
+};
