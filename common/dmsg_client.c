@@ -369,6 +369,23 @@ listener_hand_out(struct dmsg_listener *l, struct dmsg_stream *st)
 	l->cb(l, st, l->arg);
 }
 
+/* Waiting streams that were reset or lost free their backlog slots. */
+static void
+listener_purge(struct dmsg_listener *l)
+{
+	struct dmsg_stream *st, *next;
+
+	for (st = TAILQ_FIRST(&l->backlog); st != NULL; st = next) {
+		next = TAILQ_NEXT(st, owner_entry);
+		if (st->state == DMSG_ST_DEAD && st->end_why != DMSG_END_DONE) {
+			TAILQ_REMOVE(&l->backlog, st, owner_entry);
+			l->npending--;
+			st->listener = NULL;
+			dmsg_stream_unref(st);
+		}
+	}
+}
+
 static void
 on_open(struct dmsg_conn *conn, uint32_t id, const uint8_t *p, size_t len)
 {
@@ -392,6 +409,8 @@ on_open(struct dmsg_conn *conn, uint32_t id, const uint8_t *p, size_t len)
 		reject(conn, id, DMSG_REJECT_NO_LISTENER, "no listener");
 		return;
 	}
+	if ((l->paused || l->cb == NULL) && l->npending >= DMSG_BACKLOG)
+		listener_purge(l);
 	if ((l->paused || l->cb == NULL) && l->npending >= DMSG_BACKLOG) {
 		reject(conn, id, DMSG_REJECT_BACKLOG, "backlog full");
 		return;
