@@ -136,7 +136,7 @@ feed_find(struct cxo_pub *p, const uint8_t *pk, uint16_t port)
 /* Connections */
 
 static void
-pconn_free(struct pconn *pc)
+pconn_free(struct pconn *pc, int hard)
 {
 	struct cxo_pub *p = pc->p;
 
@@ -148,7 +148,10 @@ pconn_free(struct pconn *pc)
 		p->conns = pc->next;
 	if (pc->next != NULL)
 		pc->next->prev = pc->prev;
-	cxo_conn_free(pc->c);
+	if (hard)
+		cxo_conn_abort(pc->c);
+	else
+		cxo_conn_free(pc->c);
 	free(pc);
 	if (p->nconns-- == CXO_PUB_MAX_CONNS && p->lis != NULL)
 		evconnlistener_enable(p->lis);
@@ -226,7 +229,7 @@ on_closed(struct cxo_conn *c, const char *reason, void *arg)
 	(void)c;
 	sw_log_debug(pc->p->svc, "cxo subscriber gone", "peer=%s reason=%s", cxo_conn_peer(pc->c),
 	    sw_log_q(q, sizeof(q), reason));
-	pconn_free(pc);
+	pconn_free(pc, 0);
 }
 
 static const struct cxo_conn_cbs pub_cbs = {
@@ -388,8 +391,9 @@ cxo_pub_free(struct cxo_pub *p)
 		return;
 	while (p->feeds != NULL)
 		cxo_feed_free(p->feeds);
+	/* Shutting down: what is queued for subscribers is dropped, not flushed. */
 	while (p->conns != NULL)
-		pconn_free(p->conns);
+		pconn_free(p->conns, 1);
 	if (p->lis != NULL)
 		evconnlistener_free(p->lis);
 	event_free(p->resume);

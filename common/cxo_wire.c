@@ -341,6 +341,8 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	else
 		snprintf(why, sizeof(why), "connection error: %s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	/* Nothing more can reach a peer that is gone: do not linger on its output. */
+	c->abort = 1;
 	c->busy++;
 	conn_close(c, why);
 	c->busy--;
