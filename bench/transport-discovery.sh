@@ -1,0 +1,35 @@
+#!/bin/sh
+# bench/transport-discovery: wrk against transport-discovery's GETs with
+# 10,000 registered transports between 2,000 visors (embedded store, then
+# redis): one transport by id, and one visor's transports by edge (an index
+# read and an MGET).  nginx returning a fixed 200 is the reference, as in
+# bench/discovery-http.  Prints requests/s, p99 latency, ratio to nginx.
+set -eu
+. bench/lib.sh
+N=${BENCH_TRANSPORTS:-10000}
+
+bench_nginx
+printf "%-44s %12s req/s  p99 %8s ms\n" "nginx fixed 200" "$NGX_RPS" "$NGX_P99"
+report() { # label rps p99
+	awk -v l="$1" -v r="$2" -v p="$3" -v n="$NGX_RPS" 'BEGIN {
+		printf "%-44s %12s req/s  p99 %8s ms   %.0f%% of nginx\n", l, r, p, 100*r/n }'
+}
+bench_td() { # label, extra args...
+	label=$1; shift
+	TP=$(port)
+	"$B/bin/transport-discovery" --listen "127.0.0.1:$TP" --log-level warn "$@" &
+	tpid=$!
+	wait_http "http://127.0.0.1:$TP/health"
+	set -- $(/usr/bin/python3 bench/route-finder.py fill "http://127.0.0.1:$TP" $((N / 5)) "$N" \
+	    "$tmp/pks")
+	tid=$1; pk=$2
+	set -- $(run_wrk "http://127.0.0.1:$TP/transports/id:$tid")
+	report "$label GET id" "$1" "$2"
+	set -- $(run_wrk "http://127.0.0.1:$TP/transports/edge:$pk")
+	report "$label GET edge" "$1" "$2"
+	kill "$tpid"; wait "$tpid" 2>/dev/null || true
+}
+bench_td "transport-discovery (memory)"
+start_redis
+bench_td "transport-discovery (redis)" --redis "redis://127.0.0.1:$RP/0"
+echo "targets (as discovery-http): memory >= 50% of nginx, redis >= 40% of nginx"
