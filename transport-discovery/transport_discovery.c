@@ -1,6 +1,6 @@
 /*
  * transport-discovery as a framework service: configuration, start, stop,
- * health.
+ * health.  Its key pair is the identity of its all-transports feed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 
 static const struct sw_cfg_key tpd_keys[] = {
 	{"listen", SW_CFG_STR, "127.0.0.1:9091", "HTTP address"},
-	{"public_key", SW_CFG_STR, NULL, "identity (the all-transports feed's key); generated when absent"},
+	{"public_key", SW_CFG_STR, NULL, "identity (feed key); generated when absent"},
 	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars"},
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
 	{"entry_timeout_s", SW_CFG_INT, "300", "transports expire this long after their last post"},
@@ -48,12 +48,21 @@ tpd_create(struct sw_svc *svc, const cJSON *cfg)
 	memcpy(tpd->listen, listen, strlen(listen) + 1);
 	if (sw_svc_keypair(svc, cfg, &tpd->kp) == -1)
 		goto fail;
-	if (sw_cfg_str(cfg, "cxo_tcp_addr") != NULL)
-		sw_log_warn(tpd->name, "cxo_tcp_addr is set but this build has no CXO publisher",
-		    NULL);
+	if (sw_cfg_str(cfg, "cxo_tcp_addr") != NULL) {
+		const char *cxo = sw_cfg_str(cfg, "cxo_tcp_addr");
+
+		if (strlen(cxo) >= sizeof(tpd->cxo_addr)) {
+			sw_log_error(tpd->name, "cxo_tcp_addr must be host:port", NULL);
+			goto fail;
+		}
+		memcpy(tpd->cxo_addr, cxo, strlen(cxo) + 1);
+	}
 	tpd->m_writes = sw_metric_new(sw_svc_metrics(svc), "tpd_transport_writes_total",
 	    "transports written, by operation", SW_COUNTER, (const char *[]){"op", NULL}, NULL,
 	    0);
+	tpd->m_feed = sw_metric_new(sw_svc_metrics(svc), "tpd_feed_changes_total",
+	    "changes handed to the all-transports feed", SW_COUNTER,
+	    (const char *[]){"op", NULL}, NULL, 0);
 	return tpd;
 fail:
 	free(tpd);
@@ -69,6 +78,8 @@ tpd_start(void *priv)
 	if (tpd->http == NULL || tpd_api_routes(tpd) == -1 ||
 	    sw_http_server_listen(tpd->http, tpd->listen) == -1)
 		return -1;
+	if (tpd->cxo_addr[0] != '\0' && tpd_feed_start(tpd) == -1)
+		return -1;
 	sw_log_info(tpd->name, "listening", "addr=%s store=%s ttl_s=%lld", tpd->listen,
 	    sw_store_is_redis(tpd->st) ? "redis" : "memory", tpd->ttl_s);
 	return 0;
@@ -79,7 +90,7 @@ tpd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct tpd *tpd = priv;
 
-	sw_svc_drain(tpd->svc, done);
+	tpd_feed_stop(tpd, done);
 }
 
 static int
@@ -97,6 +108,7 @@ tpd_destroy(void *priv)
 	struct tpd *tpd = priv;
 
 	sw_http_server_free(tpd->http);
+	tpd_feed_free(tpd);
 	sodium_memzero(&tpd->kp, sizeof(tpd->kp));
 	free(tpd);
 }

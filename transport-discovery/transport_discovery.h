@@ -2,8 +2,9 @@
  * transport-discovery: the registry of transports between visors
  * (services.md).  transport_discovery.c is the service, api.c the HTTP
  * handlers, store.c the records on the common store (layout in
- * common/tp_entry.h, because route-finder reads it), feed.c the one place
- * every change passes on its way out of the store (the all-transports feed).
+ * common/tp_entry.h, because route-finder reads it), feed.c the
+ * all-transports CXO feed, which every change passes on its way out of the
+ * store.
  */
 #ifndef TRANSPORT_DISCOVERY_H
 #define TRANSPORT_DISCOVERY_H
@@ -20,6 +21,9 @@
 
 struct sw_http_server;
 struct sw_metric;
+struct cxo_pub;
+struct cxo_feed;
+struct event;
 
 struct tpd {
 	struct sw_svc *svc;
@@ -31,6 +35,18 @@ struct tpd {
 	char listen[256];
 	long long ttl_s;
 	struct sw_metric *m_writes;
+	struct sw_metric *m_feed;
+	/* The all-transports feed (feed.c), when cxo_tcp_addr is set. */
+	char cxo_addr[256];
+	struct cxo_pub *pub;
+	struct cxo_feed *feed;
+	struct event *rebuild_ev;
+	long long rebuild_s;
+	int rebuilding;
+	sw_svc_stopped *feed_stopped; /* stop waiting for a rebuild's read */
+	char (*rebuild_ids)[TP_ID_TEXT];
+	const char **rebuild_idp;
+	size_t nrebuild;
 };
 
 /* One change of the registry: an entry written (or refreshed) or deleted. */
@@ -61,5 +77,9 @@ int tpd_store_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n, long
 
 /* feed.c: what the store now holds, on its way to the all-transports feed. */
 void tpd_feed_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n);
+int tpd_feed_start(struct tpd *tpd);
+/* Stop rebuilding; done once a rebuild's read in flight is answered. */
+void tpd_feed_stop(struct tpd *tpd, sw_svc_stopped *done);
+void tpd_feed_free(struct tpd *tpd);
 
 #endif
