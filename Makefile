@@ -91,7 +91,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPER_OBJ) $(ALL_SVC_OBJ) $(LIBCOMMON)
 # Unit and integration tests; each binary is self-contained (starts what it needs).
 unit: $(BINS) $(TEST_BIN)
 	@mkdir -p $(BUILD)/tests
-	@SW_BUILD=$(BUILD) SW_TMP=$(BUILD)/tests sh tests/run.sh $(TEST_BIN) $(PY_TESTS)
+	@SW_BUILD=$(BUILD) SW_TMP=$(BUILD)/tests SW_TALLY=$(SW_TALLY) sh tests/run.sh $(TEST_BIN) $(PY_TESTS)
 
 test: unit
 
@@ -101,15 +101,21 @@ deps:
 
 # The e2e scenarios run against the one-process deployment on the embedded
 # store, then on redis with every service in its own process.
+# The closing line totals every test run by it.
 check: deps
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/check.tally
 	$(MAKE) all
-	$(MAKE) test
+	$(MAKE) test SW_TALLY=$(CURDIR)/$(BUILD)/check.tally
 	$(MAKE) e2e-run
-	$(MAKE) e2e-test || { $(MAKE) e2e-stop; exit 1; }
+	$(MAKE) e2e-test SW_TALLY=$(CURDIR)/$(BUILD)/check.tally || { $(MAKE) e2e-stop; exit 1; }
 	$(MAKE) e2e-stop
 	$(MAKE) e2e-run E2E_MODE=split E2E_CONFIG=compose/deployment-redis.json
-	$(MAKE) e2e-test E2E_CONFIG=compose/deployment-redis.json || { $(MAKE) e2e-stop; exit 1; }
+	$(MAKE) e2e-test E2E_CONFIG=compose/deployment-redis.json \
+		SW_TALLY=$(CURDIR)/$(BUILD)/check.tally || { $(MAKE) e2e-stop; exit 1; }
 	$(MAKE) e2e-stop
+	@awk '{p += $$1; f += $$2} END {printf "check: %d passed, %d failed\n", p, f}' \
+		$(BUILD)/check.tally
 
 run: deps all
 	$(BUILD)/bin/skywire-svc run --config compose/deployment.json
@@ -119,7 +125,7 @@ E2E_CONFIG ?= compose/deployment.json
 e2e-run: all
 	@SW_BUILD=$(BUILD) E2E_DIR=$(E2E_DIR) sh e2e/run.sh $(E2E_CONFIG)
 e2e-test: all
-	@SW_BUILD=$(BUILD) E2E_DIR=$(E2E_DIR) sh e2e/test.sh $(E2E_CONFIG)
+	@SW_BUILD=$(BUILD) E2E_DIR=$(E2E_DIR) SW_TALLY=$(SW_TALLY) sh e2e/test.sh $(E2E_CONFIG)
 e2e-stop:
 	@E2E_DIR=$(E2E_DIR) sh e2e/stop.sh
 

@@ -53,6 +53,7 @@ struct sw_svc {
 	void *priv;
 	enum svc_state state;
 	time_t since;          /* wall clock of the last state change */
+	time_t started_at;     /* wall clock of the last start, 0 before */
 	struct timespec begun; /* monotonic start, for uptime */
 	struct timespec waiting; /* monotonic: when it began waiting for deps */
 	int restarts;
@@ -389,6 +390,7 @@ mux_debug(struct sw_http_req *req, void *arg)
 		cJSON_AddStringToObject(o, "type", svc->ops->type);
 		cJSON_AddStringToObject(o, "state", state_names[svc->state]);
 		cJSON_AddNumberToObject(o, "since", (double)svc->since);
+		cJSON_AddNumberToObject(o, "started", (double)svc->started_at);
 		cJSON_AddNumberToObject(o, "restarts", svc->restarts);
 		for (size_t d = 0; d < svc->ndeps; d++)
 			cJSON_AddItemToArray(deps,
@@ -671,6 +673,7 @@ start_tick(evutil_socket_t fd, short what, void *arg)
 			}
 			mono_now(&svc->begun);
 			mono_now(&svc->waiting);
+			svc->started_at = time(NULL);
 			set_state(svc, SVC_STARTING);
 			if (svc->ops->start(svc->priv) == -1) {
 				sw_log_error(SUP_NAME, "service failed to start", "service=%s",

@@ -23,4 +23,5 @@ for s in e2e/scenarios/*; do
 	fi
 done
 echo "e2e: $pass passed, $fail failed"
+[ -z "${SW_TALLY:-}" ] || echo "$pass $fail" >>"$SW_TALLY"
 [ "$fail" -eq 0 ]

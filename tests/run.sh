@@ -22,4 +22,5 @@ for t in "$@"; do
 	fi
 done
 echo "unit: $pass passed, $fail failed"
+[ -z "${SW_TALLY:-}" ] || echo "$pass $fail" >>"$SW_TALLY"
 [ "$fail" -eq 0 ] || { echo "failed:$failed"; exit 1; }
