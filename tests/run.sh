@@ -11,7 +11,8 @@ for t in "$@"; do
 	*) log=$t.log; cmd=$t ;;
 	esac
 	name=${name#tests/}
-	if $cmd >"$log" 2>&1; then
+	# A hung test fails on its own deadline instead of stalling CI.
+	if timeout -k 10 "${SW_TEST_TIMEOUT:-600}" $cmd >"$log" 2>&1; then
 		pass=$((pass + 1))
 		echo "ok   $name"
 	else
