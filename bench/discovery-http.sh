@@ -21,11 +21,14 @@ bench_dd() { # label, extra args...
 	pk=$(/usr/bin/python3 bench/fill_entries.py "http://127.0.0.1:$DP" 10000)
 	set -- $(run_wrk "http://127.0.0.1:$DP/dmsg-discovery/entry/$pk")
 	kill "$dpid"; wait "$dpid" 2>/dev/null || true
+	LAST_RPS=$1
 	awk -v l="$label" -v r="$1" -v p="$2" -v n="$NGX_RPS" -v e="$EV_RPS" 'BEGIN {
 		printf "%-28s %12s req/s  p99 %8s ms   %.0f%% of nginx, %.0f%% of bare evhttp\n",
 		    l, r, p, 100*r/n, 100*r/e }'
 }
 bench_dd "dmsg-discovery (memory)"
 start_redis
+bench_redis_get
 bench_dd "dmsg-discovery (redis)" --redis "redis://127.0.0.1:$RP/0"
-echo "targets: memory >= 50% of nginx, redis >= 40% of nginx"
+redis_ratio "dmsg-discovery (redis)" "$LAST_RPS"
+echo "targets: memory >= 50% of nginx, redis >= 40% of nginx and >= 50% of redis-benchmark GET"

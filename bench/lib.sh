@@ -80,3 +80,16 @@ start_redis() {
 	pids="$pids $!"
 	until redis-cli -p "$RP" ping >/dev/null 2>&1; do sleep 0.05; done
 }
+
+# redis-benchmark GET on $RP at the same concurrency as wrk: the reference for
+# a service on redis (issue target: >= 50% of it).  Sets RB_RPS.
+bench_redis_get() {
+	RB_RPS=$(redis-benchmark -p "$RP" -c "$CONC" -n 200000 -t get --csv 2>/dev/null |
+	    awk -F, '$1 ~ /GET/ {gsub(/"/, "", $2); print $2}')
+	printf "%-44s %12s req/s\n" "redis-benchmark GET (-c $CONC)" "$RB_RPS"
+}
+# ratio LABEL RPS: "NN% of redis-benchmark GET"
+redis_ratio() {
+	awk -v l="$1" -v r="$2" -v b="$RB_RPS" 'BEGIN {
+		printf "%-44s %.0f%% of redis-benchmark GET\n", l, 100*r/b }'
+}

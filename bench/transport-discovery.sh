@@ -25,11 +25,14 @@ bench_td() { # label, extra args...
 	tid=$1; pk=$2
 	set -- $(run_wrk "http://127.0.0.1:$TP/transports/id:$tid")
 	report "$label GET id" "$1" "$2"
+	[ -z "${RB_RPS:-}" ] || redis_ratio "$label GET id" "$1"
 	set -- $(run_wrk "http://127.0.0.1:$TP/transports/edge:$pk")
 	report "$label GET edge" "$1" "$2"
+	[ -z "${RB_RPS:-}" ] || redis_ratio "$label GET edge" "$1"
 	kill "$tpid"; wait "$tpid" 2>/dev/null || true
 }
 bench_td "transport-discovery (memory)"
 start_redis
+bench_redis_get
 bench_td "transport-discovery (redis)" --redis "redis://127.0.0.1:$RP/0"
 echo "targets (as discovery-http): memory >= 50% of nginx, redis >= 40% of nginx"
