@@ -8,6 +8,7 @@ extern const struct sw_service_ops service_discovery_ops;
 extern const struct sw_service_ops visor_ops;
 extern const struct sw_service_ops transport_discovery_ops;
 extern const struct sw_service_ops route_finder_ops;
+extern const struct sw_service_ops stun_server_ops;
 
 static const struct sw_service_ops *const types[] = {
 	&dmsg_discovery_ops,
@@ -17,6 +18,7 @@ static const struct sw_service_ops *const types[] = {
 	&visor_ops,
 	&transport_discovery_ops,
 	&route_finder_ops,
+	&stun_server_ops,
 	NULL,
 };
 
