@@ -18,6 +18,8 @@ static const struct sw_cfg_key dd_keys[] = {
 	{"public_key", SW_CFG_STR, NULL, "identity (feed and dmsg key); generated when absent"},
 	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars"},
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
+	{"dmsg_discovery", SW_CFG_STR, NULL,
+	    "also serve the CXO feed on dmsg port 46, registered at this dmsg-discovery URL"},
 	{"cxo_queue_max", SW_CFG_INT, "4096", "feed mutations queued before a rebuild"},
 	{"entry_timeout_s", SW_CFG_INT, "180", "client entries expire this long after a write"},
 	{"server_entry_timeout_s", SW_CFG_INT, "90", "server entries expire this long after a write"},
@@ -55,6 +57,12 @@ dd_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	}
 	snprintf(dd->cxo_addr, sizeof(dd->cxo_addr), "%s", cxo != NULL ? cxo : "");
+	cxo = sw_cfg_str(cfg, "dmsg_discovery");
+	if (cxo != NULL && (strlen(cxo) >= sizeof(dd->dmsg_disc) || strncmp(cxo, "http://", 7) != 0)) {
+		sw_log_error(dd->name, "dmsg_discovery must be an http:// URL", NULL);
+		goto fail;
+	}
+	snprintf(dd->dmsg_disc, sizeof(dd->dmsg_disc), "%s", cxo != NULL ? cxo : "");
 	if (sw_cfg_int(cfg, "cxo_queue_max", 4096) < 1) {
 		sw_log_error(dd->name, "cxo_queue_max must be at least 1", NULL);
 		goto fail;
@@ -85,7 +93,8 @@ dd_start(void *priv)
 		return -1;
 	sw_log_info(dd->name, "listening", "addr=%s store=%s", dd->listen,
 	    sw_store_is_redis(dd->st) ? "redis" : "memory");
-	if (dd->cxo_addr[0] != '\0' && dd_feed_start(dd, dd->cxo_addr) == -1)
+	if ((dd->cxo_addr[0] != '\0' || dd->dmsg_disc[0] != '\0') &&
+	    dd_feed_start(dd, dd->cxo_addr, dd->dmsg_disc) == -1)
 		return -1;
 	return 0;
 }

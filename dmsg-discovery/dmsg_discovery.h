@@ -37,7 +37,8 @@ struct dd {
 	struct sw_dict *writing; /* PKs with a write in flight */
 	struct sw_metric *m_posts;
 	struct sw_metric *m_entries;
-	char cxo_addr[256];       /* "" when the feed is not served */
+	char cxo_addr[256];       /* "" when the feed is not served on TCP */
+	char dmsg_disc[256];      /* "" when the feed is not served on dmsg */
 	size_t cxo_queue_max;
 	struct dd_feed *feed;     /* feed.c */
 };
@@ -48,10 +49,11 @@ extern const struct sw_service_ops dmsg_discovery_ops;
 int dd_api_routes(struct dd *dd);
 
 /*
- * feed.c: the clients-by-server CXO feed, served on cxo_tcp_addr.  The API
+ * feed.c: the clients-by-server CXO feed, served on cxo_tcp_addr and/or on
+ * dmsg port 46 (registered at dmsg_discovery, often this service itself).  The API
  * reports each stored write and delete; the feed follows (and expires) them.
  */
-int dd_feed_start(struct dd *dd, const char *addr);
+int dd_feed_start(struct dd *dd, const char *addr, const char *dmsg_disc);
 void dd_feed_free(struct dd *dd);
 void dd_feed_written(struct dd *dd, const struct dmsg_entry *e, const char *json);
 void dd_feed_deleted(struct dd *dd, const uint8_t pk[SW_PK_LEN]);

@@ -27,6 +27,7 @@
 
 #include <event2/event.h>
 
+#include "cxo_dmsg.h"
 #include "cxo_pub.h"
 #include "dict.h"
 #include "dmsg_discovery.h"
@@ -69,6 +70,7 @@ struct dd_feed {
 	struct dd *dd;
 	struct cxo_pub *pub;
 	struct cxo_feed *f;
+	struct cxo_dmsg_pub *dmsg; /* the feed on dmsg port 46, when configured */
 	struct token *tok;
 	struct sw_dict *clients;
 	struct fclient *head, *tail;
@@ -693,7 +695,7 @@ seq_loaded(const struct sw_reply *r, void *arg)
 }
 
 int
-dd_feed_start(struct dd *dd, const char *addr)
+dd_feed_start(struct dd *dd, const char *addr, const char *dmsg_disc)
 {
 	struct dd_feed *fd = calloc(1, sizeof(*fd));
 	struct cxo_feed_opts fo = {0};
@@ -722,7 +724,10 @@ dd_feed_start(struct dd *dd, const char *addr)
 	fo.arg = fd;
 	fo.hold = 1;
 	fd->f = cxo_feed_new(fd->pub, &fo);
-	if (fd->f == NULL || cxo_pub_listen(fd->pub, addr) == -1)
+	if (fd->f == NULL || (addr[0] != '\0' && cxo_pub_listen(fd->pub, addr) == -1))
+		goto fail;
+	if (dmsg_disc[0] != '\0' && (fd->dmsg = cxo_dmsg_pub_new(base, &dd->kp, dmsg_disc,
+	    fd->pub, FEED_PORT, dd->name)) == NULL)
 		goto fail;
 	fd->m_overflow = sw_metric_new(m, "dmsgd_feed_queue_overflows_total",
 	    "feed mutation queue overflows (each followed by a rebuild)", SW_COUNTER, NULL, NULL, 0);
@@ -736,8 +741,9 @@ dd_feed_start(struct dd *dd, const char *addr)
 		tok_unref(fd->tok);
 		rebuild_start(fd);
 	}
-	sw_log_info(dd->name, "cxo feed listening", "addr=%s port=%d feed=%d", addr,
-	    cxo_pub_port(fd->pub), FEED_PORT);
+	if (addr[0] != '\0')
+		sw_log_info(dd->name, "cxo feed listening", "addr=%s port=%d feed=%d", addr,
+		    cxo_pub_port(fd->pub), FEED_PORT);
 	return 0;
 fail:
 	dd->feed = fd;
@@ -759,6 +765,7 @@ dd_feed_free(struct dd *dd)
 	}
 	mut_clear(fd);
 	free(fd->q);
+	cxo_dmsg_pub_free(fd->dmsg);
 	cxo_pub_free(fd->pub);
 	sw_dict_free(fd->clients);
 	if (fd->expiry != NULL)

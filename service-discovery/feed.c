@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "cxo_dmsg.h"
 #include "cxo_pub.h"
 #include "log.h"
 #include "metrics.h"
@@ -170,7 +171,10 @@ sd_feed_start(struct sd *sd, const char *addr)
 	o.port = SD_FEED_PORT;
 	o.hold = 1;
 	sd->pub = cxo_pub_new(sw_svc_base(sd->svc), sd->name);
-	if (sd->pub == NULL || cxo_pub_listen(sd->pub, addr) == -1)
+	if (sd->pub == NULL || (addr[0] != '\0' && cxo_pub_listen(sd->pub, addr) == -1))
+		return -1;
+	if (sd->dmsg_disc[0] != '\0' && (sd->feed_dmsg = cxo_dmsg_pub_new(sw_svc_base(sd->svc),
+	    &sd->kp, sd->dmsg_disc, sd->pub, SD_FEED_PORT, sd->name)) == NULL)
 		return -1;
 	sd->feed = cxo_feed_new(sd->pub, &o);
 	sd->rebuild_ev = event_new(sw_svc_base(sd->svc), -1, 0, rebuild_start, sd);
@@ -202,6 +206,8 @@ sd_feed_free(struct sd *sd)
 {
 	if (sd->rebuild_ev != NULL)
 		event_free(sd->rebuild_ev);
+	cxo_dmsg_pub_free(sd->feed_dmsg);
+	sd->feed_dmsg = NULL;
 	cxo_pub_free(sd->pub);
 	free(sd->rebuild_pks);
 	free(sd->rebuild_buf);

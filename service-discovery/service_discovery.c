@@ -20,6 +20,8 @@ static const struct sw_cfg_key sd_keys[] = {
 	{"public_key", SW_CFG_STR, NULL, "identity (feed key); generated when absent"},
 	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars"},
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
+	{"dmsg_discovery", SW_CFG_STR, NULL,
+	    "also serve the CXO feed on its dmsg port, registered at this dmsg-discovery URL"},
 	{"entry_timeout_s", SW_CFG_INT, "600", "services expire this long after their last post"},
 	{NULL, 0, NULL, NULL},
 };
@@ -58,6 +60,15 @@ sd_create(struct sw_svc *svc, const cJSON *cfg)
 	}
 	if (sw_svc_keypair(svc, cfg, &sd->kp) == -1)
 		goto fail;
+	if (sw_cfg_str(cfg, "dmsg_discovery") != NULL) {
+		const char *dd = sw_cfg_str(cfg, "dmsg_discovery");
+
+		if (strlen(dd) >= sizeof(sd->dmsg_disc) || strncmp(dd, "http://", 7) != 0) {
+			sw_log_error(sd->name, "dmsg_discovery must be an http:// URL", NULL);
+			goto fail;
+		}
+		memcpy(sd->dmsg_disc, dd, strlen(dd) + 1);
+	}
 	sd->writing = sw_dict_new(NULL);
 	if (sd->writing == NULL)
 		goto fail;
@@ -82,7 +93,8 @@ sd_start(void *priv)
 	if (sd->http == NULL || sd_api_routes(sd) == -1 ||
 	    sw_http_server_listen(sd->http, sd->listen) == -1)
 		return -1;
-	if (sd->cxo_addr[0] != '\0' && sd_feed_start(sd, sd->cxo_addr) == -1)
+	if ((sd->cxo_addr[0] != '\0' || sd->dmsg_disc[0] != '\0') &&
+	    sd_feed_start(sd, sd->cxo_addr) == -1)
 		return -1;
 	sw_log_info(sd->name, "listening", "addr=%s store=%s", sd->listen,
 	    sw_store_is_redis(sd->st) ? "redis" : "memory");

@@ -53,6 +53,7 @@ struct sw_metric;
 struct sw_dict;
 struct cxo_pub;
 struct cxo_feed;
+struct cxo_dmsg_pub;
 struct event;
 
 struct sd {
@@ -67,8 +68,10 @@ struct sd {
 	struct sw_dict *writing; /* "<type>:<pk>" with a write in flight */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
-	/* The services-by-pk feed (feed.c), when cxo_tcp_addr is set. */
+	/* The services-by-pk feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
 	char cxo_addr[256];
+	char dmsg_disc[256];
+	struct cxo_dmsg_pub *feed_dmsg; /* on dmsg port 48 */
 	struct cxo_pub *pub;
 	struct cxo_feed *feed;
 	struct event *rebuild_ev;

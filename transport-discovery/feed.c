@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "cxo_dmsg.h"
 #include "cxo_pub.h"
 #include "log.h"
 #include "metrics.h"
@@ -158,7 +159,11 @@ tpd_feed_start(struct tpd *tpd)
 	o.port = TPD_FEED_PORT;
 	o.hold = 1;
 	tpd->pub = cxo_pub_new(sw_svc_base(tpd->svc), tpd->name);
-	if (tpd->pub == NULL || cxo_pub_listen(tpd->pub, tpd->cxo_addr) == -1)
+	if (tpd->pub == NULL ||
+	    (tpd->cxo_addr[0] != '\0' && cxo_pub_listen(tpd->pub, tpd->cxo_addr) == -1))
+		return -1;
+	if (tpd->dmsg_disc[0] != '\0' && (tpd->feed_dmsg = cxo_dmsg_pub_new(sw_svc_base(tpd->svc),
+	    &tpd->kp, tpd->dmsg_disc, tpd->pub, TPD_FEED_PORT, tpd->name)) == NULL)
 		return -1;
 	tpd->feed = cxo_feed_new(tpd->pub, &o);
 	tpd->rebuild_ev = event_new(sw_svc_base(tpd->svc), -1, 0, rebuild_start, tpd);
@@ -191,6 +196,8 @@ tpd_feed_free(struct tpd *tpd)
 {
 	if (tpd->rebuild_ev != NULL)
 		event_free(tpd->rebuild_ev);
+	cxo_dmsg_pub_free(tpd->feed_dmsg);
+	tpd->feed_dmsg = NULL;
 	cxo_pub_free(tpd->pub);
 	free(tpd->rebuild_ids);
 	free(tpd->rebuild_idp);

@@ -19,6 +19,8 @@ static const struct sw_cfg_key tpd_keys[] = {
 	{"public_key", SW_CFG_STR, NULL, "identity (feed key); generated when absent"},
 	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars"},
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
+	{"dmsg_discovery", SW_CFG_STR, NULL,
+	    "also serve the CXO feed on its dmsg port, registered at this dmsg-discovery URL"},
 	{"entry_timeout_s", SW_CFG_INT, "300", "transports expire this long after their last post"},
 	{NULL, 0, NULL, NULL},
 };
@@ -48,6 +50,15 @@ tpd_create(struct sw_svc *svc, const cJSON *cfg)
 	memcpy(tpd->listen, listen, strlen(listen) + 1);
 	if (sw_svc_keypair(svc, cfg, &tpd->kp) == -1)
 		goto fail;
+	if (sw_cfg_str(cfg, "dmsg_discovery") != NULL) {
+		const char *dd = sw_cfg_str(cfg, "dmsg_discovery");
+
+		if (strlen(dd) >= sizeof(tpd->dmsg_disc) || strncmp(dd, "http://", 7) != 0) {
+			sw_log_error(tpd->name, "dmsg_discovery must be an http:// URL", NULL);
+			goto fail;
+		}
+		memcpy(tpd->dmsg_disc, dd, strlen(dd) + 1);
+	}
 	if (sw_cfg_str(cfg, "cxo_tcp_addr") != NULL) {
 		const char *cxo = sw_cfg_str(cfg, "cxo_tcp_addr");
 
@@ -78,7 +89,7 @@ tpd_start(void *priv)
 	if (tpd->http == NULL || tpd_api_routes(tpd) == -1 ||
 	    sw_http_server_listen(tpd->http, tpd->listen) == -1)
 		return -1;
-	if (tpd->cxo_addr[0] != '\0' && tpd_feed_start(tpd) == -1)
+	if ((tpd->cxo_addr[0] != '\0' || tpd->dmsg_disc[0] != '\0') && tpd_feed_start(tpd) == -1)
 		return -1;
 	sw_log_info(tpd->name, "listening", "addr=%s store=%s ttl_s=%lld", tpd->listen,
 	    sw_store_is_redis(tpd->st) ? "redis" : "memory", tpd->ttl_s);

@@ -23,6 +23,7 @@ struct sw_http_server;
 struct sw_metric;
 struct cxo_pub;
 struct cxo_feed;
+struct cxo_dmsg_pub;
 struct event;
 
 struct tpd {
@@ -36,8 +37,10 @@ struct tpd {
 	long long ttl_s;
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
-	/* The all-transports feed (feed.c), when cxo_tcp_addr is set. */
+	/* The all-transports feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
 	char cxo_addr[256];
+	char dmsg_disc[256];
+	struct cxo_dmsg_pub *feed_dmsg; /* on dmsg port 49 */
 	struct cxo_pub *pub;
 	struct cxo_feed *feed;
 	struct event *rebuild_ev;
