@@ -8,6 +8,12 @@
 
 #include <sys/socket.h>
 
+/*
+ * "ip:port" or "[ip6]:port", numeric only, port 0-65535 (0: any free one)
+ * into ss.  Returns the length of the address, or 0 when it does not parse.
+ */
+socklen_t sw_udp_addr_parse(const char *text, struct sockaddr_storage *ss);
+
 /* A bound socket, or -1 with errno set (nothing left open). */
 int sw_udp_bind(const struct sockaddr *sa, socklen_t len);
 

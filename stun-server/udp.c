@@ -202,12 +202,10 @@ stun_addrs_parse(struct stun_addrs *sa, const char *listen, const char *secondar
     int alt_port, char *err, size_t errlen)
 {
 	struct sockaddr_storage *a = sa->a;
-	int len = (int)sizeof(a[0]);
 	void *ip;
 
 	memset(sa, 0, sizeof(*sa));
-	if (listen == NULL || evutil_parse_sockaddr_port(listen, (struct sockaddr *)&a[0],
-	    &len) == -1) {
+	if (sw_udp_addr_parse(listen, &a[0]) == 0) {
 		snprintf(err, errlen, "listen must be ip:port or [ip6]:port");
 		return -1;
 	}
