@@ -23,6 +23,9 @@ static const struct sw_cfg_key visor_keys[] = {
 	{"route_finder", SW_CFG_STR, "http://127.0.0.1:9092", "route-finder URL"},
 	{"setup_nodes", SW_CFG_LIST, NULL, "setup-node PKs"},
 	{"service_discovery", SW_CFG_STR, "http://127.0.0.1:9098", "service-discovery URL"},
+	{"dmsg_discovery_pk", SW_CFG_STR, NULL, "clients-by-server feed publisher (absent: HTTP only)"},
+	{"service_discovery_pk", SW_CFG_STR, NULL, "services-by-pk feed publisher (absent: HTTP only)"},
+	{"transport_discovery_pk", SW_CFG_STR, NULL, "all-transports feed publisher (reserved)"},
 	{"stun_servers", SW_CFG_LIST, NULL, "STUN servers host:port"},
 	{"transport_setup_pks", SW_CFG_LIST, NULL, "PKs allowed to add/remove transports"},
 	{"stcpr_listen", SW_CFG_STR, "127.0.0.1:0", "stcpr TCP listener"},
@@ -87,7 +90,7 @@ visor_start(void *priv)
 	o.discovery = v->discovery;
 	o.min_sessions = v->min_sessions;
 	v->dmsg = dmsg_client_new(sw_svc_base(v->svc), &v->kp, &o, v->name);
-	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1)
+	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 || visor_query_start(v) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
 	if (v->api == NULL || visor_api_routes(v) == -1 ||
@@ -103,6 +106,7 @@ visor_stop(void *priv, sw_svc_stopped *done)
 {
 	struct visor *v = priv;
 
+	visor_query_free(v); /* its streams before the dmsg client */
 	/* Sessions close with the client; the entry expires on its own. */
 	dmsg_client_free(v->dmsg);
 	v->dmsg = NULL;
@@ -125,6 +129,7 @@ visor_destroy(void *priv)
 {
 	struct visor *v = priv;
 
+	visor_query_free(v);
 	dmsg_client_free(v->dmsg);
 	sw_http_server_free(v->api);
 	sodium_memzero(&v->kp, sizeof(v->kp));
