@@ -29,6 +29,7 @@
 #include "address_resolver.h"
 #include "log.h"
 #include "metrics.h"
+#include "udp.h"
 
 #define READ_BATCH 64 /* datagrams read per wake-up, so HTTP is not starved */
 
@@ -272,21 +273,11 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 int
 ar_udp_open(struct ar *ar)
 {
-	struct sockaddr_storage ss;
-	int sslen = (int)sizeof(ss);
-	int fd = -1;
+	int fd;
 
-	memset(&ss, 0, sizeof(ss));
-	if (evutil_parse_sockaddr_port(ar->udp_listen, (struct sockaddr *)&ss, &sslen) == -1) {
-		sw_log_error(ar->name, "bad udp_listen address, want ip:port", "addr=%s",
-		    sw_log_q((char[128]){0}, 128, ar->udp_listen));
-		goto fail;
-	}
-	fd = socket(ss.ss_family, SOCK_DGRAM, 0);
-	if (fd == -1 || evutil_make_socket_nonblocking(fd) == -1 ||
-	    evutil_make_socket_closeonexec(fd) == -1 ||
-	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) == -1) {
-		sw_log_error(ar->name, "udp listen failed", "addr=%s error=%s", ar->udp_listen,
+	if ((fd = sw_udp_listen(ar->udp_listen, NULL)) == -1) {
+		sw_log_error(ar->name, "udp listen failed, want ip:port", "addr=%s error=%s",
+		    sw_log_q((char[128]){0}, 128, ar->udp_listen),
 		    sw_log_q((char[128]){0}, 128, strerror(errno)));
 		goto fail;
 	}
