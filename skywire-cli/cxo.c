@@ -1,8 +1,10 @@
 /*
- * skywire-cli cxo tree|watch: read a CXO feed straight from its publisher's
- * TCP port (cxo_tcp_addr).  tree is a cycle read (subscribe, first
- * snapshot, unsubscribe); watch stays subscribed and prints each update.
- * Over dmsg comes later; for now --addr is required.
+ * skywire-cli cxo tree|watch: read a CXO feed straight from its publisher,
+ * over dmsg (a dmsg client with a fresh key, found through -d/--discovery,
+ * dialling the publisher's PK on the feed port) or, with --addr, from the
+ * publisher's TCP port (cxo_tcp_addr).  tree is a cycle read (subscribe,
+ * first snapshot, unsubscribe); watch stays subscribed and prints each
+ * update.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,8 +15,10 @@
 
 #include "cli.h"
 #include "crypto.h"
+#include "cxo_dmsg.h"
 #include "cxo_mgr.h"
 #include "cxo_sub.h"
+#include "dmsg_client.h"
 
 struct run {
 	const struct cli *c;
@@ -119,13 +123,20 @@ watch_down(struct cxo_sub *s, const char *reason, void *arg)
 	fprintf(stderr, "skywire-cli: feed connection lost (%s), retrying\n", reason);
 }
 
+static void
+set_flag(void *arg)
+{
+	*(int *)arg = 1;
+}
+
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: skywire-cli cxo tree PK PORT [PATH] --addr HOST:PORT\n"
-			"       skywire-cli cxo watch PK PORT --addr HOST:PORT\n"
-			"  --addr is the publisher's cxo_tcp_addr (required: dmsg is not yet "
-			"supported)\n");
+	fprintf(stderr, "usage: skywire-cli cxo tree PK PORT [PATH] [-d URL | --addr HOST:PORT]\n"
+			"       skywire-cli cxo watch PK PORT [-d URL | --addr HOST:PORT]\n"
+			"  over dmsg by default, found through -d/--discovery URL (default "
+			"http://127.0.0.1:9090);\n"
+			"  --addr reads the publisher's cxo_tcp_addr instead\n");
 	return 2;
 }
 
@@ -136,7 +147,10 @@ cli_cxo(const struct cli *c, int argc, char **argv)
 	struct run r = {c, 0, 1, NULL};
 	struct event_base *base = NULL;
 	struct cxo_sub *s = NULL;
-	const char *addr = NULL, *pos[4] = {NULL, NULL, NULL, NULL};
+	const char *addr = NULL, *disc = "http://127.0.0.1:9090", *pos[4] = {NULL, NULL, NULL, NULL};
+	struct sw_keypair kp;
+	struct dmsg_client *dc = NULL;
+	struct cxo_dmsg_target t;
 	int npos = 0, watch;
 	long port;
 	char *end;
@@ -149,13 +163,19 @@ cli_cxo(const struct cli *c, int argc, char **argv)
 			addr = argv[++i];
 		else if (strncmp(argv[i], "--addr=", 7) == 0)
 			addr = argv[i] + 7;
+		else if ((strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "--discovery") == 0) &&
+		    i + 1 < argc)
+			disc = argv[++i];
+		else if (strncmp(argv[i], "--discovery=", 12) == 0)
+			disc = argv[i] + 12;
 		else if (argv[i][0] == '-' || npos == 3)
 			return usage();
 		else
 			pos[npos++] = argv[i];
 	}
 	memset(&o, 0, sizeof(o));
-	if (addr == NULL || npos < 2 || (watch && npos > 2) ||
+	memset(&t, 0, sizeof(t));
+	if (npos < 2 || (watch && npos > 2) ||
 	    sw_pk_parse(o.feed_pk, pos[0]) == -1)
 		return usage();
 	port = strtol(pos[1], &end, 10);
@@ -167,14 +187,32 @@ cli_cxo(const struct cli *c, int argc, char **argv)
 		goto out;
 	o.svc = "skywire-cli";
 	o.feed_port = (uint16_t)port;
-	o.dial = cxo_tcp_dial;
-	o.dial_arg = (void *)addr;
+	if (addr != NULL) {
+		o.dial = cxo_tcp_dial;
+		o.dial_arg = (void *)addr;
+	} else {
+		struct dmsg_client_opts dopts;
+
+		memset(&dopts, 0, sizeof(dopts));
+		dopts.discovery = disc;
+		sw_keypair_generate(&kp);
+		dc = dmsg_client_new(base, &kp, &dopts, "skywire-cli");
+		if (dc == NULL || dmsg_client_start(dc) == -1 ||
+		    (t.d = cxo_dmsg_new(base, dc, "skywire-cli")) == NULL) {
+			fprintf(stderr, "skywire-cli: cannot start a dmsg client on %s\n", disc);
+			goto out;
+		}
+		memcpy(t.pk, o.feed_pk, SW_PK_LEN);
+		t.port = o.feed_port;
+		o.dial = cxo_dmsg_sub_dial;
+		o.dial_arg = &t;
+	}
 	if (!watch) {
-		struct tree_arg t = {&r, pos[2]};
+		struct tree_arg ta = {&r, pos[2]};
 
 		if (c->json)
 			r.json = cJSON_CreateObject();
-		if (cxo_cycle_read(base, &o, 15000, tree_done, &t) == -1)
+		if (cxo_cycle_read(base, &o, 15000, tree_done, &ta) == -1)
 			goto out;
 		while (!r.done && event_base_loop(base, EVLOOP_ONCE) == 0)
 			;
@@ -196,6 +234,17 @@ cli_cxo(const struct cli *c, int argc, char **argv)
 out:
 	cxo_sub_free(s);
 	cJSON_Delete(r.json);
+	if (dc != NULL) {
+		int drained = 0;
+
+		/* The UNSUB and our CLOSE reach the relay before we go. */
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		cxo_dmsg_free(t.d);
+		if (dmsg_client_drain(dc, 2000, set_flag, &drained) == 0)
+			while (!drained && event_base_loop(base, EVLOOP_ONCE) == 0)
+				;
+		dmsg_client_free(dc);
+	}
 	if (base != NULL)
 		event_base_free(base);
 	return r.rc;

@@ -81,10 +81,13 @@ usage(FILE *fp)
 	fprintf(fp, "usage: skywire-cli [--api URL] [--json] COMMAND\n\n"
 		    "  visor pk          the visor's public key\n"
 		    "  visor info        summary: pk, dmsg servers, transports, routes, NAT type\n"
-		    "  cxo tree PK PORT [PATH] --addr HOST:PORT\n"
-		    "                    one-off read of a CXO feed from the publisher's TCP address\n"
-		    "  cxo watch PK PORT --addr HOST:PORT\n"
-		    "                    print the feed, then each update (TCP only for now)\n\n"
+		    "  visor vpn-servers | proxy-servers | pv\n"
+		    "                    vpn / skysocks / visor services (from the CXO feed or HTTP)\n"
+		    "  cxo tree PK PORT [PATH] [-d URL | --addr HOST:PORT]\n"
+		    "                    one-off read of a CXO feed over dmsg (discovery URL,\n"
+		    "                    default http://127.0.0.1:9090) or the publisher's TCP address\n"
+		    "  cxo watch PK PORT [-d URL | --addr HOST:PORT]\n"
+		    "                    print the feed, then each update\n\n"
 		    "  --api URL         the visor's local API (default http://127.0.0.1:8000)\n"
 		    "  --json            print the raw JSON answer\n");
 }

@@ -1,4 +1,4 @@
-/* skywire-cli visor pk|info */
+/* skywire-cli visor pk|info|vpn-servers|proxy-servers|pv */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,14 +25,65 @@ print_list(const char *label, const cJSON *a)
 			printf("  %s\n", e->valuestring);
 }
 
+static const char *
+str_of(const cJSON *o, const char *name)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(s) ? s->valuestring : "-";
+}
+
+/* Services of one type, from the visor's feed (or its HTTP fallback). */
+static int
+services(const struct cli *c, const char *type)
+{
+	char path[64];
+	cJSON *v;
+	const cJSON *list, *e;
+	int status, ret = 1;
+
+	snprintf(path, sizeof(path), "/api/services/%s", type);
+	if ((v = cli_call(c, "GET", path, NULL, &status)) == NULL)
+		return 1;
+	list = cJSON_GetObjectItemCaseSensitive(v, "services");
+	if (status != 200 || !cJSON_IsArray(list)) {
+		ret = fail_with(v, status);
+		goto out;
+	}
+	if (c->json) {
+		ret = cli_print_json(v);
+		goto out;
+	}
+	printf("%-70s %-8s %-10s %s\n", "ADDRESS", "COUNTRY", "VERSION", "TYPE");
+	cJSON_ArrayForEach(e, list) {
+		const cJSON *geo = cJSON_GetObjectItemCaseSensitive(e, "geo");
+
+		printf("%-70s %-8s %-10s %s\n", str_of(e, "address"),
+		    cJSON_IsObject(geo) ? str_of(geo, "country") : "-", str_of(e, "version"),
+		    str_of(e, "type"));
+	}
+	printf("%d %s service(s), source: %s\n", cJSON_GetArraySize(list), type,
+	    str_of(v, "source"));
+	ret = 0;
+out:
+	cJSON_Delete(v);
+	return ret;
+}
+
 int
 cli_visor(const struct cli *c, int argc, char **argv)
 {
 	cJSON *v;
 	int status, ret = 1;
 
+	if (argc >= 1 && strcmp(argv[0], "vpn-servers") == 0)
+		return services(c, "vpn");
+	if (argc >= 1 && strcmp(argv[0], "proxy-servers") == 0)
+		return services(c, "skysocks");
+	if (argc >= 1 && strcmp(argv[0], "pv") == 0)
+		return services(c, "visor");
 	if (argc < 1 || (strcmp(argv[0], "pk") != 0 && strcmp(argv[0], "info") != 0)) {
-		fprintf(stderr, "usage: skywire-cli visor pk|info\n");
+		fprintf(stderr, "usage: skywire-cli visor pk|info|vpn-servers|proxy-servers|pv\n");
 		return 2;
 	}
 	v = cli_call(c, "GET", strcmp(argv[0], "pk") == 0 ? "/api/pk" : "/api/summary", NULL,
