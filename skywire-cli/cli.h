@@ -25,5 +25,6 @@ int cli_print_json(const cJSON *v);
 
 int cli_visor(const struct cli *c, int argc, char **argv);
 int cli_cxo(const struct cli *c, int argc, char **argv);
+int cli_tp(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -83,6 +83,11 @@ usage(FILE *fp)
 		    "  visor info        summary: pk, dmsg servers, transports, routes, NAT type\n"
 		    "  visor vpn-servers | proxy-servers | pv\n"
 		    "                    vpn / skysocks / visor services (from the CXO feed or HTTP)\n"
+		    "  tp ls             the visor's transports\n"
+		    "  tp add PK [--type dmsg|stcpr]\n"
+		    "                    open a transport (default dmsg) and wait until it is up\n"
+		    "  tp rm T_ID        close a transport (deregistered from transport-discovery)\n"
+		    "  tp ping T_ID      a ping/pong round trip over a transport\n"
 		    "  cxo tree PK PORT [PATH] [-d URL | --addr HOST:PORT]\n"
 		    "                    one-off read of a CXO feed over dmsg (discovery URL,\n"
 		    "                    default http://127.0.0.1:9090) or the publisher's TCP address\n"
@@ -128,6 +133,8 @@ main(int argc, char **argv)
 		return cli_visor(&c, argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "cxo") == 0)
 		return cli_cxo(&c, argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "tp") == 0)
+		return cli_tp(&c, argc - i - 1, argv + i + 1);
 	fprintf(stderr, "skywire-cli: unknown command %s (see --help)\n", argv[i]);
 	return 2;
 }

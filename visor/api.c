@@ -7,6 +7,7 @@
 
 #include "dmsg_client.h"
 #include "http.h"
+#include "transport.h"
 #include "visor.h"
 
 static void
@@ -36,7 +37,7 @@ api_summary(struct sw_http_req *req, void *arg)
 		cJSON_AddItemToArray(servers, cJSON_CreateString(hex));
 	}
 	cJSON_AddItemToObject(o, "dmsg_servers", servers);
-	cJSON_AddItemToObject(o, "transports", cJSON_CreateArray());
+	cJSON_AddItemToObject(o, "transports", vtp_mgr_json(v->tps));
 	cJSON_AddItemToObject(o, "routes", cJSON_CreateArray());
 	cJSON_AddStringToObject(o, "nat_type", "unknown");
 	cJSON_AddNumberToObject(o, "uptime_s", (double)(time(NULL) - v->started));
@@ -49,7 +50,8 @@ visor_api_routes(struct visor *v)
 {
 	if (sw_http_route(v->api, "GET", "/api/pk", api_pk, v) == -1 ||
 	    visor_api_query_routes(v) == -1 ||
-	    sw_http_route(v->api, "GET", "/api/summary", api_summary, v) == -1)
+	    sw_http_route(v->api, "GET", "/api/summary", api_summary, v) == -1 ||
+	    visor_api_tp_routes(v) == -1)
 		return -1;
 	return sw_svc_http_attach(v->svc, v->api);
 }

@@ -11,6 +11,7 @@
 #include "dmsg_client.h"
 #include "http.h"
 #include "log.h"
+#include "transport.h"
 #include "visor.h"
 
 static const struct sw_cfg_key visor_keys[] = {
@@ -32,6 +33,8 @@ static const struct sw_cfg_key visor_keys[] = {
 	{"api_listen", SW_CFG_STR, "127.0.0.1:8000", "local API (loopback only)"},
 	{"publish", SW_CFG_OBJ, NULL, "[{\"type\":\"visor|vpn|skysocks\",\"port\":N}]"},
 	{"autoconnect", SW_CFG_OBJ, NULL, "{\"enabled\":bool,\"min_transports\":N}"},
+	{"transport_refresh_s", SW_CFG_INT, "100", "re-register transports and stcpr binding"},
+	{"publish_refresh_s", SW_CFG_INT, "200", "re-post published services"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -72,8 +75,14 @@ visor_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	}
 	memcpy(v->api_listen, api, strlen(api) + 1);
+	if ((v->tps = vtp_mgr_new(v)) == NULL || (v->pub = visor_pub_new(v)) == NULL ||
+	    (v->autoconn = visor_ac_new(v)) == NULL)
+		goto fail;
 	return v;
 fail:
+	visor_ac_free(v->autoconn);
+	visor_pub_free(v->pub);
+	vtp_mgr_free(v->tps);
 	sodium_memzero(&v->kp, sizeof(v->kp));
 	free(v);
 	return NULL;
@@ -92,6 +101,9 @@ visor_start(void *priv)
 	v->dmsg = dmsg_client_new(sw_svc_base(v->svc), &v->kp, &o, v->name);
 	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 || visor_query_start(v) == -1)
 		return -1;
+	if (vtp_mgr_start(v->tps) == -1 || visor_pub_start(v->pub) == -1 ||
+	    visor_ac_start(v->autoconn) == -1)
+		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
 	if (v->api == NULL || visor_api_routes(v) == -1 ||
 	    sw_http_server_listen(v->api, v->api_listen) == -1)
@@ -101,16 +113,32 @@ visor_start(void *priv)
 	return 0;
 }
 
+/* Transports deregistered and services deleted (or timed out): let dmsg go. */
+static void
+visor_stop_step(void *arg)
+{
+	struct visor *v = arg;
+
+	if (--v->stop_pending > 0)
+		return;
+	visor_query_free(v); /* its streams before the dmsg client */
+	/* Sessions close with the client; the entry expires on its own. */
+	dmsg_client_free(v->dmsg);
+	v->dmsg = NULL;
+	v->stop_done(v->svc);
+}
+
 static void
 visor_stop(void *priv, sw_svc_stopped *done)
 {
 	struct visor *v = priv;
 
-	visor_query_free(v); /* its streams before the dmsg client */
-	/* Sessions close with the client; the entry expires on its own. */
-	dmsg_client_free(v->dmsg);
-	v->dmsg = NULL;
-	done(v->svc);
+	visor_ac_free(v->autoconn);
+	v->autoconn = NULL;
+	v->stop_done = done;
+	v->stop_pending = 2;
+	visor_pub_stop(v->pub, visor_stop_step, v);
+	vtp_mgr_stop(v->tps, visor_stop_step, v);
 }
 
 static int
@@ -129,6 +157,10 @@ visor_destroy(void *priv)
 {
 	struct visor *v = priv;
 
+	/* Transports hold dmsg streams and API requests: they go first. */
+	visor_ac_free(v->autoconn);
+	visor_pub_free(v->pub);
+	vtp_mgr_free(v->tps);
 	visor_query_free(v);
 	dmsg_client_free(v->dmsg);
 	sw_http_server_free(v->api);

@@ -16,6 +16,9 @@
 struct sw_http_server;
 struct visor_query;
 struct dmsg_client;
+struct vtp_mgr;
+struct visor_pub;
+struct visor_ac;
 
 struct visor {
 	struct sw_svc *svc;
@@ -30,6 +33,11 @@ struct visor {
 	struct dmsg_client *dmsg;
 	struct visor_query *query; /* query.c */
 	time_t started;
+	struct vtp_mgr *tps;       /* transport.c */
+	struct visor_pub *pub;     /* publish.c */
+	struct visor_ac *autoconn; /* autoconnect.c */
+	sw_svc_stopped *stop_done;
+	int stop_pending;
 };
 
 extern const struct sw_service_ops visor_ops;

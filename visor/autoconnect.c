@@ -1,0 +1,243 @@
+/*
+ * autoconnect.c: when `autoconnect.enabled`, keep at least
+ * `autoconnect.min_transports` transports up by opening dmsg transports
+ * (label "automatic") to public visors: services of type "visor" other than
+ * ourselves and peers we already have a transport with, in random order.
+ * Checked every 10 s; after a round that fell short, again after a backoff
+ * of 1 s doubling to 60 s.
+ *
+ * Where the list comes from is one function, list_visors(): for now a GET of
+ * service-discovery's /api/services?type=visor; the CXO services-by-pk feed
+ * can take its place there.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "http.h"
+#include "log.h"
+#include "tp_int.h"
+#include "visor.h"
+
+#define AC_CHECK_MS      10000
+#define AC_BACKOFF_MIN   1000
+#define AC_BACKOFF_MAX   60000
+#define AC_MAX_CANDIDATES 256
+
+struct visor_ac {
+	struct visor *v;
+	struct sw_http_client *http;
+	struct event *timer;
+	char sd[512];
+	int min;
+	int backoff_ms;
+	int listing;
+	int opening;      /* opens in flight */
+	int dead;         /* freed while opens were in flight */
+};
+
+typedef void list_cb(struct visor_ac *a, uint8_t (*pks)[SW_PK_LEN], size_t n);
+
+static void
+timer_in(struct event *ev, long long ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	evtimer_add(ev, &tv);
+}
+
+static void round_over(struct visor_ac *a);
+static void candidates(struct visor_ac *a, uint8_t (*pks)[SW_PK_LEN], size_t n);
+
+static void
+listed(const struct sw_http_resp *r, void *arg)
+{
+	struct visor_ac *a = arg;
+	static uint8_t pks[AC_MAX_CANDIDATES][SW_PK_LEN];
+	const cJSON *e;
+	size_t n = 0;
+
+	if (a->dead)
+		return;
+	a->listing = 0;
+	if (r->status != 200 || !cJSON_IsArray(r->json)) {
+		sw_log_warn(a->v->name, "autoconnect: cannot list public visors",
+		    "service_discovery=%s status=%d", a->sd, r->status);
+		round_over(a);
+		return;
+	}
+	cJSON_ArrayForEach(e, r->json) {
+		const cJSON *addr = cJSON_GetObjectItemCaseSensitive(e, "address");
+		char hex[SW_PK_HEX];
+
+		if (n == AC_MAX_CANDIDATES)
+			break;
+		if (!cJSON_IsString(addr) || strlen(addr->valuestring) < SW_PK_HEX ||
+		    addr->valuestring[SW_PK_HEX - 1] != ':')
+			continue;
+		memcpy(hex, addr->valuestring, SW_PK_HEX - 1);
+		hex[SW_PK_HEX - 1] = '\0';
+		if (sw_pk_parse(pks[n], hex) == 0)
+			n++;
+	}
+	candidates(a, pks, n);
+}
+
+/* The one place that knows where public visors come from. */
+static void
+list_visors(struct visor_ac *a)
+{
+	char url[600];
+
+	snprintf(url, sizeof(url), "%s/api/services?type=visor", a->sd);
+	a->listing = 1;
+	if (sw_http_request(a->http, "GET", url, NULL, 0, &(struct sw_http_opts){.timeout_ms =
+	    VTP_HTTP_MS}, listed, a) == -1) {
+		a->listing = 0;
+		round_over(a);
+	}
+}
+
+static void
+opened(struct vtp *t, int created, const char *err, void *arg)
+{
+	struct visor_ac *a = arg;
+
+	(void)created;
+	a->opening--;
+	if (a->dead) {
+		if (a->opening == 0)
+			free(a);
+		return;
+	}
+	if (t == NULL)
+		sw_log_info(a->v->name, "autoconnect: transport not opened", "reason=\"%s\"",
+		    err != NULL ? err : "?");
+	if (a->opening == 0)
+		round_over(a);
+}
+
+static void
+candidates(struct visor_ac *a, uint8_t (*pks)[SW_PK_LEN], size_t n)
+{
+	int want = a->min - (int)vtp_mgr_count(a->v->tps);
+
+	/* Fisher–Yates: spread visors over the public ones. */
+	for (size_t i = n; i > 1; i--) {
+		size_t j = randombytes_uniform((uint32_t)i);
+		uint8_t tmp[SW_PK_LEN];
+
+		memcpy(tmp, pks[i - 1], SW_PK_LEN);
+		memcpy(pks[i - 1], pks[j], SW_PK_LEN);
+		memcpy(pks[j], tmp, SW_PK_LEN);
+	}
+	for (size_t i = 0; i < n && want > 0; i++) {
+		if (memcmp(pks[i], a->v->kp.pk, SW_PK_LEN) == 0 ||
+		    vtp_mgr_has_peer(a->v->tps, pks[i]))
+			continue;
+		a->opening++;
+		if (vtp_open(a->v->tps, pks[i], VTP_DMSG, "automatic", opened, a) == -1) {
+			a->opening--;
+			continue;
+		}
+		want--;
+	}
+	if (a->opening == 0)
+		round_over(a);
+}
+
+static void
+round_over(struct visor_ac *a)
+{
+	if ((int)vtp_mgr_count(a->v->tps) >= a->min) {
+		a->backoff_ms = AC_BACKOFF_MIN;
+		timer_in(a->timer, AC_CHECK_MS);
+		return;
+	}
+	timer_in(a->timer, a->backoff_ms);
+	a->backoff_ms = a->backoff_ms * 2 > AC_BACKOFF_MAX ? AC_BACKOFF_MAX : a->backoff_ms * 2;
+}
+
+static void
+tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct visor_ac *a = arg;
+
+	(void)fd;
+	(void)what;
+	if (a->listing || a->opening > 0)
+		return; /* the round in progress re-arms the timer */
+	if ((int)vtp_mgr_count(a->v->tps) >= a->min) {
+		round_over(a);
+		return;
+	}
+	list_visors(a);
+}
+
+struct visor_ac *
+visor_ac_new(struct visor *v)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(v->cfg, "autoconnect");
+	const char *sd = sw_cfg_str(v->cfg, "service_discovery");
+	struct visor_ac *a;
+	long long min;
+
+	if (c != NULL && !cJSON_IsNull(c) && !cJSON_IsObject(c)) {
+		sw_log_error(v->name, "autoconnect must be {\"enabled\":bool,\"min_transports\":N}",
+		    NULL);
+		return NULL;
+	}
+	min = sw_cfg_int(c, "min_transports", 0);
+	if (min < 0 || min > 64) {
+		sw_log_error(v->name, "autoconnect.min_transports must be 0..64", NULL);
+		return NULL;
+	}
+	if (sd == NULL || strlen(sd) >= sizeof(a->sd)) {
+		sw_log_error(v->name, "service_discovery must be a URL", NULL);
+		return NULL;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->v = v;
+	a->min = sw_cfg_bool(c, "enabled", 0) ? (int)min : 0;
+	a->backoff_ms = AC_BACKOFF_MIN;
+	memcpy(a->sd, sd, strlen(sd) + 1);
+	while (strlen(a->sd) > 0 && a->sd[strlen(a->sd) - 1] == '/')
+		a->sd[strlen(a->sd) - 1] = '\0';
+	if ((a->http = sw_http_client_new(sw_svc_base(v->svc), v->name)) == NULL ||
+	    (a->timer = evtimer_new(sw_svc_base(v->svc), tick, a)) == NULL) {
+		visor_ac_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+int
+visor_ac_start(struct visor_ac *a)
+{
+	if (a->min > 0) {
+		sw_log_info(a->v->name, "autoconnect on", "min_transports=%d", a->min);
+		timer_in(a->timer, AC_BACKOFF_MIN);
+	}
+	return 0;
+}
+
+void
+visor_ac_free(struct visor_ac *a)
+{
+	if (a == NULL)
+		return;
+	a->dead = 1;
+	if (a->timer != NULL)
+		event_free(a->timer);
+	a->timer = NULL;
+	sw_http_client_free(a->http);
+	a->http = NULL;
+	/* Opens still in flight end in opened(), which frees a. */
+	if (a->opening == 0)
+		free(a);
+}

@@ -1,0 +1,115 @@
+/*
+ * Inside the transports: the structs transport.c shares with its two
+ * carriers, tp_dmsg.c and tp_stcpr.c.  A carrier moves packets; everything
+ * else (registry, registration, keep-alive, pings) is transport.c's.
+ */
+#ifndef VISOR_TP_INT_H
+#define VISOR_TP_INT_H
+
+#include <time.h>
+
+#include "transport.h"
+
+struct event;
+struct evbuffer;
+struct evconnlistener;
+struct dmsg_stream;
+struct dmsg_listener;
+struct noise_link;
+struct sw_authclient;
+struct sw_authreq;
+struct sw_http_client;
+
+#define VTP_KEEPALIVE_MS   10000  /* a KEEPALIVE after this long without sending */
+#define VTP_LOST_MS        30000  /* nothing received this long: the peer is gone */
+#define VTP_DIAL_MS        8000   /* a dmsg dial, a resolve + connect + handshake */
+#define VTP_HTTP_MS        5000
+
+enum vtp_state {
+	VTP_HANDSHAKE = 0, /* accepted stcpr connection, peer not yet known */
+	VTP_OPENING,
+	VTP_UP,
+};
+
+struct vtp_waiter {
+	struct vtp_waiter *next;
+	vtp_open_cb *cb;
+	void *arg;
+};
+
+struct vtp_pinger;
+
+struct vtp {
+	struct vtp *prev, *next;
+	struct vtp_mgr *m;
+	enum vtp_kind kind;
+	enum vtp_state state;
+	uint8_t pk[SW_PK_LEN];
+	uint8_t id[TP_ID_LEN];
+	char id_text[TP_ID_TEXT];
+	char label[TP_LABEL_MAX];
+	int initiator;
+	int created_reported;
+	time_t since;
+	long long last_rx_ms, last_tx_ms, last_reg_ms;
+	uint64_t tx_bytes, rx_bytes, tx_pkts, rx_pkts;
+	struct event *timer;          /* keep-alive, loss, registration refresh */
+	struct vtp_waiter *waiters;
+	struct vtp_pinger *pings;
+	uint32_t ping_seq;
+	struct sw_authreq *reg;       /* registration in flight */
+	/* dmsg */
+	struct dmsg_stream *st;
+	struct evbuffer *rxbuf;       /* stream bytes until a whole u16-framed packet */
+	/* stcpr */
+	struct noise_link *nl;
+	struct sw_authreq *resolve;
+};
+
+struct vtp_mgr {
+	struct visor *v;
+	struct vtp *head;
+	struct sw_http_client *http;
+	struct sw_authclient *tpd;    /* transport-discovery */
+	struct sw_authclient *ar;     /* address-resolver */
+	struct dmsg_listener *dl;
+	struct evconnlistener *lst;
+	struct event *bind_timer;
+	int stcpr_port;
+	int refresh_ms;
+	int stopping;
+	char stcpr_listen[256];
+	char stcpr_ip[64];
+	struct event *stop_timer;
+	long long stop_deadline_ms;
+	void (*stop_done)(void *arg);
+	void *stop_arg;
+};
+
+long long vtp_now_ms(void);
+/* Carriers call these. */
+struct vtp *vtp_new(struct vtp_mgr *m, enum vtp_kind kind, const uint8_t *pk, int initiator);
+/* An accepted transport's peer is known: 0 to keep it, -1 when refused (t is closed). */
+int vtp_incoming(struct vtp *t, const uint8_t pk[SW_PK_LEN]);
+void vtp_up(struct vtp *t);
+/* One whole packet from the peer. -1 when t is gone afterwards. */
+int vtp_rx(struct vtp *t, const uint8_t *pkt, size_t len);
+/* The carrier ended (stream or connection lost, dial failed). */
+void vtp_lost(struct vtp *t, const char *why);
+
+/* tp_dmsg.c */
+int tp_dmsg_start(struct vtp_mgr *m);
+void tp_dmsg_dial(struct vtp *t);
+int tp_dmsg_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);
+void tp_dmsg_release(struct vtp *t);
+void tp_dmsg_stop(struct vtp_mgr *m);
+
+/* tp_stcpr.c */
+int tp_stcpr_start(struct vtp_mgr *m);
+void tp_stcpr_dial(struct vtp *t);
+int tp_stcpr_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);
+void tp_stcpr_release(struct vtp *t);
+/* Stop listening; unbind from the address-resolver too when asked. */
+void tp_stcpr_stop(struct vtp_mgr *m, int unbind);
+
+#endif
