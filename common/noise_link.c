@@ -138,10 +138,14 @@ destroy(struct noise_link *l)
 void
 noise_link_close(struct noise_link *l, const char *reason)
 {
+	char why[REASON_LEN];
+
 	if (l == NULL || l->closing)
 		return;
 	l->closing = 1;
-	snprintf(l->reason, sizeof(l->reason), "%s", reason != NULL ? reason : "closed");
+	/* reason may be l->reason itself (transport_step fills it): no overlapping copy. */
+	snprintf(why, sizeof(why), "%s", reason != NULL ? reason : "closed");
+	memcpy(l->reason, why, sizeof(why));
 	sw_log_debug(l->svc, "noise link closing", "prologue=%s peer=%s reason=\"%s\"",
 	    l->opts.prologue, l->peer, l->reason);
 	bufferevent_disable(l->bev, EV_READ);
