@@ -6,9 +6,10 @@
  * Checked every 10 s; after a round that fell short, again after a backoff
  * of 1 s doubling to 60 s.
  *
- * Where the list comes from is one function, list_visors(): for now a GET of
- * service-discovery's /api/services?type=visor; the CXO services-by-pk feed
- * can take its place there.
+ * The list comes from query.c (the services-by-pk CXO feed, with HTTP
+ * fallback), in one function, list_visors().  A query or open still in
+ * flight when autoconnect is freed keeps the struct alive (dead) until its
+ * callback has run.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 #include <event2/event.h>
 #include <sodium.h>
 
-#include "http.h"
 #include "log.h"
 #include "tp_int.h"
 #include "visor.h"
@@ -28,17 +28,13 @@
 
 struct visor_ac {
 	struct visor *v;
-	struct sw_http_client *http;
 	struct event *timer;
-	char sd[512];
 	int min;
 	int backoff_ms;
 	int listing;
 	int opening;      /* opens in flight */
 	int dead;         /* freed while opens were in flight */
 };
-
-typedef void list_cb(struct visor_ac *a, uint8_t (*pks)[SW_PK_LEN], size_t n);
 
 static void
 timer_in(struct event *ev, long long ms)
@@ -54,23 +50,26 @@ static void round_over(struct visor_ac *a);
 static void candidates(struct visor_ac *a, uint8_t (*pks)[SW_PK_LEN], size_t n);
 
 static void
-listed(const struct sw_http_resp *r, void *arg)
+listed(const struct visor_answer *ans, void *arg)
 {
 	struct visor_ac *a = arg;
 	static uint8_t pks[AC_MAX_CANDIDATES][SW_PK_LEN];
 	const cJSON *e;
 	size_t n = 0;
 
-	if (a->dead)
-		return;
 	a->listing = 0;
-	if (r->status != 200 || !cJSON_IsArray(r->json)) {
-		sw_log_warn(a->v->name, "autoconnect: cannot list public visors",
-		    "service_discovery=%s status=%d", a->sd, r->status);
+	if (a->dead) {
+		if (a->opening == 0)
+			free(a);
+		return;
+	}
+	if (ans->source == NULL || !cJSON_IsArray(ans->list)) {
+		sw_log_warn(a->v->name, "autoconnect: cannot list public visors", "error=\"%s\"",
+		    ans->error != NULL ? ans->error : "?");
 		round_over(a);
 		return;
 	}
-	cJSON_ArrayForEach(e, r->json) {
+	cJSON_ArrayForEach(e, ans->list) {
 		const cJSON *addr = cJSON_GetObjectItemCaseSensitive(e, "address");
 		char hex[SW_PK_HEX];
 
@@ -87,16 +86,12 @@ listed(const struct sw_http_resp *r, void *arg)
 	candidates(a, pks, n);
 }
 
-/* The one place that knows where public visors come from. */
+/* The one place that knows where public visors come from: query.c (CXO, else HTTP). */
 static void
 list_visors(struct visor_ac *a)
 {
-	char url[600];
-
-	snprintf(url, sizeof(url), "%s/api/services?type=visor", a->sd);
 	a->listing = 1;
-	if (sw_http_request(a->http, "GET", url, NULL, 0, &(struct sw_http_opts){.timeout_ms =
-	    VTP_HTTP_MS}, listed, a) == -1) {
+	if (visor_query_services(a->v, "visor", listed, a) == -1) {
 		a->listing = 0;
 		round_over(a);
 	}
@@ -110,7 +105,7 @@ opened(struct vtp *t, int created, const char *err, void *arg)
 	(void)created;
 	a->opening--;
 	if (a->dead) {
-		if (a->opening == 0)
+		if (a->opening == 0 && !a->listing)
 			free(a);
 		return;
 	}
@@ -135,6 +130,7 @@ candidates(struct visor_ac *a, uint8_t (*pks)[SW_PK_LEN], size_t n)
 		memcpy(pks[i - 1], pks[j], SW_PK_LEN);
 		memcpy(pks[j], tmp, SW_PK_LEN);
 	}
+	a->opening++; /* held over the loop: an open failing at once must not end the round */
 	for (size_t i = 0; i < n && want > 0; i++) {
 		if (memcmp(pks[i], a->v->kp.pk, SW_PK_LEN) == 0 ||
 		    vtp_mgr_has_peer(a->v->tps, pks[i]))
@@ -146,7 +142,7 @@ candidates(struct visor_ac *a, uint8_t (*pks)[SW_PK_LEN], size_t n)
 		}
 		want--;
 	}
-	if (a->opening == 0)
+	if (--a->opening == 0)
 		round_over(a);
 }
 
@@ -182,7 +178,6 @@ struct visor_ac *
 visor_ac_new(struct visor *v)
 {
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(v->cfg, "autoconnect");
-	const char *sd = sw_cfg_str(v->cfg, "service_discovery");
 	struct visor_ac *a;
 	long long min;
 
@@ -196,20 +191,12 @@ visor_ac_new(struct visor *v)
 		sw_log_error(v->name, "autoconnect.min_transports must be 0..64", NULL);
 		return NULL;
 	}
-	if (sd == NULL || strlen(sd) >= sizeof(a->sd)) {
-		sw_log_error(v->name, "service_discovery must be a URL", NULL);
-		return NULL;
-	}
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	a->v = v;
 	a->min = sw_cfg_bool(c, "enabled", 0) ? (int)min : 0;
 	a->backoff_ms = AC_BACKOFF_MIN;
-	memcpy(a->sd, sd, strlen(sd) + 1);
-	while (strlen(a->sd) > 0 && a->sd[strlen(a->sd) - 1] == '/')
-		a->sd[strlen(a->sd) - 1] = '\0';
-	if ((a->http = sw_http_client_new(sw_svc_base(v->svc), v->name)) == NULL ||
-	    (a->timer = evtimer_new(sw_svc_base(v->svc), tick, a)) == NULL) {
+	if ((a->timer = evtimer_new(sw_svc_base(v->svc), tick, a)) == NULL) {
 		visor_ac_free(a);
 		return NULL;
 	}
@@ -235,9 +222,7 @@ visor_ac_free(struct visor_ac *a)
 	if (a->timer != NULL)
 		event_free(a->timer);
 	a->timer = NULL;
-	sw_http_client_free(a->http);
-	a->http = NULL;
-	/* Opens still in flight end in opened(), which frees a. */
-	if (a->opening == 0)
+	/* A query or opens still in flight end in listed()/opened(), which free a. */
+	if (a->opening == 0 && !a->listing)
 		free(a);
 }

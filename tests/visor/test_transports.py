@@ -96,14 +96,14 @@ class TestTransports(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for v in (cls.a, cls.b):
-            v.stop()
+        rcs = [v.stop() for v in (cls.a, cls.b)]
         e = cls.env
         e.srv.send_signal(signal.SIGTERM)
         e.srv.wait(15)
         e.srv_log.close()
         for d in (e.sd, e.ar, e.tpd, e.dd):
             d.stop()
+        assert rcs == [0, 0], "visors exited with %r" % rcs
 
     def edge(self, pk):
         return request("GET", self.env.tpd.base + "/transports/edge:" + pk).json()
