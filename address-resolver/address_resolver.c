@@ -150,16 +150,8 @@ ar_destroy(void *priv)
 static void
 ar_gen_config(cJSON *inst)
 {
-	struct sw_keypair kp;
-	char hex[SW_PK_HEX];
-
 	cJSON_AddStringToObject(inst, "listen", "127.0.0.1:9093");
-	sw_keypair_generate(&kp);
-	sw_hex_encode(hex, kp.pk, SW_PK_LEN);
-	cJSON_AddStringToObject(inst, "public_key", hex);
-	sw_keypair_seed_hex(&kp, hex);
-	cJSON_AddStringToObject(inst, "secret_key", hex);
-	sodium_memzero(&kp, sizeof(kp));
+	sw_svc_gen_keys(inst);
 }
 
 const struct sw_service_ops address_resolver_ops = {

@@ -357,10 +357,7 @@ transports(struct sw_http_req *req, void *arg)
 int
 ar_api_routes(struct ar *ar)
 {
-	static const struct {
-		const char *method, *pattern;
-		sw_http_handler *h;
-	} routes[] = {
+	static const struct sw_http_route_def routes[] = {
 		{"POST", "/bind/stcpr", bind_stcpr},
 		{"DELETE", "/bind/stcpr", unbind_stcpr},
 		{"GET", "/resolve/stcpr/{pk}", resolve_stcpr},
@@ -368,11 +365,6 @@ ar_api_routes(struct ar *ar)
 		{"GET", "/transports", transports},
 	};
 
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (sw_http_route(ar->http, routes[i].method, routes[i].pattern, routes[i].h,
-		    ar) == -1)
-			return -1;
-	if (sw_httpauth_routes(ar->http, &ar->auth) == -1)
-		return -1;
-	return sw_svc_http_attach(ar->svc, ar->http);
+	return sw_svc_api_attach(ar->svc, ar->http, routes, sizeof(routes) / sizeof(routes[0]), ar,
+	    &ar->auth);
 }

@@ -1017,3 +1017,13 @@ sw_http_error(struct sw_http_req *req, int status, const char *msg)
 {
 	sw_http_error_extra(req, status, msg, NULL);
 }
+
+int
+sw_http_routes(struct sw_http_server *srv, const struct sw_http_route_def *defs, size_t n,
+    void *arg)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sw_http_route(srv, defs[i].method, defs[i].pattern, defs[i].h, arg) == -1)
+			return -1;
+	return 0;
+}

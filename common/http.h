@@ -62,6 +62,15 @@ void sw_http_server_set_max_conns(struct sw_http_server *srv, size_t max);
 int sw_http_route(struct sw_http_server *srv, const char *method, const char *pattern,
     sw_http_handler *h, void *arg);
 
+/* A route table, registered in one call (every handler gets the same arg). */
+struct sw_http_route_def {
+	const char *method;
+	const char *pattern;
+	sw_http_handler *h;
+};
+int sw_http_routes(struct sw_http_server *srv, const struct sw_http_route_def *defs, size_t n,
+    void *arg);
+
 /*
  * Request accessors.  Strings stay valid until the answer.  Once the
  * request is gone, method/uri/path/param/peer still answer (param not after

@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <sodium.h>
 #include <event2/buffer.h>
 
 #include "http.h"
+#include "httpauth.h"
 #include "log.h"
 #include "metrics.h"
 #include "service.h"
@@ -319,6 +321,32 @@ sw_svc_keypair(struct sw_svc *svc, const cJSON *cfg, struct sw_keypair *kp)
 		return -1;
 	}
 	return 0;
+}
+
+int
+sw_svc_api_attach(struct sw_svc *svc, struct sw_http_server *srv,
+    const struct sw_http_route_def *defs, size_t n, void *arg, struct sw_httpauth *auth)
+{
+	if (sw_http_routes(srv, defs, n, arg) == -1)
+		return -1;
+	if (auth != NULL && sw_httpauth_routes(srv, auth) == -1)
+		return -1;
+	return sw_svc_http_attach(svc, srv);
+}
+
+void
+sw_svc_gen_keys(cJSON *inst)
+{
+	struct sw_keypair kp;
+	char hex[SW_PK_HEX];
+
+	sw_keypair_generate(&kp);
+	sw_hex_encode(hex, kp.pk, SW_PK_LEN);
+	cJSON_AddStringToObject(inst, "public_key", hex);
+	sw_keypair_seed_hex(&kp, hex);
+	cJSON_AddStringToObject(inst, "secret_key", hex);
+	sodium_memzero(&kp, sizeof(kp));
+	sodium_memzero(hex, sizeof(hex));
 }
 
 int

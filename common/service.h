@@ -91,6 +91,18 @@ int sw_svc_store_failed(struct sw_http_req *req, const struct sw_reply *r);
  */
 int sw_svc_pk_param(struct sw_http_req *req, const char *name, uint8_t *pk, char *hex);
 
+/*
+ * A service's whole HTTP API in one call: its route table (handlers get
+ * arg), GET /security/nonces/{pk} when auth is not NULL, and /health and
+ * /metrics.
+ */
+struct sw_http_route_def;
+struct sw_httpauth;
+int sw_svc_api_attach(struct sw_svc *svc, struct sw_http_server *srv,
+    const struct sw_http_route_def *defs, size_t n, void *arg, struct sw_httpauth *auth);
+/* Add a fresh "public_key" and "secret_key" to a generated instance config. */
+void sw_svc_gen_keys(cJSON *inst);
+
 /* The /health object of this service (status, service, version, uptime_s, checks). */
 cJSON *sw_svc_health_json(struct sw_svc *svc, int *healthy);
 

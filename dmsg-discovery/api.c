@@ -487,10 +487,7 @@ get_clients_by_server(struct sw_http_req *req, void *arg)
 int
 dd_api_routes(struct dd *dd)
 {
-	static const struct {
-		const char *method, *pattern;
-		sw_http_handler *h;
-	} routes[] = {
+	static const struct sw_http_route_def routes[] = {
 		{"POST", "/dmsg-discovery/entry/", post_entry},
 		{"POST", "/dmsg-discovery/entry", post_entry},
 		{"GET", "/dmsg-discovery/entry/{pk}", get_entry},
@@ -501,11 +498,6 @@ dd_api_routes(struct dd *dd)
 		{"GET", "/dmsg-discovery/clients-by-server/{server_pk}", get_clients_by_server},
 	};
 
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (sw_http_route(dd->http, routes[i].method, routes[i].pattern, routes[i].h,
-		    dd) == -1)
-			return -1;
-	if (sw_httpauth_routes(dd->http, &dd->auth) == -1)
-		return -1;
-	return sw_svc_http_attach(dd->svc, dd->http);
+	return sw_svc_api_attach(dd->svc, dd->http, routes, sizeof(routes) / sizeof(routes[0]), dd,
+	    &dd->auth);
 }

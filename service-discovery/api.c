@@ -544,10 +544,7 @@ list_services(struct sw_http_req *req, void *arg)
 int
 sd_api_routes(struct sd *sd)
 {
-	static const struct {
-		const char *method, *pattern;
-		sw_http_handler *h;
-	} routes[] = {
+	static const struct sw_http_route_def routes[] = {
 		{"POST", "/api/services", post_service},
 		{"POST", "/api/services/", post_service},
 		{"GET", "/api/services", list_services},
@@ -556,11 +553,6 @@ sd_api_routes(struct sd *sd)
 		{"DELETE", "/api/services/{addr}", del_service},
 	};
 
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (sw_http_route(sd->http, routes[i].method, routes[i].pattern, routes[i].h,
-		    sd) == -1)
-			return -1;
-	if (sw_httpauth_routes(sd->http, &sd->auth) == -1)
-		return -1;
-	return sw_svc_http_attach(sd->svc, sd->http);
+	return sw_svc_api_attach(sd->svc, sd->http, routes, sizeof(routes) / sizeof(routes[0]), sd,
+	    &sd->auth);
 }

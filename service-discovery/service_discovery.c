@@ -133,16 +133,8 @@ sd_destroy(void *priv)
 static void
 sd_gen_config(cJSON *inst)
 {
-	struct sw_keypair kp;
-	char hex[SW_PK_HEX];
-
 	cJSON_AddStringToObject(inst, "listen", "127.0.0.1:9098");
-	sw_keypair_generate(&kp);
-	sw_hex_encode(hex, kp.pk, SW_PK_LEN);
-	cJSON_AddStringToObject(inst, "public_key", hex);
-	sw_keypair_seed_hex(&kp, hex);
-	cJSON_AddStringToObject(inst, "secret_key", hex);
-	sodium_memzero(&kp, sizeof(kp));
+	sw_svc_gen_keys(inst);
 }
 
 const struct sw_service_ops service_discovery_ops = {

@@ -488,10 +488,7 @@ get_all(struct sw_http_req *req, void *arg)
 int
 tpd_api_routes(struct tpd *tpd)
 {
-	static const struct {
-		const char *method, *pattern;
-		sw_http_handler *h;
-	} routes[] = {
+	static const struct sw_http_route_def routes[] = {
 		{"POST", "/transports/", post_transports},
 		{"POST", "/transports", post_transports},
 		{"GET", "/transports/id:{t_id}", get_one},
@@ -500,11 +497,6 @@ tpd_api_routes(struct tpd *tpd)
 		{"GET", "/all-transports", get_all},
 	};
 
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (sw_http_route(tpd->http, routes[i].method, routes[i].pattern, routes[i].h,
-		    tpd) == -1)
-			return -1;
-	if (sw_httpauth_routes(tpd->http, &tpd->auth) == -1)
-		return -1;
-	return sw_svc_http_attach(tpd->svc, tpd->http);
+	return sw_svc_api_attach(tpd->svc, tpd->http, routes, sizeof(routes) / sizeof(routes[0]), tpd,
+	    &tpd->auth);
 }
