@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "clock.h"
 #include "cxo_obj.h"
 #include "cxo_pub.h"
 #include "cxo_store.h"
@@ -70,23 +71,7 @@ struct cxo_pub {
 	struct cxo_feed *feeds;
 };
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Subscriptions */
 
@@ -410,7 +395,7 @@ feed_changed(struct cxo_feed *f)
 
 	if (f->hold || evtimer_pending(f->timer, NULL))
 		return;
-	delay = f->last_pub_ms + f->interval_ms - mono_ms();
+	delay = f->last_pub_ms + f->interval_ms - sw_mono_ms();
 	if (delay < 0 || f->last_pub_ms == 0)
 		delay = 0;
 	tv.tv_sec = (time_t)(delay / 1000);
@@ -429,7 +414,7 @@ cxo_feed_publish(struct cxo_feed *f)
 		    (unsigned)f->port);
 		return -1;
 	}
-	f->last_pub_ms = mono_ms();
+	f->last_pub_ms = sw_mono_ms();
 	if (f->has_root && memcmp(top, f->cur.tree, SW_HASH_LEN) == 0) {
 		cxo_store_sweep(f->st);
 		return 0;
@@ -442,7 +427,7 @@ cxo_feed_publish(struct cxo_feed *f)
 		r.seq = f->cur.seq + 1;
 		sw_hash(r.prev, f->root, CXO_ROOT_LEN);
 	} else {
-		uint64_t now = wall_ms();
+		uint64_t now = (uint64_t)sw_wall_ms();
 
 		r.seq = f->last_seq + 1 > now ? f->last_seq + 1 : now;
 	}

@@ -13,6 +13,7 @@
  * streams: frames are dispatched by stream id, the client's own legs odd,
  * the server-opened (incoming) legs even.
  */
+#include "clock.h"
 #include "dmsg_client.h"
 
 #include <stdio.h>
@@ -153,12 +154,6 @@ xstrdup(const char *s)
 	return p;
 }
 
-static void
-ms_to_tv(int ms, struct timeval *tv)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (ms % 1000) * 1000;
-}
 
 static struct sw_http_opts
 http_opts(const struct dmsg_client *c)
@@ -583,7 +578,7 @@ schedule_maintain(struct dmsg_client *c, int ms)
 
 	if (c->freeing || c->draining)
 		return;
-	ms_to_tv(ms, &tv);
+	sw_ms_to_tv(ms, &tv);
 	evtimer_add(c->maint_timer, &tv);
 }
 
@@ -825,7 +820,7 @@ post_later(struct dmsg_client *c, int ms)
 {
 	struct timeval tv;
 
-	ms_to_tv(ms, &tv);
+	sw_ms_to_tv(ms, &tv);
 	evtimer_add(c->post_timer, &tv);
 }
 
@@ -971,7 +966,7 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->posted || dmsg_client_nsessions(c) > 0)
 		post_entry(c);
 	maintain(c);
-	ms_to_tv(c->o.refresh_ms, &tv);
+	sw_ms_to_tv(c->o.refresh_ms, &tv);
 	evtimer_add(c->refresh_timer, &tv);
 }
 
@@ -1274,7 +1269,7 @@ drain_check(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	if (c->nconns > 0 && dmsg_now_ms(c->base) < c->drain_deadline_ms) {
-		ms_to_tv(DRAIN_POLL_MS, &tv);
+		sw_ms_to_tv(DRAIN_POLL_MS, &tv);
 		evtimer_add(c->drain_timer, &tv);
 		return;
 	}
@@ -1383,7 +1378,7 @@ dmsg_client_start(struct dmsg_client *c)
 	if (c->started)
 		return -1;
 	c->started = 1;
-	ms_to_tv(c->o.refresh_ms, &tv);
+	sw_ms_to_tv(c->o.refresh_ms, &tv);
 	evtimer_add(c->refresh_timer, &tv);
 	maintain(c);
 	return 0;

@@ -32,6 +32,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "dmsg_wire.h"
 #include "log.h"
 #include "noise.h"
@@ -71,26 +72,7 @@ struct noise_link {
 /* One decrypted transport message at a time, for the whole process. */
 static uint8_t rx_scratch[NOISE_LINK_MAX_MSG];
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-timer_in(struct noise_link *l, long long ms)
-{
-	struct timeval tv;
-
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	evtimer_add(l->timer, &tv);
-}
 
 static void
 peer_fill(struct noise_link *l)
@@ -150,7 +132,7 @@ noise_link_close(struct noise_link *l, const char *reason)
 	    l->opts.prologue, l->peer, l->reason);
 	bufferevent_disable(l->bev, EV_READ);
 	event_del(l->timer);
-	timer_in(l, 0);
+	sw_timer_in(l->timer, 0);
 }
 
 /* Write one u16-framed handshake message. */
@@ -175,10 +157,10 @@ hs_finish(struct noise_link *l)
 	free(l->hs);
 	l->hs = NULL;
 	l->ready = 1;
-	l->last_rx_ms = now_ms();
+	l->last_rx_ms = sw_mono_ms();
 	l->last_quiet_ms = l->last_rx_ms;
 	event_del(l->timer);
-	timer_in(l, l->opts.quiet_ms);
+	sw_timer_in(l->timer, l->opts.quiet_ms);
 	if (l->peer[0] == '?')
 		peer_fill(l);
 	if (l->cbs.ready != NULL)
@@ -232,7 +214,7 @@ transport_step(struct noise_link *l, size_t n)
 		snprintf(l->reason, sizeof(l->reason), "short message");
 		return -1;
 	}
-	l->last_rx_ms = now_ms();
+	l->last_rx_ms = sw_mono_ms();
 	if (l->cbs.message != NULL)
 		l->cbs.message(l, rx_scratch, plen, l->arg);
 	return 0;
@@ -353,7 +335,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		noise_link_close(l, "handshake timeout");
 		return;
 	}
-	now = now_ms();
+	now = sw_mono_ms();
 	idle = now - l->last_rx_ms;
 	if (idle >= l->opts.idle_close_ms) {
 		noise_link_close(l, "idle timeout");
@@ -382,7 +364,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		next = l->last_rx_ms + l->opts.quiet_ms;
 	}
 	next -= now;
-	timer_in(l, next < 10 ? 10 : next);
+	sw_timer_in(l->timer, next < 10 ? 10 : next);
 }
 
 struct noise_link *
@@ -448,7 +430,7 @@ noise_link_new(struct event_base *base, struct bufferevent *bev, int initiator,
 		goto fail;
 	if (initiator && hs_send(l, NULL, 0) == -1)
 		goto fail;
-	timer_in(l, l->opts.handshake_timeout_ms);
+	sw_timer_in(l->timer, l->opts.handshake_timeout_ms);
 	return l;
 fail:
 	sodium_memzero(s_priv, sizeof(s_priv));

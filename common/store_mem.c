@@ -36,6 +36,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "dict.h"
 #include "log.h"
 #include "store_int.h"
@@ -130,14 +131,6 @@ struct mem_cmd {
 	void (*fn)(struct mem *, int, const char **, const size_t *, struct sw_reply *);
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Arena: bump allocation in blocks; reset keeps one block big enough for the last use. */
 
@@ -464,7 +457,7 @@ mem_lookup(struct mem *m, const char *key, size_t klen)
 {
 	struct mobj *o = sw_dict_get(m->keys, key, klen);
 
-	if (o != NULL && o->expire != 0 && o->expire <= now_ms()) {
+	if (o != NULL && o->expire != 0 && o->expire <= sw_mono_ms()) {
 		mem_delkey(m, key, klen);
 		return NULL;
 	}
@@ -665,7 +658,7 @@ c_set(struct mem *m, int argc, const char **av, const size_t *al, struct sw_repl
 		r_nil(r);
 		return;
 	}
-	now = ttl != 0 ? now_ms() : 0;
+	now = ttl != 0 ? sw_mono_ms() : 0;
 	if ((o = mobj_str(av[2], al[2], ttl != 0 ? now + ttl : 0)) == NULL ||
 	    mem_setkey(m, av[1], al[1], o) == -1) {
 		r_err(r, ERR_OOM);
@@ -720,7 +713,7 @@ c_expire(struct mem *m, int argc, const char **av, const size_t *al, struct sw_r
 		r_int(r, 1);
 		return;
 	}
-	now = now_ms();
+	now = sw_mono_ms();
 	if (s > (LLONG_MAX - now) / 1000) {
 		r_err(r, "ERR invalid expire time in 'expire' command");
 		return;
@@ -740,7 +733,7 @@ c_ttl(struct mem *m, int argc, const char **av, const size_t *al, struct sw_repl
 	else if (o->expire == 0)
 		r_int(r, -1);
 	else
-		r_int(r, (o->expire - now_ms() + 500) / 1000);
+		r_int(r, (o->expire - sw_mono_ms() + 500) / 1000);
 }
 
 /* The integer stored at key (0 when absent); -1 with r set on a wrong type or value. */
@@ -1188,7 +1181,7 @@ c_keys(struct mem *m, int argc, const char **av, const size_t *al, struct sw_rep
 	struct mobj *o;
 	const char *k;
 	size_t kl, plen = al[1], n = 0, i, pass;
-	long long now = now_ms();
+	long long now = sw_mono_ms();
 	int prefix = 0;
 
 	(void)argc;
@@ -1562,19 +1555,19 @@ static void
 mem_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct sweep sw = {.m = arg};
-	long long start = now_ms();
+	long long start = sw_mono_ms();
 	int round;
 
 	(void)fd;
 	(void)what;
 	for (round = 0; round < SWEEP_ROUNDS; round++) {
-		sw.now = now_ms();
+		sw.now = sw_mono_ms();
 		sw.seen = sw.expired = 0;
 		sw.m->sweep_cursor = sw_dict_scan(sw.m->expires, sw.m->sweep_cursor, SWEEP_BUCKETS,
 		    mem_sweep_one, &sw);
 		if (sw.m->sweep_cursor == 0 || sw.expired * 4 < sw.seen)
 			break;
-		if (now_ms() - start >= SWEEP_BUDGET_MS)
+		if (sw_mono_ms() - start >= SWEEP_BUDGET_MS)
 			break;
 	}
 	sw_dict_compact(sw.m->keys);

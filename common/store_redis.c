@@ -30,6 +30,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store_int.h"
 
@@ -98,14 +99,6 @@ struct rds {
 
 static void rds_connect(struct rds *r);
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct rreq *
 rreq_new(struct rds *r, sw_store_cb *cb, void *arg)
@@ -269,7 +262,7 @@ rds_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		sw_store_deliver(r->st, q->cb, q->arg, &sw_store_reply_down);
 		goto done;
 	}
-	r->since_ms = now_ms();
+	r->since_ms = sw_mono_ms();
 	if ((n = conv_count(rr)) > 0) {
 		if (n > SIZE_MAX / (sizeof(*nodes) + sizeof(ptrs)) ||
 		    (nodes = malloc(n * (sizeof(*nodes) + sizeof(ptrs)))) == NULL) {
@@ -336,7 +329,7 @@ rds_on_connect(const redisAsyncContext *ac, int status)
 	r->connected = 1;
 	r->warned = 0;
 	r->backoff_ms = BACKOFF_MIN_MS;
-	r->since_ms = now_ms();
+	r->since_ms = sw_mono_ms();
 	sw_log_info(r->st->svc, "store connected", "host=%s port=%d db=%d", r->host, r->port,
 	    r->db);
 }
@@ -384,7 +377,7 @@ rds_connect(struct rds *r)
 	}
 	r->ac = ac;
 	r->inflight = 0;
-	r->since_ms = now_ms();
+	r->since_ms = sw_mono_ms();
 	redisAsyncSetConnectCallback(ac, rds_on_connect);
 	redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
 	/* queued before any command, so every command sees the right db */
@@ -412,7 +405,7 @@ rds_watchdog(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (ac == NULL)
 		return;
-	idle = now_ms() - r->since_ms;
+	idle = sw_mono_ms() - r->since_ms;
 	if ((!r->connected && idle > CONNECT_TIMEOUT_MS) ||
 	    (r->connected && r->inflight > 0 && idle > REPLY_TIMEOUT_MS)) {
 		rds_lost(r, r->connected ? "reply timeout" : "connect timeout");
@@ -440,7 +433,7 @@ rds_send(struct sw_store *st, sw_store_cb *cb, void *arg, int nonce, int argc,
 		return rds_defer_down(r, cb, arg);
 	}
 	if (r->inflight++ == 0)
-		r->since_ms = now_ms();
+		r->since_ms = sw_mono_ms();
 	return 0;
 }
 
@@ -474,7 +467,7 @@ rds_txn(struct sw_store *st, const struct sw_store_txn *t, sw_store_cb *cb, void
 	if (redisAsyncCommandArgv(r->ac, rds_on_reply, q, 1, exec, NULL) != REDIS_OK)
 		goto down;
 	if (r->inflight++ == 0)
-		r->since_ms = now_ms();
+		r->since_ms = sw_mono_ms();
 	return 0;
 down:
 	/* only a closing context refuses a command, and it takes the MULTI with it */

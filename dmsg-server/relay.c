@@ -31,6 +31,7 @@
 #include <event2/util.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "dict.h"
 #include "dmsg_server.h"
 #include "dmsg_session.h"
@@ -106,35 +107,8 @@ struct ds_relay {
 
 static void sess_end(struct ds_sess *ss, const char *reason);
 
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-timer_in(struct event *ev, long long ms)
-{
-	struct timeval tv;
-
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	evtimer_add(ev, &tv);
-}
 
 /* ---------- gauges ---------- */
 
@@ -342,12 +316,12 @@ stream_timer(evutil_socket_t fd, short what, void *arg)
 		stream_free(st);
 		return;
 	}
-	idle = mono_ms() - st->last_ms;
+	idle = sw_mono_ms() - st->last_ms;
 	if (idle >= r->o.stream_idle_ms) {
 		stream_reset(st, "idle");
 		return;
 	}
-	timer_in(st->timer, r->o.stream_idle_ms - idle);
+	sw_timer_in(st->timer, r->o.stream_idle_ms - idle);
 }
 
 static void
@@ -379,7 +353,7 @@ handle_open(struct ds_sess *ss, uint32_t id, const uint8_t *p, size_t len)
 		send_reject(ss, id, DMSG_REJECT_BAD_REQUEST, "bad signature");
 		return;
 	}
-	skew = wall_ms() - (long long)(req.timestamp_ms > (uint64_t)INT64_MAX / 2 ?
+	skew = sw_wall_ms() - (long long)(req.timestamp_ms > (uint64_t)INT64_MAX / 2 ?
 	    (uint64_t)INT64_MAX / 2 : req.timestamp_ms);
 	if (skew > DMSG_REQ_MAX_SKEW_MS || skew < -DMSG_REQ_MAX_SKEW_MS) {
 		send_reject(ss, id, DMSG_REJECT_BAD_REQUEST, "timestamp out of range");
@@ -417,8 +391,8 @@ handle_open(struct ds_sess *ss, uint32_t id, const uint8_t *p, size_t len)
 	dst->next_id += 2;
 	r->nstreams++;
 	gauges(r);
-	st->last_ms = mono_ms();
-	timer_in(st->timer, r->o.accept_timeout_ms);
+	st->last_ms = sw_mono_ms();
+	sw_timer_in(st->timer, r->o.accept_timeout_ms);
 	forward(ss, &st->dst, DMSG_OPEN, p, len);
 	return;
 fail:
@@ -444,7 +418,7 @@ handle_accept(struct ds_sess *ss, struct ds_stream *st, const uint8_t *p, size_t
 	}
 	st->accepted = 1;
 	forward(ss, &st->src, DMSG_ACCEPT, p, len);
-	timer_in(st->timer, ss->r->o.stream_idle_ms);
+	sw_timer_in(st->timer, ss->r->o.stream_idle_ms);
 }
 
 /* A frame on a stream that is not yet accepted. */
@@ -485,7 +459,7 @@ handle_frame(struct ds_sess *ss, uint8_t type, uint32_t id, const uint8_t *p, si
 			dmsg_session_send(ss->s, DMSG_RESET, id, NULL, 0);
 		return;
 	}
-	l->st->last_ms = mono_ms();
+	l->st->last_ms = sw_mono_ms();
 	if (!l->st->accepted) {
 		handle_pending(ss, l, type, p, len);
 		return;
@@ -559,7 +533,7 @@ on_ready(struct dmsg_session *s, void *arg)
 	ss->ready = 1;
 	memcpy(ss->pk, dmsg_session_remote_pk(s), SW_PK_LEN);
 	sw_hex_encode(ss->pk_hex, ss->pk, SW_PK_LEN);
-	ss->since = wall_ms() / 1000;
+	ss->since = sw_wall_ms() / 1000;
 	/* One session per key: the newer one wins. */
 	if ((old = sw_dict_get(r->by_pk, ss->pk, SW_PK_LEN)) != NULL)
 		sess_end(old, "replaced by a newer session");
@@ -712,7 +686,7 @@ accept_error(struct evconnlistener *lev, void *arg)
 	sw_log_warn(r->svc, "accept failed, pausing", "error=\"%s\"",
 	    evutil_socket_error_to_string(err));
 	evconnlistener_disable(lev);
-	timer_in(r->retry, ACCEPT_RETRY_MS);
+	sw_timer_in(r->retry, ACCEPT_RETRY_MS);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "log.h"
 #include "tp_int.h"
 #include "visor.h"
@@ -36,15 +37,6 @@ struct visor_ac {
 	int dead;         /* freed while opens were in flight */
 };
 
-static void
-timer_in(struct event *ev, long long ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	evtimer_add(ev, &tv);
-}
 
 static void round_over(struct visor_ac *a);
 static void candidates(struct visor_ac *a, uint8_t (*pks)[SW_PK_LEN], size_t n);
@@ -151,10 +143,10 @@ round_over(struct visor_ac *a)
 {
 	if ((int)vtp_mgr_count(a->v->tps) >= a->min) {
 		a->backoff_ms = AC_BACKOFF_MIN;
-		timer_in(a->timer, AC_CHECK_MS);
+		sw_timer_in(a->timer, AC_CHECK_MS);
 		return;
 	}
-	timer_in(a->timer, a->backoff_ms);
+	sw_timer_in(a->timer, a->backoff_ms);
 	a->backoff_ms = a->backoff_ms * 2 > AC_BACKOFF_MAX ? AC_BACKOFF_MAX : a->backoff_ms * 2;
 }
 
@@ -208,7 +200,7 @@ visor_ac_start(struct visor_ac *a)
 {
 	if (a->min > 0) {
 		sw_log_info(a->v->name, "autoconnect on", "min_transports=%d", a->min);
-		timer_in(a->timer, AC_BACKOFF_MIN);
+		sw_timer_in(a->timer, AC_BACKOFF_MIN);
 	}
 	return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "http.h"
 #include "httpauth_client.h"
 #include "log.h"
@@ -41,15 +42,6 @@ struct visor_pub {
 	void *done_arg;
 };
 
-static void
-timer_in(struct event *ev, long long ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	evtimer_add(ev, &tv);
-}
 
 static void
 posted(const struct sw_http_resp *r, void *arg)
@@ -63,7 +55,7 @@ posted(const struct sw_http_resp *r, void *arg)
 	}
 	if (--p->outstanding > 0 || p->stopping)
 		return;
-	timer_in(p->timer, p->failed ? PUB_RETRY_MS : p->refresh_ms);
+	sw_timer_in(p->timer, p->failed ? PUB_RETRY_MS : p->refresh_ms);
 }
 
 static void
@@ -84,7 +76,7 @@ post_all(struct visor_pub *p)
 			p->failed = 1;
 	}
 	if (p->outstanding == 0)
-		timer_in(p->timer, PUB_RETRY_MS);
+		sw_timer_in(p->timer, PUB_RETRY_MS);
 }
 
 static void
@@ -96,8 +88,8 @@ tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (p->stopping) {
 		/* Wait for the deletes, bounded. */
-		if (sw_authclient_pending(p->sd) > 0 && vtp_now_ms() < p->deadline_ms) {
-			timer_in(p->timer, 20);
+		if (sw_authclient_pending(p->sd) > 0 && sw_mono_ms() < p->deadline_ms) {
+			sw_timer_in(p->timer, 20);
 			return;
 		}
 		void (*done)(void *) = p->done;
@@ -184,8 +176,8 @@ visor_pub_stop(struct visor_pub *p, void (*done)(void *arg), void *arg)
 		    p->svcs[i].port, p->svcs[i].type);
 		sw_authclient_request(p->sd, "DELETE", path, NULL, 0, VTP_HTTP_MS, NULL, NULL);
 	}
-	p->deadline_ms = vtp_now_ms() + 3000;
-	timer_in(p->timer, 0);
+	p->deadline_ms = sw_mono_ms() + 3000;
+	sw_timer_in(p->timer, 0);
 }
 
 void

@@ -86,7 +86,6 @@ struct vtp_mgr {
 	void *stop_arg;
 };
 
-long long vtp_now_ms(void);
 /* Carriers call these. */
 struct vtp *vtp_new(struct vtp_mgr *m, enum vtp_kind kind, const uint8_t *pk, int initiator);
 /* An accepted transport's peer is known: 0 to keep it, -1 when refused (t is closed). */

@@ -21,6 +21,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "clock.h"
 #include "http.h"
 #include "httpauth_client.h"
 #include "log.h"
@@ -143,7 +144,6 @@ static void
 bind_done(const struct sw_http_resp *r, void *arg)
 {
 	struct vtp_mgr *m = arg;
-	struct timeval tv;
 	long long ms = m->refresh_ms;
 
 	if (r->status == 200) {
@@ -155,9 +155,7 @@ bind_done(const struct sw_http_resp *r, void *arg)
 	}
 	if (m->stopping)
 		return;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	evtimer_add(m->bind_timer, &tv);
+	sw_timer_in(m->bind_timer, ms);
 }
 
 static void

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "dmsg_wire.h"
 #include "http.h"
 #include "httpauth_client.h"
@@ -82,25 +83,12 @@ vtp_kind_parse(const char *s, enum vtp_kind *k)
 	return 0;
 }
 
-long long
-vtp_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 timer_in(struct event *ev, long long ms)
 {
-	struct timeval tv;
-
-	if (ms < 10)
-		ms = 10;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	evtimer_add(ev, &tv);
+	/* A floor, so a deadline already past cannot spin the loop. */
+	sw_timer_in(ev, ms < 10 ? 10 : ms);
 }
 
 static const char *
@@ -144,7 +132,7 @@ reg_done(const struct sw_http_resp *r, void *arg)
 	sw_log_warn(svc_name(t->m), "transport registration failed", "t_id=%s status=%d",
 	    t->id_text, r->status);
 	/* Try again in about two seconds rather than a whole refresh period. */
-	t->last_reg_ms = vtp_now_ms() - t->m->refresh_ms + 2000;
+	t->last_reg_ms = sw_mono_ms() - t->m->refresh_ms + 2000;
 }
 
 static void
@@ -165,7 +153,7 @@ reg_post(struct vtp *t)
 	    t->id_text, lo, hi, vtp_kind_str(t->kind), t->label);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return;
-	t->last_reg_ms = vtp_now_ms();
+	t->last_reg_ms = sw_mono_ms();
 	t->reg = sw_authclient_request(t->m->tpd, "POST", "/transports/", body, (size_t)n,
 	    VTP_HTTP_MS, reg_done, t);
 }
@@ -215,7 +203,7 @@ static void
 tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct vtp *t = arg;
-	long long now = vtp_now_ms(), next;
+	long long now = sw_mono_ms(), next;
 
 	(void)fd;
 	(void)what;
@@ -360,7 +348,7 @@ vtp_up(struct vtp *t)
 
 	t->state = VTP_UP;
 	t->since = time(NULL);
-	t->last_rx_ms = t->last_tx_ms = vtp_now_ms();
+	t->last_rx_ms = t->last_tx_ms = sw_mono_ms();
 	sw_hex_encode(pk, t->pk, SW_PK_LEN);
 	sw_log_info(svc_name(t->m), "transport up", "t_id=%s type=%s peer=%s initiator=%d",
 	    t->id_text, vtp_kind_str(t->kind), pk, t->initiator);
@@ -382,7 +370,7 @@ vtp_rx(struct vtp *t, const uint8_t *buf, size_t len)
 		vtp_close(t, "malformed packet");
 		return -1;
 	}
-	t->last_rx_ms = vtp_now_ms();
+	t->last_rx_ms = sw_mono_ms();
 	t->rx_bytes += len;
 	t->rx_pkts++;
 	switch (p.type) {
@@ -395,7 +383,7 @@ vtp_rx(struct vtp *t, const uint8_t *buf, size_t len)
 	case VTP_PKT_PONG:
 		for (struct vtp_pinger *q = t->pings; q != NULL; q = q->next)
 			if (p.len == VTP_PING_LEN && memcmp(q->token, p.payload, VTP_PING_LEN) == 0) {
-				ping_end(q, vtp_now_ms() - q->start_ms);
+				ping_end(q, sw_mono_ms() - q->start_ms);
 				break;
 			}
 		break;
@@ -427,7 +415,7 @@ vtp_send(struct vtp *t, uint8_t type, uint32_t route_id, const void *payload, si
 	    tp_stcpr_send(t, hdr, payload, len);
 	if (r == -1)
 		return -1;
-	t->last_tx_ms = vtp_now_ms();
+	t->last_tx_ms = sw_mono_ms();
 	t->tx_bytes += VTP_PKT_HDR + len;
 	t->tx_pkts++;
 	return 0;
@@ -457,7 +445,7 @@ vtp_ping(struct vtp *t, int timeout_ms, vtp_ping_cb *cb, void *arg)
 	p->arg = arg;
 	sw_put_u32(p->token, ++t->ping_seq);
 	randombytes_buf(p->token + 4, 4);
-	p->start_ms = vtp_now_ms();
+	p->start_ms = sw_mono_ms();
 	if (vtp_send(t, VTP_PKT_PING, 0, p->token, VTP_PING_LEN) == -1) {
 		event_free(p->timer);
 		free(p);
@@ -626,7 +614,7 @@ stop_poll(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (sw_authclient_pending(m->tpd) + sw_authclient_pending(m->ar) > 0 &&
-	    vtp_now_ms() < m->stop_deadline_ms) {
+	    sw_mono_ms() < m->stop_deadline_ms) {
 		timer_in(m->stop_timer, 20);
 		return;
 	}
@@ -645,7 +633,7 @@ vtp_mgr_stop(struct vtp_mgr *m, void (*done)(void *arg), void *arg)
 	tp_stcpr_stop(m, 1);
 	m->stop_done = done;
 	m->stop_arg = arg;
-	m->stop_deadline_ms = vtp_now_ms() + 3000;
+	m->stop_deadline_ms = sw_mono_ms() + 3000;
 	if (m->stop_timer == NULL &&
 	    (m->stop_timer = evtimer_new(sw_svc_base(m->v->svc), stop_poll, m)) == NULL) {
 		m->stop_done = NULL;
