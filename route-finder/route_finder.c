@@ -1,13 +1,18 @@
 /*
  * route-finder as a framework service: configuration, start (the graph's
- * refresh timer and the HTTP API), stop, health.  It is healthy once the
- * graph has been loaded from the store the first time.
+ * source and the HTTP API), stop, health.  The source is the shared store
+ * (a refresh timer, store.c) unless transport_discovery_pk names the
+ * publisher of the all-transports feed (feed.c: over TCP to feed_addr, else
+ * over dmsg through dmsg_discovery).  It is healthy once the graph has been
+ * loaded the first time.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
+#include <event2/util.h>
+#include <sodium.h>
 
 #include "http.h"
 #include "log.h"
@@ -19,10 +24,73 @@ static const struct sw_cfg_key rf_keys[] = {
 	{"listen", SW_CFG_STR, "127.0.0.1:9092", "HTTP address"},
 	{"refresh_ms", SW_CFG_INT, "500",
 	    "how often to check transport-discovery's store for changes"},
+	{"transport_discovery_pk", SW_CFG_STR, NULL,
+	    "all-transports feed publisher: follow its feed instead of the store"},
+	{"feed_addr", SW_CFG_STR, NULL, "the feed over TCP (its cxo_tcp_addr), ip:port"},
+	{"dmsg_discovery", SW_CFG_STR, NULL, "the feed over dmsg, through this dmsg-discovery URL"},
+	{"public_key", SW_CFG_STR, NULL, "dmsg identity; generated when absent"},
+	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars"},
 	{NULL, 0, NULL, NULL},
 };
 
 static const char *const rf_deps[] = {"transport-discovery", NULL};
+
+/* A numeric ip:port (or localhost:port), as cxo_tcp_dial takes it. */
+static int
+tcp_addr_valid(const char *addr)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	char buf[64];
+
+	if (strncmp(addr, "localhost:", 10) == 0) {
+		snprintf(buf, sizeof(buf), "127.0.0.1:%s", addr + 10);
+		addr = buf;
+	}
+	return evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) == 0;
+}
+
+/* The source of transports: 0, or -1 logged. */
+static int
+feed_config(struct rf *rf, const cJSON *cfg)
+{
+	const char *pk = sw_cfg_str(cfg, "transport_discovery_pk");
+	const char *addr = sw_cfg_str(cfg, "feed_addr"), *dd = sw_cfg_str(cfg, "dmsg_discovery");
+
+	/* "" like absent: a deployment template may leave the keys empty. */
+	if (addr != NULL && *addr == '\0')
+		addr = NULL;
+	if (dd != NULL && *dd == '\0')
+		dd = NULL;
+	if (pk == NULL || *pk == '\0') {
+		if (addr != NULL || dd != NULL) {
+			sw_log_error(rf->name, "feed_addr and dmsg_discovery need "
+			    "transport_discovery_pk (the feed key)", NULL);
+			return -1;
+		}
+		return 0;
+	}
+	if (sw_pk_parse(rf->tpd_pk, pk) == -1) {
+		sw_log_error(rf->name, "transport_discovery_pk must be 64 lowercase hex chars", NULL);
+		return -1;
+	}
+	rf->feed = 1;
+	if (addr != NULL) {
+		if (strlen(addr) >= sizeof(rf->feed_addr) || !tcp_addr_valid(addr)) {
+			sw_log_error(rf->name, "feed_addr must be a numeric ip:port", NULL);
+			return -1;
+		}
+		memcpy(rf->feed_addr, addr, strlen(addr) + 1);
+		return 0;
+	}
+	if (dd == NULL || strlen(dd) >= sizeof(rf->dmsg_disc) || strncmp(dd, "http://", 7) != 0) {
+		sw_log_error(rf->name, "with transport_discovery_pk, set feed_addr or "
+		    "dmsg_discovery (an http:// URL)", NULL);
+		return -1;
+	}
+	memcpy(rf->dmsg_disc, dd, strlen(dd) + 1);
+	return sw_svc_keypair(rf->svc, cfg, &rf->kp);
+}
 
 static void *
 rf_create(struct sw_svc *svc, const cJSON *cfg)
@@ -46,11 +114,13 @@ rf_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	}
 	memcpy(rf->listen, listen, strlen(listen) + 1);
+	if (feed_config(rf, cfg) == -1)
+		goto fail;
 	rf->g = rf_graph_new();
 	if (rf->g == NULL)
 		goto fail;
 	rf->m_loads = sw_metric_new(m, "rf_graph_loads_total",
-	    "loads of changed transports from the store", SW_COUNTER, NULL, NULL, 0);
+	    "loads of changed transports from the store or the feed", SW_COUNTER, NULL, NULL, 0);
 	rf->m_nodes = sw_metric_new(m, "rf_graph_visors", "visors in the graph", SW_GAUGE, NULL,
 	    NULL, 0);
 	rf->m_edges = sw_metric_new(m, "rf_graph_transports", "transports in the graph",
@@ -59,6 +129,7 @@ rf_create(struct sw_svc *svc, const cJSON *cfg)
 	    SW_HISTOGRAM, NULL, NULL, 0);
 	return rf;
 fail:
+	sodium_memzero(&rf->kp, sizeof(rf->kp));
 	free(rf);
 	return NULL;
 }
@@ -77,13 +148,22 @@ rf_start(void *priv)
 	struct rf *rf = priv;
 	struct timeval tv = {rf->refresh_ms / 1000, (rf->refresh_ms % 1000) * 1000};
 
-	rf->tick = event_new(sw_svc_base(rf->svc), -1, EV_PERSIST, on_tick, rf);
-	if (rf->tick == NULL || event_add(rf->tick, &tv) == -1)
-		return -1;
+	if (rf->feed) {
+		if (rf_feed_start(rf) == -1)
+			return -1;
+	} else {
+		rf->tick = event_new(sw_svc_base(rf->svc), -1, EV_PERSIST, on_tick, rf);
+		if (rf->tick == NULL || event_add(rf->tick, &tv) == -1)
+			return -1;
+	}
 	rf->http = sw_http_server_new(sw_svc_base(rf->svc), rf->name, sw_svc_metrics(rf->svc));
 	if (rf->http == NULL || rf_api_routes(rf) == -1 ||
 	    sw_http_server_listen(rf->http, rf->listen) == -1)
 		return -1;
+	if (rf->feed) {
+		sw_log_info(rf->name, "listening", "addr=%s source=feed", rf->listen);
+		return 0;
+	}
 	rf_store_tick(rf);
 	sw_log_info(rf->name, "listening", "addr=%s store=%s refresh_ms=%lld", rf->listen,
 	    sw_store_is_redis(rf->st) ? "redis" : "memory", rf->refresh_ms);
@@ -98,6 +178,8 @@ rf_stop(void *priv, sw_svc_stopped *done)
 	/* A load under way notices the stop at its next step and ends there. */
 	if (rf->tick != NULL)
 		event_del(rf->tick);
+	/* Searches go on over the graph while requests drain; it no longer changes. */
+	rf_feed_stop(rf);
 	sw_svc_drain(rf->svc, done);
 }
 
@@ -108,6 +190,9 @@ rf_health(void *priv, cJSON *checks)
 
 	cJSON_AddStringToObject(checks, "http", rf->http != NULL ? "ok" : "down");
 	cJSON_AddStringToObject(checks, "graph", rf->loaded ? "ok" : "loading");
+	/* A feed down is reported, not unhealthy: the last graph still answers. */
+	if (rf->feed)
+		rf_feed_health(rf, checks);
 	return rf->http != NULL && rf->loaded;
 }
 
@@ -118,6 +203,8 @@ rf_destroy(void *priv)
 
 	if (rf->tick != NULL)
 		event_free(rf->tick);
+	rf_feed_free(rf);
+	sodium_memzero(&rf->kp, sizeof(rf->kp));
 	sw_http_server_free(rf->http);
 	rf_graph_free(rf->g);
 	free(rf->pend);
