@@ -2,18 +2,20 @@
 registered across two servers, one moved, one deleted, one expired; after
 each step the feed (read over cxo_tcp_addr by the independent reader in
 tests/py/cxo.py) and GET /dmsg-discovery/clients-by-server/{pk} agree.  On
-redis, a restart rebuilds the same feed from the store with a higher seq."""
+redis, a restart rebuilds the same feed from the store with a higher seq, and
+an overflow of the mutation queue is counted and answered with a rebuild."""
 
 import json
 import os
 import sys
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "py"))
 from cxo import read_feed  # noqa: E402
 from swclient import (Daemon, Key, Redis, auth_request, client_entry, free_port,  # noqa: E402
-                      request, wait_until)
+                      metric, request, wait_until)
 
 E = "/dmsg-discovery/entry/"
 TTL = 4
@@ -126,6 +128,46 @@ class RedisStore(Base, unittest.TestCase):
         self.assertEqual(before, after)
         root2, _ = self.feed()
         self.assertGreater(root2["seq"], root1["seq"])
+
+    def test_queue_overflow_rebuilds(self):
+        # The queue is drained by an event once per loop pass, so it overflows
+        # when two writes complete in the same pass.  A redis pause lines the
+        # writes up: their GETs wait in redis until the pause ends, are
+        # answered in one reply, so dmsg-discovery sends the write
+        # transactions back to back and reads their replies in one go; with
+        # cxo_queue_max 1 the second mutation of that batch finds the queue
+        # full.  The pause ends on its own (an UNPAUSE would wait behind it).
+        self.assertEqual(self.dd.stop(), 0)
+        self.dd = Daemon("dmsg-discovery", *(self.args + ["--cxo-queue-max", "1"]))
+        s1, _ = self.servers
+        self.agree()
+        name = "dmsgd_feed_queue_overflows_total"
+        overflows = metric(self.dd.base, name)
+        rebuilds = metric(self.dd.base, "dmsgd_feed_rebuilds_total")
+        cs = []
+        for _ in range(5):
+            batch = [Key() for _ in range(8)]
+            status = []
+            self.assertEqual(self.redis.cmd("CLIENT", "PAUSE", "1500", "ALL"), "OK")
+            ts = [threading.Thread(target=lambda c=c: status.append(request(
+                "POST", self.dd.base + E, client_entry(c, 0, [s1]), timeout=20).status))
+                for c in batch]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            self.assertEqual(status, [200] * len(batch))
+            cs += batch
+            if metric(self.dd.base, name) > overflows:
+                break
+        self.assertGreater(metric(self.dd.base, name), overflows)
+        self.assertGreater(metric(self.dd.base, "dmsgd_feed_rebuilds_total"), rebuilds)
+        f = self.agree(lambda f: len(f.get(s1, {})) == len(cs))
+        self.assertEqual(set(f[s1]), {c.pk for c in cs})
+        # Leave no entries behind for the next test's feed on the same redis.
+        for c in cs:
+            self.assertEqual(auth_request(self.dd.base, "DELETE", E + c.pk, c).status, 200)
+        self.agree(lambda f: f == {})
 
 
 if __name__ == "__main__":

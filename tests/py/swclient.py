@@ -83,6 +83,15 @@ def auth_request(base, method, path, key, body=b"", nonce=None, tamper=None):
     return request(method, base + path, body or None, hdrs)
 
 
+def metric(base, name, label=""):
+    """The value of the first sample of metric name in base's /metrics whose
+    labels contain label; 0.0 when there is none."""
+    for line in request("GET", base + "/metrics").body.decode().splitlines():
+        if line.startswith(name + "{") and label in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,6 +142,24 @@ class Redis:
     @property
     def url(self):
         return "redis://127.0.0.1:%d/0" % self.port
+
+    def cmd(self, *args):
+        """One command on a fresh connection; the reply's first line, decoded
+        ("+OK" -> "OK", ":3" -> "3", "$5" -> the bulk string, "$-1" -> None)."""
+        req = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            req += b"$%d\r\n%s\r\n" % (len(a), a)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(req)
+            f = s.makefile("rb")
+            line = f.readline().rstrip(b"\r\n").decode()
+            if line[0] == "-":
+                raise RuntimeError("redis: " + line[1:])
+            if line[0] == "$":
+                n = int(line[1:])
+                return None if n < 0 else f.read(n + 2)[:n].decode()
+            return line[1:]
 
 
 def _connects(port):
