@@ -16,13 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
-#include <sys/wait.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <cmocka.h>
 #include <event2/buffer.h>
@@ -37,6 +32,7 @@
 #include "cxo_sub.h"
 #include "dmsg_client.h"
 #include "log.h"
+#include "tests/lib/procs.h"
 #include "tests/lib/testutil.h"
 
 #define WAIT_MS   30000
@@ -44,98 +40,35 @@
 #define RAW_PORT  100
 #define BIG       (16u << 20)
 
-struct proc {
-	pid_t pid;
-	int port;
-	int health_port;
-	struct sw_keypair kp;
-};
-
 static struct event_base *base;
-static struct proc disc, srv;
-static char disc_url[64];
-static const char *bindir;
+static struct sw_test_proc disc, srv;
+static const char *disc_url;
 
 /* ---------- processes ---------- */
-
-static pid_t
-spawn(char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-		int fd = open("/dev/null", O_RDWR);
-
-		if (fd != -1) {
-			dup2(fd, STDIN_FILENO);
-			dup2(fd, STDOUT_FILENO);
-			close(fd);
-		}
-		execv(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	return pid;
-}
-
-static void
-proc_kill(struct proc *p)
-{
-	if (p->pid <= 0)
-		return;
-	kill(p->pid, SIGKILL);
-	while (waitpid(p->pid, NULL, 0) == -1 && errno == EINTR)
-		;
-	p->pid = 0;
-}
 
 static int
 group_setup(void **state)
 {
-	char bin[512], listen[64], health[64], seed[SW_PK_HEX], pk[SW_PK_HEX];
-	char *dargv[] = {bin, "--listen", listen, "--log-level", "warn", NULL};
-	char *sargv[] = {bin, "--listen", listen, "--health-listen", health, "--discovery",
-	    disc_url, "--secret-key", seed, "--public-key", pk, "--log-level", "warn", NULL};
-	const char *b = getenv("SW_BUILD");
-	static char dir[512];
-
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
 	if (sw_crypto_init() == -1)
 		return -1;
 	sw_log_set_level(SW_LOG_WARN);
-	snprintf(dir, sizeof(dir), "%s/bin", b != NULL && *b != '\0' ? b : "build");
-	bindir = dir;
 	if ((base = event_base_new()) == NULL)
 		return -1;
-	snprintf(bin, sizeof(bin), "%s/dmsg-discovery", bindir);
-	disc.port = sw_test_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", disc.port);
-	snprintf(disc_url, sizeof(disc_url), "http://127.0.0.1:%d", disc.port);
-	if ((disc.pid = spawn(dargv)) <= 0 || sw_test_wait_port(disc.port, 10000) == -1)
+	if (sw_test_dmsg_discovery_start(&disc) == -1)
 		return -1;
-	snprintf(bin, sizeof(bin), "%s/dmsg-server", bindir);
+	disc_url = disc.url;
 	sw_keypair_generate(&srv.kp);
-	srv.port = sw_test_free_port();
-	srv.health_port = sw_test_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", srv.port);
-	snprintf(health, sizeof(health), "127.0.0.1:%d", srv.health_port);
-	sw_keypair_seed_hex(&srv.kp, seed);
-	sw_hex_encode(pk, srv.kp.pk, SW_PK_LEN);
-	if ((srv.pid = spawn(sargv)) <= 0)
-		return -1;
-	return sw_test_wait_port(srv.port, 10000);
+	return sw_test_dmsg_server_start(&srv, disc_url);
 }
 
 static int
 group_teardown(void **state)
 {
 	(void)state;
-	proc_kill(&srv);
-	proc_kill(&disc);
+	sw_test_proc_kill(&srv);
+	sw_test_proc_kill(&disc);
 	event_base_free(base);
 	return 0;
 }

@@ -17,14 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
-#include <sys/wait.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <cmocka.h>
 #include <event2/event.h>
@@ -34,106 +28,36 @@
 #include "dmsg_client.h"
 #include "dmsg_wire.h"
 #include "log.h"
+#include "tests/lib/procs.h"
 #include "tests/lib/testutil.h"
 
 #define BULK_MB_DEFAULT 100
 
 #define WAIT_MS 30000
 
-struct proc {
-	pid_t pid;
-	int port;
-	int health_port;
-	struct sw_keypair kp;
-};
-
 static struct event_base *base;
-static struct proc disc;
-static struct proc srv[2];
-static char disc_url[64];
-static const char *bindir;
+static struct sw_test_proc disc;
+static struct sw_test_proc srv[2];
+static const char *disc_url;
 
 /* ---------- processes ---------- */
-
-static pid_t
-spawn(char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-		int fd = open("/dev/null", O_RDWR);
-
-		if (fd != -1) {
-			dup2(fd, STDIN_FILENO);
-			dup2(fd, STDOUT_FILENO);
-			close(fd);
-		}
-		execv(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	return pid;
-}
-
-static void
-proc_kill(struct proc *p)
-{
-	if (p->pid <= 0)
-		return;
-	kill(p->pid, SIGKILL);
-	while (waitpid(p->pid, NULL, 0) == -1 && errno == EINTR)
-		;
-	p->pid = 0;
-}
-
-static int
-start_server(struct proc *p)
-{
-	char bin[512], listen[64], health[64], seed[SW_PK_HEX], pk[SW_PK_HEX];
-	char *argv[] = {bin, "--listen", listen, "--health-listen", health, "--discovery", disc_url,
-	    "--secret-key", seed, "--public-key", pk, "--log-level", "warn", NULL};
-
-	snprintf(bin, sizeof(bin), "%s/dmsg-server", bindir);
-	p->port = sw_test_free_port();
-	p->health_port = sw_test_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
-	snprintf(health, sizeof(health), "127.0.0.1:%d", p->health_port);
-	sw_keypair_seed_hex(&p->kp, seed);
-	sw_hex_encode(pk, p->kp.pk, SW_PK_LEN);
-	if ((p->pid = spawn(argv)) <= 0)
-		return -1;
-	return sw_test_wait_port(p->port, 10000);
-}
 
 static int
 group_setup(void **state)
 {
-	char bin[512], listen[64];
-	char *argv[] = {bin, "--listen", listen, "--log-level", "warn", NULL};
-	const char *b = getenv("SW_BUILD");
-	static char dir[512];
-
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
 	if (sw_crypto_init() == -1)
 		return -1;
 	sw_log_set_level(SW_LOG_WARN);
-	snprintf(dir, sizeof(dir), "%s/bin", b != NULL && *b != '\0' ? b : "build");
-	bindir = dir;
 	if ((base = event_base_new()) == NULL)
 		return -1;
-	snprintf(bin, sizeof(bin), "%s/dmsg-discovery", bindir);
-	disc.port = sw_test_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", disc.port);
-	snprintf(disc_url, sizeof(disc_url), "http://127.0.0.1:%d", disc.port);
-	if ((disc.pid = spawn(argv)) <= 0 || sw_test_wait_port(disc.port, 10000) == -1)
+	if (sw_test_dmsg_discovery_start(&disc) == -1)
 		return -1;
+	disc_url = disc.url;
 	for (int i = 0; i < 2; i++) {
 		sw_keypair_generate(&srv[i].kp);
-		if (start_server(&srv[i]) == -1)
+		if (sw_test_dmsg_server_start(&srv[i], disc_url) == -1)
 			return -1;
 	}
 	return 0;
@@ -144,8 +68,8 @@ group_teardown(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 2; i++)
-		proc_kill(&srv[i]);
-	proc_kill(&disc);
+		sw_test_proc_kill(&srv[i]);
+	sw_test_proc_kill(&disc);
 	event_base_free(base);
 	return 0;
 }
@@ -850,7 +774,7 @@ test_idle_timeout(void **state)
 	pair_stop(p);
 }
 
-static struct proc *
+static struct sw_test_proc *
 server_of(struct dmsg_client *c)
 {
 	uint8_t pks[4][SW_PK_LEN];
@@ -865,14 +789,14 @@ server_of(struct dmsg_client *c)
 
 struct moved {
 	struct peer *p;
-	struct proc *gone;
+	struct sw_test_proc *gone;
 };
 
 static int
 moved_away(void *arg)
 {
 	struct moved *m = arg;
-	struct proc *now = server_of(m->p->c);
+	struct sw_test_proc *now = server_of(m->p->c);
 
 	return now != NULL && now != m->gone && dmsg_client_registered(m->p->c);
 }
@@ -890,7 +814,7 @@ test_session_drop_reconnect(void **state)
 	struct peer p[2];
 	struct server s = {.echo = 1};
 	struct dmsg_listener *l;
-	struct proc *gone;
+	struct sw_test_proc *gone;
 	struct moved m;
 	struct end b, b2;
 
@@ -902,7 +826,7 @@ test_session_drop_reconnect(void **state)
 	assert_int_equal(sw_test_run_until(base, &s.n, WAIT_MS), 0);
 	gone = server_of(p[0].c);
 	assert_non_null(gone);
-	proc_kill(gone);
+	sw_test_proc_kill(gone);
 	assert_int_equal(sw_test_run_until(base, &b.closed, WAIT_MS), 0);
 	assert_int_equal(b.why, DMSG_END_SESSION_LOST);
 	assert_int_equal(sw_test_run_until(base, &s.ends[0].closed, WAIT_MS), 0);
@@ -920,7 +844,7 @@ test_session_drop_reconnect(void **state)
 	dmsg_listener_free(l);
 	pair_stop(p);
 	/* bring the server back for anything after */
-	assert_int_equal(start_server(gone), 0);
+	assert_int_equal(sw_test_dmsg_server_start(gone, disc_url), 0);
 }
 
 int
