@@ -19,7 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
-#include "store_index.h"
+#include "svc_api.h"
 #include "transport_discovery.h"
 
 /* One write (POST or DELETE) in flight. */
@@ -31,12 +31,6 @@ struct tpd_write {
 	struct tpd_change ch[TPD_MAX_POST];
 	char ids[TPD_MAX_POST][TP_ID_TEXT];
 	const char *idp[TPD_MAX_POST];
-};
-
-/* One list read in flight. */
-struct tpd_list {
-	struct tpd *tpd;
-	struct sw_http_req *req;
 };
 
 static void
@@ -64,36 +58,18 @@ tid_param(struct sw_http_req *req, uint8_t id[TP_ID_LEN], char text[TP_ID_TEXT])
 }
 
 static void
-get_one_done(const struct sw_reply *r, void *arg)
-{
-	struct sw_http_req *req = arg;
-	struct tpd *tpd = sw_http_req_get_data(req);
-
-	if (sw_svc_store_failed(req, r))
-		goto out;
-	if (r->type != SW_REPLY_STR) {
-		sw_http_error(req, 404, "transport not found");
-		goto out;
-	}
-	sw_http_reply_raw(req, 200, "application/json", r->str, r->len);
-out:
-	sw_svc_req_end(tpd->svc);
-}
-
-static void
 get_one(struct sw_http_req *req, void *arg)
 {
 	struct tpd *tpd = arg;
+	struct sw_api_get *g;
 	uint8_t id[TP_ID_LEN];
 	char text[TP_ID_TEXT];
 
-	if (tid_param(req, id, text) == -1 || sw_svc_req_begin(tpd->svc, req) == -1)
+	if (tid_param(req, id, text) == -1 ||
+	    (g = sw_api_get_begin(tpd->svc, req, "transport not found", NULL, NULL)) == NULL)
 		return;
-	sw_http_req_set_data(req, tpd);
-	if (tpd_store_get(tpd, text, get_one_done, req) == -1) {
-		sw_http_error(req, 500, "store error");
-		sw_svc_req_end(tpd->svc);
-	}
+	if (tpd_store_get(tpd, text, sw_api_get_done, g) == -1)
+		sw_api_get_fail(g);
 }
 
 /* POST /transports/ */
@@ -372,101 +348,12 @@ del_transport(struct sw_http_req *req, void *arg)
 /* Lists: GET /transports/edge:{pk}, GET /all-transports */
 
 static void
-list_free(struct tpd_list *l)
-{
-	struct tpd *tpd = l->tpd;
-
-	free(l);
-	sw_svc_req_end(tpd->svc);
-}
-
-static void
-list_entries_done(const struct sw_reply *r, void *arg)
-{
-	struct tpd_list *l = arg;
-	struct evbuffer *b = NULL;
-	size_t n = 0;
-
-	if (sw_svc_store_failed(l->req, r))
-		goto out;
-	if (r->type != SW_REPLY_ARRAY || (b = evbuffer_new()) == NULL) {
-		sw_http_error(l->req, 500, "store error");
-		goto out;
-	}
-	evbuffer_add(b, "[", 1);
-	for (size_t i = 0; i < r->elements; i++) {
-		const struct sw_reply *e = r->element[i];
-
-		if (e->type != SW_REPLY_STR)
-			continue; /* expired or deleted between the two reads */
-		if (n++ > 0)
-			evbuffer_add(b, ",", 1);
-		evbuffer_add(b, e->str, e->len);
-	}
-	evbuffer_add(b, "]", 1);
-	sw_http_reply_buf(l->req, 200, "application/json", b);
-out:
-	if (b != NULL)
-		evbuffer_free(b);
-	list_free(l);
-}
-
-static void
-list_index_done(const struct sw_reply *r, void *arg)
-{
-	struct tpd_list *l = arg;
-	const struct sw_reply *ids;
-	const char **idp = NULL;
-
-	if (sw_svc_store_failed(l->req, r))
-		goto fail;
-	ids = sw_store_index_members(r, 0);
-	if (ids == NULL) {
-		sw_http_error(l->req, 500, "store error");
-		goto fail;
-	}
-	if (ids->elements == 0) {
-		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
-		goto fail;
-	}
-	idp = calloc(ids->elements, sizeof(*idp));
-	if (idp == NULL) {
-		sw_http_error(l->req, 500, "out of memory");
-		goto fail;
-	}
-	for (size_t i = 0; i < ids->elements; i++)
-		idp[i] = ids->element[i]->str;
-	if (tpd_store_mget(l->tpd, idp, ids->elements, list_entries_done, l) == -1) {
-		sw_http_error(l->req, 500, "store error");
-		goto fail;
-	}
-	free(idp);
-	return;
-fail:
-	free(idp);
-	list_free(l);
-}
-
-static void
 start_list(struct tpd *tpd, struct sw_http_req *req, const char *pk_hex)
 {
-	struct tpd_list *l;
+	struct sw_api_list *l = sw_api_list_begin(tpd->svc, req, tpd->st, TPD_KEY_ENTRY);
 
-	l = calloc(1, sizeof(*l));
-	if (l == NULL) {
-		sw_http_error(req, 500, "out of memory");
-		return;
-	}
-	if (sw_svc_req_begin(tpd->svc, req) == -1) {
-		free(l);
-		return;
-	}
-	l->tpd = tpd;
-	l->req = req;
-	if (tpd_store_index(tpd, pk_hex, list_index_done, l) == -1) {
-		sw_http_error(req, 500, "store error");
-		list_free(l);
-	}
+	if (l != NULL && tpd_store_index(tpd, pk_hex, sw_api_list_index_done, l) == -1)
+		sw_api_list_fail(l);
 }
 
 static void

@@ -1,0 +1,216 @@
+/*
+ * svc_api: the discovery services' shared handler shapes (svc_api.h).
+ */
+#include <stdlib.h>
+
+#include <event2/buffer.h>
+
+#include "dict.h"
+#include "http.h"
+#include "service.h"
+#include "store_index.h"
+#include "svc_api.h"
+
+struct sw_api_get {
+	struct sw_svc *svc;
+	struct sw_http_req *req;
+	const char *notfound;
+	sw_api_accept *accept;
+	const void *accept_arg;
+};
+
+struct sw_api_get *
+sw_api_get_begin(struct sw_svc *svc, struct sw_http_req *req, const char *notfound,
+    sw_api_accept *accept, const void *accept_arg)
+{
+	struct sw_api_get *g = calloc(1, sizeof(*g));
+
+	if (g == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return NULL;
+	}
+	if (sw_svc_req_begin(svc, req) == -1) {
+		free(g);
+		return NULL;
+	}
+	g->svc = svc;
+	g->req = req;
+	g->notfound = notfound;
+	g->accept = accept;
+	g->accept_arg = accept_arg;
+	return g;
+}
+
+static void
+get_end(struct sw_api_get *g)
+{
+	struct sw_svc *svc = g->svc;
+
+	free(g);
+	sw_svc_req_end(svc);
+}
+
+void
+sw_api_get_done(const struct sw_reply *r, void *arg)
+{
+	struct sw_api_get *g = arg;
+
+	if (sw_svc_store_failed(g->req, r))
+		goto out;
+	if (r->type != SW_REPLY_STR ||
+	    (g->accept != NULL && !g->accept(r->str, r->len, g->accept_arg))) {
+		sw_http_error(g->req, 404, g->notfound);
+		goto out;
+	}
+	sw_http_reply_raw(g->req, 200, "application/json", r->str, r->len);
+out:
+	get_end(g);
+}
+
+void
+sw_api_get_fail(struct sw_api_get *g)
+{
+	sw_http_error(g->req, 500, "store error");
+	get_end(g);
+}
+
+struct sw_api_list *
+sw_api_list_begin(struct sw_svc *svc, struct sw_http_req *req, struct sw_store *st,
+    const char *prefix)
+{
+	struct sw_api_list *l = calloc(1, sizeof(*l));
+
+	if (l == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return NULL;
+	}
+	if (sw_svc_req_begin(svc, req) == -1) {
+		free(l);
+		return NULL;
+	}
+	l->svc = svc;
+	l->req = req;
+	l->st = st;
+	l->prefix = prefix;
+	l->records = sw_api_list_records_done;
+	return l;
+}
+
+void
+sw_api_list_end(struct sw_api_list *l)
+{
+	struct sw_svc *svc = l->svc;
+
+	free(l->data);
+	free(l);
+	sw_svc_req_end(svc);
+}
+
+void
+sw_api_list_fail(struct sw_api_list *l)
+{
+	sw_http_error(l->req, 500, "store error");
+	sw_api_list_end(l);
+}
+
+void
+sw_api_list_index_done(const struct sw_reply *r, void *arg)
+{
+	struct sw_api_list *l = arg;
+	const struct sw_reply *m;
+	const char **members = NULL;
+
+	if (sw_svc_store_failed(l->req, r))
+		goto fail;
+	m = sw_store_index_members(r, 0);
+	if (m == NULL) {
+		sw_http_error(l->req, 500, "store error");
+		goto fail;
+	}
+	if (m->elements == 0) {
+		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
+		goto fail;
+	}
+	members = calloc(m->elements, sizeof(*members));
+	if (members == NULL) {
+		sw_http_error(l->req, 500, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < m->elements; i++)
+		members[i] = m->element[i]->str;
+	if (sw_store_mget_prefixed(l->st, l->prefix, members, m->elements, l->records, l) == -1) {
+		sw_http_error(l->req, 500, "store error");
+		goto fail;
+	}
+	free(members);
+	return;
+fail:
+	free(members);
+	sw_api_list_end(l);
+}
+
+void
+sw_api_list_records_done(const struct sw_reply *r, void *arg)
+{
+	struct sw_api_list *l = arg;
+
+	sw_api_reply_records(l->req, r, NULL, 0);
+	sw_api_list_end(l);
+}
+
+void
+sw_api_reply_records(struct sw_http_req *req, const struct sw_reply *r, const size_t *pick,
+    size_t npick)
+{
+	struct evbuffer *b;
+	size_t n = 0, count;
+
+	if (sw_svc_store_failed(req, r))
+		return;
+	if (r->type != SW_REPLY_ARRAY) {
+		sw_http_error(req, 500, "store error");
+		return;
+	}
+	if ((b = evbuffer_new()) == NULL) {
+		sw_http_error(req, 500, "out of memory");
+		return;
+	}
+	count = pick != NULL ? npick : r->elements;
+	evbuffer_add(b, "[", 1);
+	for (size_t i = 0; i < count; i++) {
+		const struct sw_reply *e = r->element[pick != NULL ? pick[i] : i];
+
+		if (e->type != SW_REPLY_STR)
+			continue; /* expired or deleted between the two reads */
+		if (n++ > 0)
+			evbuffer_add(b, ",", 1);
+		evbuffer_add(b, e->str, e->len);
+	}
+	evbuffer_add(b, "]", 1);
+	sw_http_reply_buf(req, 200, "application/json", b);
+	evbuffer_free(b);
+}
+
+int
+sw_api_write_begin(struct sw_svc *svc, struct sw_dict *writing, struct sw_http_req *req,
+    const char *key, size_t klen, const char *busy)
+{
+	int rc = sw_dict_add(writing, key, klen, svc);
+
+	if (rc != 1) {
+		sw_http_error(req, rc == 0 ? 409 : 500, rc == 0 ? busy : "out of memory");
+		return -1;
+	}
+	if (sw_svc_req_begin(svc, req) == -1) {
+		sw_dict_del(writing, key, klen);
+		return -1;
+	}
+	return 0;
+}
+
+void
+sw_api_write_end(struct sw_svc *svc, struct sw_dict *writing, const char *key, size_t klen)
+{
+	sw_dict_del(writing, key, klen);
+	sw_svc_req_end(svc);
+}

@@ -1,0 +1,78 @@
+/*
+ * svc_api: the handler shapes the discovery services share.
+ *
+ * Each piece brackets the request (sw_svc_req_begin/end) and answers from
+ * the stored JSON without parsing it; the service keeps its meaning (which
+ * key, which index, what "not found" says, what a record must match) and
+ * issues its own store calls with the callbacks below.
+ */
+#ifndef SW_SVC_API_H
+#define SW_SVC_API_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+struct sw_svc;
+struct sw_dict;
+struct sw_http_req;
+
+/*
+ * GET one record: begin, then the service's GET with sw_api_get_done as its
+ * callback (sw_api_get_fail when it could not be sent).  The answer is the
+ * stored string, or 404 notfound when there is none or accept (when not
+ * NULL) refuses it.  NULL when answered already.
+ */
+typedef int sw_api_accept(const char *json, size_t len, const void *arg);
+struct sw_api_get;
+struct sw_api_get *sw_api_get_begin(struct sw_svc *svc, struct sw_http_req *req,
+    const char *notfound, sw_api_accept *accept, const void *accept_arg);
+void sw_api_get_done(const struct sw_reply *r, void *arg);
+void sw_api_get_fail(struct sw_api_get *g);
+
+/*
+ * A list read: the service reads an index (members at reply element 0, see
+ * sw_store_index_members) with sw_api_list_index_done as its callback, which
+ * MGETs prefix+member on st and answers the records as a JSON array through
+ * records (sw_api_list_records_done unless the service sets its own).
+ */
+struct sw_api_list {
+	struct sw_svc *svc;
+	struct sw_http_req *req;
+	struct sw_store *st;
+	const char *prefix;  /* static: records are prefix+member */
+	sw_store_cb *records;
+	void *data;          /* the service's own; freed with the list */
+};
+
+/* NULL when answered already. */
+struct sw_api_list *sw_api_list_begin(struct sw_svc *svc, struct sw_http_req *req,
+    struct sw_store *st, const char *prefix);
+/* Free the list and end its request. */
+void sw_api_list_end(struct sw_api_list *l);
+/* The index read could not be sent: 500, and end. */
+void sw_api_list_fail(struct sw_api_list *l);
+void sw_api_list_index_done(const struct sw_reply *r, void *arg);
+void sw_api_list_records_done(const struct sw_reply *r, void *arg);
+
+/*
+ * Answer 200 with a JSON array of an MGET reply's strings (nil elements,
+ * expired between the index read and the MGET, left out), in order, or of
+ * the elements pick[0..npick) when pick is not NULL; 500 when r failed or
+ * is not an array.
+ */
+void sw_api_reply_records(struct sw_http_req *req, const struct sw_reply *r, const size_t *pick,
+    size_t npick);
+
+/*
+ * One write per key at a time: reading the old record and writing the new
+ * one are two store calls, and a second write between them could be lost.
+ * Take key in writing and begin the request: 0, or -1 when answered (409
+ * busy, 500, or the drain's refusal) and nothing is held.
+ */
+int sw_api_write_begin(struct sw_svc *svc, struct sw_dict *writing, struct sw_http_req *req,
+    const char *key, size_t klen, const char *busy);
+/* Release key and end the request. */
+void sw_api_write_end(struct sw_svc *svc, struct sw_dict *writing, const char *key, size_t klen);
+
+#endif
