@@ -18,7 +18,8 @@ import nacl.exceptions
 import nacl.signing
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "py"))
-from swclient import Daemon, Key, Redis, auth_request, request, wait_until  # noqa: E402
+from swclient import (Daemon, Key, OnRedis, Redis, auth_request, metric,  # noqa: E402
+                      request, wait_until)
 
 RESOLVER = Key()  # the resolver's identity, so its datagrams can be verified
 
@@ -105,13 +106,6 @@ class Visor:
 
     def close(self):
         self.s.close()
-
-
-def metric(base, name, label):
-    for line in request("GET", base + "/metrics").body.decode().splitlines():
-        if line.startswith(name + "{") and label in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 class Base:
@@ -304,17 +298,7 @@ class TestMemory(Base, unittest.TestCase):
     pass
 
 
-class TestRedis(Base, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = Redis()
-        cls.extra = ["--redis", cls.redis.url]
-        Base.setUpClass.__func__(cls)
-
-    @classmethod
-    def tearDownClass(cls):
-        Base.tearDownClass.__func__(cls)
-        cls.redis.stop()
+class TestRedis(OnRedis, Base, unittest.TestCase):
 
     def test_restart_keeps_bindings(self):
         v = Key()

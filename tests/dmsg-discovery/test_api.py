@@ -8,7 +8,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "py"))
-from swclient import (Daemon, Key, Redis, auth_request, client_entry, request,  # noqa: E402
+from swclient import (Daemon, Key, OnRedis, Redis, auth_request, client_entry, request,  # noqa: E402
                       server_entry, signed, wait_until)
 
 E = "/dmsg-discovery/entry/"
@@ -245,17 +245,7 @@ class TestExpiry(unittest.TestCase):
             r.stop()
 
 
-class TestRedis(Base, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = Redis()
-        cls.extra = ["--redis", cls.redis.url]
-        Base.setUpClass.__func__(cls)
-
-    @classmethod
-    def tearDownClass(cls):
-        Base.tearDownClass.__func__(cls)
-        cls.redis.stop()
+class TestRedis(OnRedis, Base, unittest.TestCase):
 
     def test_restart_keeps_entries(self):
         keys = [Key() for _ in range(20)]

@@ -162,6 +162,23 @@ class Redis:
             return line[1:]
 
 
+class OnRedis:
+    """Mixin for a test class whose base setUpClass starts its daemon with
+    cls.extra: the class gets a private redis, passed as --redis, stopped
+    after the daemon.  Put it first: class TestRedis(OnRedis, Base, TestCase)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis()
+        cls.extra = ["--redis", cls.redis.url]
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.redis.stop()
+
+
 def _connects(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):

@@ -11,7 +11,8 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "py"))
-from swclient import Daemon, Key, Redis, auth_request, request, wait_until  # noqa: E402
+from swclient import (Daemon, Key, OnRedis, Redis, auth_request, request,  # noqa: E402
+                      wait_until)
 
 S = "/api/services"
 
@@ -259,17 +260,7 @@ class TestMemory(Base, unittest.TestCase):
     pass
 
 
-class TestRedis(Base, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = Redis()
-        cls.extra = ["--redis", cls.redis.url]
-        Base.setUpClass.__func__(cls)
-
-    @classmethod
-    def tearDownClass(cls):
-        Base.tearDownClass.__func__(cls)
-        cls.redis.stop()
+class TestRedis(OnRedis, Base, unittest.TestCase):
 
     def test_restart_keeps_services(self):
         v = uniq()

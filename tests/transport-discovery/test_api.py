@@ -12,7 +12,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "py"))
 sys.path.insert(0, os.path.dirname(__file__))
-from swclient import Daemon, Key, Redis, auth_request, request, wait_until  # noqa: E402
+from swclient import (Daemon, Key, OnRedis, Redis, auth_request, request,  # noqa: E402
+                      wait_until)
 from tpclient import entry, t_id  # noqa: E402
 
 T = "/transports/"
@@ -216,17 +217,7 @@ def redis_cli(redis, *args):
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-class TestRedis(Base, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = Redis()
-        cls.extra = ["--redis", cls.redis.url]
-        Base.setUpClass.__func__(cls)
-
-    @classmethod
-    def tearDownClass(cls):
-        Base.tearDownClass.__func__(cls)
-        cls.redis.stop()
+class TestRedis(OnRedis, Base, unittest.TestCase):
 
     def test_version_counts_writes(self):
         a, b = Key(), Key()
