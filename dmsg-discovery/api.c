@@ -19,6 +19,10 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "store_index.h"
+#include "svc_api.h"
+
+#define BUSY "another update of this entry is in progress"
 
 /* One write in flight. */
 struct dd_write {
@@ -31,45 +35,20 @@ struct dd_write {
 	char *json;
 };
 
-/* One list read in flight. */
-struct dd_list {
-	struct dd *dd;
-	struct sw_http_req *req;
-	int available; /* only servers with free sessions, shuffled, at most 512 */
-};
-
 /* GET /dmsg-discovery/entry/{pk} */
-
-static void
-get_entry_done(const struct sw_reply *r, void *arg)
-{
-	struct sw_http_req *req = arg;
-	struct dd *dd = sw_http_req_get_data(req);
-
-	if (sw_svc_store_failed(req, r))
-		goto out;
-	if (r->type != SW_REPLY_STR) {
-		sw_http_error(req, 404, "entry not found");
-		goto out;
-	}
-	sw_http_reply_raw(req, 200, "application/json", r->str, r->len);
-out:
-	sw_svc_req_end(dd->svc);
-}
 
 static void
 get_entry(struct sw_http_req *req, void *arg)
 {
 	struct dd *dd = arg;
+	struct sw_api_get *g;
 	char hex[SW_PK_HEX];
 
-	if (sw_svc_pk_param(req, "pk", NULL, hex) == -1 || sw_svc_req_begin(dd->svc, req) == -1)
+	if (sw_svc_pk_param(req, "pk", NULL, hex) == -1 ||
+	    (g = sw_api_get_begin(dd->svc, req, "entry not found", NULL, NULL)) == NULL)
 		return;
-	sw_http_req_set_data(req, dd);
-	if (dd_store_get(dd, hex, get_entry_done, req) == -1) {
-		sw_http_error(req, 500, "store error");
-		sw_svc_req_end(dd->svc);
-	}
+	if (dd_store_get(dd, hex, sw_api_get_done, g) == -1)
+		sw_api_get_fail(g);
 }
 
 /* POST /dmsg-discovery/entry/ */
@@ -79,10 +58,9 @@ write_free(struct dd_write *w)
 {
 	struct dd *dd = w->dd;
 
-	sw_dict_del(dd->writing, w->pk_hex, 2 * SW_PK_LEN);
+	sw_api_write_end(dd->svc, dd->writing, w->pk_hex, 2 * SW_PK_LEN);
 	free(w->json);
 	free(w);
-	sw_svc_req_end(dd->svc);
 }
 
 static void
@@ -176,20 +154,8 @@ post_entry(struct sw_http_req *req, void *arg)
 		goto out;
 	}
 	sw_hex_encode(w->pk_hex, w->e.pk, SW_PK_LEN);
-	/*
-	 * One write per key at a time: the sequence check and the write are two
-	 * store calls, and a second write between them could be lost.
-	 */
-	rc = sw_dict_add(dd->writing, w->pk_hex, 2 * SW_PK_LEN, dd);
-	if (rc != 1) {
-		sw_http_error(req, rc == 0 ? 409 : 500,
-		    rc == 0 ? "another update of this entry is in progress" : "out of memory");
+	if (sw_api_write_begin(dd->svc, dd->writing, req, w->pk_hex, 2 * SW_PK_LEN, BUSY) == -1)
 		goto out;
-	}
-	if (sw_svc_req_begin(dd->svc, req) == -1) {
-		sw_dict_del(dd->writing, w->pk_hex, 2 * SW_PK_LEN);
-		goto out;
-	}
 	w->dd = dd;
 	w->req = req;
 	if (dd_store_get(dd, w->pk_hex, post_have_old, w) == -1) {
@@ -267,26 +233,14 @@ del_entry(struct sw_http_req *req, void *arg)
 {
 	struct dd *dd = arg;
 	struct dd_write *w;
-	int rc;
 
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		sw_http_error(req, 500, "out of memory");
 		return;
 	}
-	if (sw_svc_pk_param(req, "pk", w->e.pk, w->pk_hex) == -1) {
-		free(w);
-		return;
-	}
-	rc = sw_dict_add(dd->writing, w->pk_hex, 2 * SW_PK_LEN, dd);
-	if (rc != 1) {
-		sw_http_error(req, rc == 0 ? 409 : 500,
-		    rc == 0 ? "another update of this entry is in progress" : "out of memory");
-		free(w);
-		return;
-	}
-	if (sw_svc_req_begin(dd->svc, req) == -1) {
-		sw_dict_del(dd->writing, w->pk_hex, 2 * SW_PK_LEN);
+	if (sw_svc_pk_param(req, "pk", w->e.pk, w->pk_hex) == -1 ||
+	    sw_api_write_begin(dd->svc, dd->writing, req, w->pk_hex, 2 * SW_PK_LEN, BUSY) == -1) {
 		free(w);
 		return;
 	}
@@ -296,15 +250,6 @@ del_entry(struct sw_http_req *req, void *arg)
 }
 
 /* Lists */
-
-static void
-list_free(struct dd_list *l)
-{
-	struct dd *dd = l->dd;
-
-	free(l);
-	sw_svc_req_end(dd->svc);
-}
 
 static int
 available(const char *json, size_t len)
@@ -318,11 +263,11 @@ available(const char *json, size_t len)
 	return ok;
 }
 
+/* Only servers with free sessions, shuffled, at most DD_MAX_AVAILABLE. */
 static void
-list_entries_done(const struct sw_reply *r, void *arg)
+list_available_done(const struct sw_reply *r, void *arg)
 {
-	struct dd_list *l = arg;
-	struct evbuffer *b = NULL;
+	struct sw_api_list *l = arg;
 	size_t *idx = NULL, n = 0;
 
 	if (sw_svc_store_failed(l->req, r))
@@ -331,91 +276,46 @@ list_entries_done(const struct sw_reply *r, void *arg)
 		sw_http_error(l->req, 500, "store error");
 		goto out;
 	}
-	b = evbuffer_new();
 	idx = calloc(r->elements ? r->elements : 1, sizeof(*idx));
-	if (b == NULL || idx == NULL) {
+	if (idx == NULL) {
 		sw_http_error(l->req, 500, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < r->elements; i++) {
 		const struct sw_reply *e = r->element[i];
 
-		if (e->type != SW_REPLY_STR)
-			continue; /* expired between the two reads */
-		if (l->available && !available(e->str, e->len))
-			continue;
-		idx[n++] = i;
+		if (e->type == SW_REPLY_STR && available(e->str, e->len))
+			idx[n++] = i;
 	}
-	if (l->available) {
-		/* Fisher-Yates, so load spreads over the servers. */
-		for (size_t i = n; i > 1; i--) {
-			size_t j = randombytes_uniform((uint32_t)i), t = idx[i - 1];
+	/* Fisher-Yates, so load spreads over the servers. */
+	for (size_t i = n; i > 1; i--) {
+		size_t j = randombytes_uniform((uint32_t)i), t = idx[i - 1];
 
-			idx[i - 1] = idx[j];
-			idx[j] = t;
-		}
-		if (n > DD_MAX_AVAILABLE)
-			n = DD_MAX_AVAILABLE;
+		idx[i - 1] = idx[j];
+		idx[j] = t;
 	}
-	evbuffer_add(b, "[", 1);
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			evbuffer_add(b, ",", 1);
-		evbuffer_add(b, r->element[idx[i]]->str, r->element[idx[i]]->len);
-	}
-	evbuffer_add(b, "]", 1);
-	sw_http_reply_buf(l->req, 200, "application/json", b);
+	if (n > DD_MAX_AVAILABLE)
+		n = DD_MAX_AVAILABLE;
+	sw_api_reply_records(l->req, r, idx, n);
 out:
-	if (b != NULL)
-		evbuffer_free(b);
 	free(idx);
-	list_free(l);
+	sw_api_list_end(l);
 }
 
-/* The index read's reply is [trimmed count, [pk…]]. */
-static const struct sw_reply *
-index_pks(struct sw_http_req *req, const struct sw_reply *r)
-{
-	if (sw_svc_store_failed(req, r))
-		return NULL;
-	if (r->type != SW_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[1]->type != SW_REPLY_ARRAY) {
-		sw_http_error(req, 500, "store error");
-		return NULL;
-	}
-	return r->element[1];
-}
-
-static void
-list_index_done(const struct sw_reply *r, void *arg)
-{
-	struct dd_list *l = arg;
-	const struct sw_reply *pks = index_pks(l->req, r);
-
-	if (pks == NULL)
-		goto fail;
-	if (pks->elements == 0) {
-		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
-		goto fail;
-	}
-	if (dd_store_mget(l->dd, pks, list_entries_done, l) == -1) {
-		sw_http_error(l->req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	list_free(l);
-}
-
+/* GET /dmsg-discovery/entries: the PKs themselves, not their records. */
 static void
 list_pks_done(const struct sw_reply *r, void *arg)
 {
-	struct dd_list *l = arg;
-	const struct sw_reply *pks = index_pks(l->req, r);
+	struct sw_api_list *l = arg;
+	const struct sw_reply *pks;
 	struct evbuffer *b;
 
-	if (pks == NULL)
+	if (sw_svc_store_failed(l->req, r))
 		goto out;
+	if ((pks = sw_store_index_members(r, 0)) == NULL) {
+		sw_http_error(l->req, 500, "store error");
+		goto out;
+	}
 	b = evbuffer_new();
 	if (b == NULL) {
 		sw_http_error(l->req, 500, "out of memory");
@@ -429,49 +329,39 @@ list_pks_done(const struct sw_reply *r, void *arg)
 	sw_http_reply_buf(l->req, 200, "application/json", b);
 	evbuffer_free(b);
 out:
-	list_free(l);
+	sw_api_list_end(l);
 }
 
 static void
 start_list(struct dd *dd, struct sw_http_req *req, const char *server_hex, int servers,
-    int available_only, sw_store_cb *cb)
+    sw_store_cb *records, sw_store_cb *cb)
 {
-	struct dd_list *l;
+	struct sw_api_list *l = sw_api_list_begin(dd->svc, req, dd->st, DD_KEY_ENTRY);
 
-	l = calloc(1, sizeof(*l));
-	if (l == NULL) {
-		sw_http_error(req, 500, "out of memory");
+	if (l == NULL)
 		return;
-	}
-	if (sw_svc_req_begin(dd->svc, req) == -1) {
-		free(l);
-		return;
-	}
-	l->dd = dd;
-	l->req = req;
-	l->available = available_only;
-	if (dd_store_index(dd, server_hex, servers, cb, l) == -1) {
-		sw_http_error(req, 500, "store error");
-		list_free(l);
-	}
+	if (records != NULL)
+		l->records = records;
+	if (dd_store_index(dd, server_hex, servers, cb, l) == -1)
+		sw_api_list_fail(l);
 }
 
 static void
 get_entries(struct sw_http_req *req, void *arg)
 {
-	start_list(arg, req, NULL, 0, 0, list_pks_done);
+	start_list(arg, req, NULL, 0, NULL, list_pks_done);
 }
 
 static void
 get_all_servers(struct sw_http_req *req, void *arg)
 {
-	start_list(arg, req, NULL, 1, 0, list_index_done);
+	start_list(arg, req, NULL, 1, NULL, sw_api_list_index_done);
 }
 
 static void
 get_available_servers(struct sw_http_req *req, void *arg)
 {
-	start_list(arg, req, NULL, 1, 1, list_index_done);
+	start_list(arg, req, NULL, 1, list_available_done, sw_api_list_index_done);
 }
 
 static void
@@ -481,7 +371,7 @@ get_clients_by_server(struct sw_http_req *req, void *arg)
 
 	if (sw_svc_pk_param(req, "server_pk", NULL, hex) == -1)
 		return;
-	start_list(arg, req, hex, 0, 0, list_index_done);
+	start_list(arg, req, hex, 0, NULL, sw_api_list_index_done);
 }
 
 int

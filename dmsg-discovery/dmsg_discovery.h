@@ -15,6 +15,7 @@
 #include "store.h"
 
 #define DD_PREFIX             "dmsgd:"
+#define DD_KEY_ENTRY DD_PREFIX "entry:" /* + pk hex: the entry JSON */
 #define DD_MAX_AVAILABLE      512
 #define DD_TS_PAST_S          60
 #define DD_TS_FUTURE_S        5
@@ -67,8 +68,6 @@ int dd_store_del(struct dd *dd, const struct dmsg_entry *old, sw_store_cb *cb, v
 /* Live PKs of an index: "all", "servers", or a server's clients (server_hex). */
 int dd_store_index(struct dd *dd, const char *server_hex, int servers, sw_store_cb *cb,
     void *arg);
-/* Entries for a list of PKs (MGET). */
-int dd_store_mget(struct dd *dd, const struct sw_reply *pks, sw_store_cb *cb, void *arg);
 /* A stored entry's fields, without re-checking its signature (we checked it on write). */
 int dd_entry_from_stored(const char *json, size_t len, struct dmsg_entry *e);
 

@@ -457,7 +457,7 @@ expiry_fire(evutil_socket_t sock, short what, void *arg)
 			break;
 		}
 		sw_hex_encode(hex, c->pk, SW_PK_LEN);
-		snprintf(key, sizeof(key), DD_PREFIX "entry:%s", hex);
+		snprintf(key, sizeof(key), DD_KEY_ENTRY "%s", hex);
 		bad |= sw_store_txn_add(t, "GET", key, NULL);
 		bad |= sw_store_txn_add(t, "ZSCORE", DD_PREFIX "all", hex, NULL);
 		memcpy(ck->pk, c->pk, SW_PK_LEN);
@@ -559,7 +559,7 @@ mget_next(struct dd_feed *fd, struct rebuild *rb)
 		goto fail;
 	argv[0] = "MGET";
 	for (size_t i = rb->next; i < rb->n && k < MGET_CHUNK; i++, k++) {
-		snprintf(keys[k], sizeof(keys[k]), DD_PREFIX "entry:%s", rb->pks[i]);
+		snprintf(keys[k], sizeof(keys[k]), DD_KEY_ENTRY "%s", rb->pks[i]);
 		argv[k + 1] = keys[k];
 	}
 	rb->tok = tok_ref(fd->tok);

@@ -25,7 +25,7 @@
 static void
 entry_key(char *out, size_t size, const char *pk_hex)
 {
-	snprintf(out, size, DD_PREFIX "entry:%s", pk_hex);
+	snprintf(out, size, DD_KEY_ENTRY "%s", pk_hex);
 }
 
 static void
@@ -148,33 +148,6 @@ dd_store_index(struct dd *dd, const char *server_hex, int servers, sw_store_cb *
 	return sw_store_txn_exec(dd->st, t, cb, arg);
 }
 
-int
-dd_store_mget(struct dd *dd, const struct sw_reply *pks, sw_store_cb *cb, void *arg)
-{
-	const char **argv;
-	char (*keys)[KEY_MAX];
-	size_t n = pks->elements;
-	int ret = -1;
-
-	argv = calloc(n + 1, sizeof(*argv));
-	keys = calloc(n ? n : 1, sizeof(*keys));
-	if (argv == NULL || keys == NULL)
-		goto out;
-	argv[0] = "MGET";
-	for (size_t i = 0; i < n; i++) {
-		const struct sw_reply *e = pks->element[i];
-
-		if (e->type != SW_REPLY_STR || e->len != 2 * SW_PK_LEN)
-			goto out;
-		entry_key(keys[i], KEY_MAX, e->str);
-		argv[i + 1] = keys[i];
-	}
-	ret = sw_store_cmdargv(dd->st, cb, arg, (int)n + 1, argv, NULL);
-out:
-	free(keys);
-	free(argv);
-	return ret;
-}
 
 int
 dd_entry_from_stored(const char *json, size_t len, struct dmsg_entry *e)
