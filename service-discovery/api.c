@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/buffer.h>
 #include <sodium.h>
 
 #include "dict.h"
@@ -21,6 +20,7 @@
 #include "service_discovery.h"
 #include "store.h"
 #include "store_index.h"
+#include "svc_api.h"
 
 #define SD_MAX_QUANTITY 1000000000LL
 #define WKEY_MAX        (16 + SW_PK_HEX)
@@ -32,17 +32,15 @@ struct sd_write {
 	struct sd_service s;
 	struct sd_service old;
 	int has_old;
-	int held;  /* wkey is in sd->writing */
 	char wkey[WKEY_MAX];
 	size_t wlen;
 	char addr[SD_ADDR_TEXT];
 	char *json;
 };
 
-/* One query in flight. */
+/* One query in flight: the data of its sw_api_list. */
 struct sd_query {
 	struct sd *sd;
-	struct sw_http_req *req;
 	enum sd_type t;
 	long long quantity; /* 0: all */
 	int two;            /* country and version: intersect two indexes */
@@ -51,39 +49,24 @@ struct sd_query {
 static void
 write_free(struct sd_write *w)
 {
-	struct sd *sd = w->sd;
-
-	if (w->held)
-		sw_dict_del(sd->writing, w->wkey, w->wlen);
+	sw_api_write_end(w->sd->svc, w->sd->writing, w->wkey, w->wlen);
 	free(w->json);
 	free(w);
-	sw_svc_req_end(sd->svc);
 }
 
 /*
- * Take the per-key write slot and begin the request: one write per (type, pk)
- * at a time on an instance, since reading the old record and writing the
- * new one are two store calls.  -1 when answered (409, 503) and w freed.
+ * Take the per-key write slot, (type, pk), and begin the request (see
+ * sw_api_write_begin).  -1 when answered and w freed.
  */
 static int
 write_begin(struct sd *sd, struct sd_write *w, struct sw_http_req *req)
 {
-	int rc;
-
 	w->sd = sd;
 	w->req = req;
 	w->wlen = (size_t)snprintf(w->wkey, sizeof(w->wkey), "%s:%s", sd_type_name(w->s.type),
 	    w->s.pk_hex);
-	rc = sw_dict_add(sd->writing, w->wkey, w->wlen, sd);
-	if (rc != 1) {
-		sw_http_error(req, rc == 0 ? 409 : 500,
-		    rc == 0 ? "another update of this service is in progress" : "out of memory");
-		free(w);
-		return -1;
-	}
-	w->held = 1;
-	if (sw_svc_req_begin(sd->svc, req) == -1) {
-		sw_dict_del(sd->writing, w->wkey, w->wlen);
+	if (sw_api_write_begin(sd->svc, sd->writing, req, w->wkey, w->wlen,
+	    "another update of this service is in progress") == -1) {
 		free(w);
 		return -1;
 	}
@@ -169,24 +152,35 @@ fail:
 	write_free(w);
 }
 
+/*
+ * The caller must be the key in the service's address (403 msg), then the
+ * old record is read into cb.
+ */
 static void
-post_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+authed_read_old(struct sd_write *w, int ok, const uint8_t pk[SW_PK_LEN], const char *msg,
+    sw_store_cb *cb)
 {
-	struct sd_write *w = arg;
-
 	if (!ok)
 		goto fail;
 	if (memcmp(pk, w->s.pk, SW_PK_LEN) != 0) {
-		sw_http_error(req, 403, "a service may only be registered by the key in its address");
+		sw_http_error(w->req, 403, msg);
 		goto fail;
 	}
-	if (sd_store_get(w->sd, w->s.type, w->s.pk_hex, post_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
+	if (sd_store_get(w->sd, w->s.type, w->s.pk_hex, cb, w) == -1) {
+		sw_http_error(w->req, 500, "store error");
 		goto fail;
 	}
 	return;
 fail:
 	write_free(w);
+}
+
+static void
+post_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	(void)req;
+	authed_read_old(arg, ok, pk, "a service may only be registered by the key in its address",
+	    post_have_old);
 }
 
 static void
@@ -269,21 +263,9 @@ fail:
 static void
 del_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
 {
-	struct sd_write *w = arg;
-
-	if (!ok)
-		goto fail;
-	if (memcmp(pk, w->s.pk, SW_PK_LEN) != 0) {
-		sw_http_error(req, 403, "a service may only be deleted by the key in its address");
-		goto fail;
-	}
-	if (sd_store_get(w->sd, w->s.type, w->s.pk_hex, del_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	write_free(w);
+	(void)req;
+	authed_read_old(arg, ok, pk, "a service may only be deleted by the key in its address",
+	    del_have_old);
 }
 
 static void
@@ -307,22 +289,10 @@ del_service(struct sw_http_req *req, void *arg)
 
 /* GET /api/services/{addr}?type=T */
 
-static void
-get_one_done(const struct sw_reply *r, void *arg)
+static int
+has_addr(const char *json, size_t len, const void *addr)
 {
-	struct sw_http_req *req = arg;
-	struct sd *sd = sw_http_req_get_data(req);
-	const char *addr = sw_http_req_param(req, "addr");
-
-	if (sw_svc_store_failed(req, r))
-		goto out;
-	if (r->type != SW_REPLY_STR || addr == NULL || !sd_stored_has_addr(r->str, r->len, addr)) {
-		sw_http_error(req, 404, "service not found");
-		goto out;
-	}
-	sw_http_reply_raw(req, 200, "application/json", r->str, r->len);
-out:
-	sw_svc_req_end(sd->svc);
+	return sd_stored_has_addr(json, len, addr);
 }
 
 static void
@@ -330,68 +300,20 @@ get_service(struct sw_http_req *req, void *arg)
 {
 	struct sd *sd = arg;
 	struct sd_service s;
+	struct sw_api_get *g;
 	char addr[SD_ADDR_TEXT];
 
 	memset(&s, 0, sizeof(s));
 	if (addr_param(req, &s, addr) == -1 || type_param(req, &s.type) == -1)
 		return;
 	/* The capture is canonical (no leading zeros), so the stored prefix compares. */
-	if (sw_svc_req_begin(sd->svc, req) == -1)
-		return;
-	sw_http_req_set_data(req, sd);
-	if (sd_store_get(sd, s.type, s.pk_hex, get_one_done, req) == -1) {
-		sw_http_error(req, 500, "store error");
-		sw_svc_req_end(sd->svc);
-	}
+	g = sw_api_get_begin(sd->svc, req, "service not found", has_addr,
+	    sw_http_req_param(req, "addr"));
+	if (g != NULL && sd_store_get(sd, s.type, s.pk_hex, sw_api_get_done, g) == -1)
+		sw_api_get_fail(g);
 }
 
 /* GET /api/services?type=T[&country=XX][&version=V][&quantity=N] */
-
-static void
-query_free(struct sd_query *q)
-{
-	struct sd *sd = q->sd;
-
-	free(q);
-	sw_svc_req_end(sd->svc);
-}
-
-static void
-query_records_done(const struct sw_reply *r, void *arg)
-{
-	struct sd_query *q = arg;
-	struct evbuffer *b = NULL;
-	int first = 1;
-
-	if (sw_svc_store_failed(q->req, r))
-		goto out;
-	if (r->type != SW_REPLY_ARRAY) {
-		sw_http_error(q->req, 500, "store error");
-		goto out;
-	}
-	b = evbuffer_new();
-	if (b == NULL) {
-		sw_http_error(q->req, 500, "out of memory");
-		goto out;
-	}
-	evbuffer_add(b, "[", 1);
-	for (size_t i = 0; i < r->elements; i++) {
-		const struct sw_reply *e = r->element[i];
-
-		if (e->type != SW_REPLY_STR)
-			continue; /* expired between the two reads */
-		if (!first)
-			evbuffer_add(b, ",", 1);
-		evbuffer_add(b, e->str, e->len);
-		first = 0;
-	}
-	evbuffer_add(b, "]", 1);
-	sw_http_reply_buf(q->req, 200, "application/json", b);
-out:
-	if (b != NULL)
-		evbuffer_free(b);
-	query_free(q);
-}
 
 /*
  * The PKs that answer the query, in pks[]: the members of the one index, or
@@ -425,27 +347,28 @@ query_pks(const struct sw_reply *a, const struct sw_reply *b, const char **pks)
 static void
 query_index_done(const struct sw_reply *r, void *arg)
 {
-	struct sd_query *q = arg;
+	struct sw_api_list *l = arg;
+	struct sd_query *q = l->data;
 	const struct sw_reply *a, *b = NULL;
 	const char **pks = NULL;
 	long long n;
 
-	if (sw_svc_store_failed(q->req, r))
+	if (sw_svc_store_failed(l->req, r))
 		goto fail;
 	a = sw_store_index_members(r, 0);
 	if (q->two)
 		b = sw_store_index_members(r, 2);
 	if (a == NULL || (q->two && b == NULL)) {
-		sw_http_error(q->req, 500, "store error");
+		sw_http_error(l->req, 500, "store error");
 		goto fail;
 	}
 	if (a->elements == 0 || (b != NULL && b->elements == 0)) {
-		sw_http_reply_raw(q->req, 200, "application/json", "[]", 2);
+		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
 		goto fail;
 	}
 	pks = calloc(a->elements, sizeof(*pks));
 	if (pks == NULL || (n = query_pks(a, b, pks)) == -1) {
-		sw_http_error(q->req, 500, "out of memory");
+		sw_http_error(l->req, 500, "out of memory");
 		goto fail;
 	}
 	if (q->quantity > 0 && n > q->quantity) {
@@ -460,18 +383,18 @@ query_index_done(const struct sw_reply *r, void *arg)
 		n = q->quantity;
 	}
 	if (n == 0) {
-		sw_http_reply_raw(q->req, 200, "application/json", "[]", 2);
+		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
 		goto fail;
 	}
-	if (sd_store_mget(q->sd, q->t, pks, (size_t)n, query_records_done, q) == -1) {
-		sw_http_error(q->req, 500, "store error");
+	if (sd_store_mget(q->sd, q->t, pks, (size_t)n, sw_api_list_records_done, l) == -1) {
+		sw_http_error(l->req, 500, "store error");
 		goto fail;
 	}
 	free(pks);
 	return;
 fail:
 	free(pks);
-	query_free(q);
+	sw_api_list_end(l);
 }
 
 /* quantity=N: a positive decimal; 0 when absent, -1 (400 sent) when bad. */
@@ -499,6 +422,7 @@ static void
 list_services(struct sw_http_req *req, void *arg)
 {
 	struct sd *sd = arg;
+	struct sw_api_list *l;
 	struct sd_query *q;
 	enum sd_type t;
 	const char *cc_q, *ver;
@@ -526,19 +450,17 @@ list_services(struct sw_http_req *req, void *arg)
 		sw_http_error(req, 500, "out of memory");
 		return;
 	}
-	if (sw_svc_req_begin(sd->svc, req) == -1) {
+	if ((l = sw_api_list_begin(sd->svc, req, sd->st, NULL)) == NULL) {
 		free(q);
 		return;
 	}
+	l->data = q;
 	q->sd = sd;
-	q->req = req;
 	q->t = t;
 	q->quantity = quantity;
 	q->two = cc_q != NULL && ver != NULL;
-	if (sd_store_query(sd, t, cc_q != NULL ? cc : NULL, ver, query_index_done, q) == -1) {
-		sw_http_error(req, 500, "store error");
-		query_free(q);
-	}
+	if (sd_store_query(sd, t, cc_q != NULL ? cc : NULL, ver, query_index_done, l) == -1)
+		sw_api_list_fail(l);
 }
 
 int
