@@ -56,6 +56,9 @@ PY_TESTS := $(wildcard tests/*/test_*.py)
 TEST_HELPER_SRC := $(wildcard tests/lib/*.c)
 TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 
+# Objects made on the way to a test binary are kept, not rebuilt every run.
+.SECONDARY:
+
 .PHONY: all deps test check run clean install format lint bench \
 	e2e-run e2e-test e2e-stop unit
 
