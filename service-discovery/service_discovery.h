@@ -53,6 +53,7 @@ struct sw_metric;
 struct sw_dict;
 struct cxo_pub;
 struct cxo_feed;
+struct cxo_rebuild;
 struct cxo_dmsg_pub;
 struct event;
 
@@ -74,13 +75,7 @@ struct sd {
 	struct cxo_dmsg_pub *feed_dmsg; /* on dmsg port 48 */
 	struct cxo_pub *pub;
 	struct cxo_feed *feed;
-	struct event *rebuild_ev;
-	long rebuild_s;
-	int rebuilding;
-	enum sd_type rebuild_type;
-	char **rebuild_pks;
-	char *rebuild_buf;
-	sw_svc_stopped *feed_stopped; /* stop waiting for a rebuild's read */
+	struct cxo_rebuild *rebuild;
 };
 
 extern const struct sw_service_ops service_discovery_ops;

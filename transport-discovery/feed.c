@@ -7,22 +7,17 @@
  * from tpd_store_apply, once the transaction succeeded), so the feed never
  * shows a change the store refused.  Expiry leaves no call, so the feed is
  * also rebuilt from the tpd:all index at start and then every rebuild
- * period: held, cleared, refilled, released; unchanged leaves keep their
- * hashes, so subscribers fetch only what expired.  Store replies come in
- * order, so a change committed while a rebuild's read is in flight lands
- * after it.
+ * period, by common/cxo_rebuild.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
-
 #include "cxo_dmsg.h"
 #include "cxo_pub.h"
+#include "cxo_rebuild.h"
 #include "log.h"
 #include "metrics.h"
-#include "store_index.h"
 #include "transport_discovery.h"
 
 #define TPD_FEED_PORT 49
@@ -53,106 +48,39 @@ tpd_feed_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n)
 	}
 }
 
-/* Rebuild: the live ids of tpd:all, then their records. */
+/* Rebuild: the live ids of tpd:all, then their records (cxo_rebuild). */
 
-static void
-rebuild_end(struct tpd *tpd, int ok)
+static int
+rebuild_index(void *ctx, size_t i, sw_store_cb *cb, void *arg)
 {
-	sw_svc_stopped *done = tpd->feed_stopped;
+	(void)i;
+	return tpd_store_index(ctx, NULL, cb, arg);
+}
 
-	tpd->rebuilding = 0;
-	if (!ok)
-		sw_log_warn(tpd->name, "feed rebuild failed; keeping what it has", NULL);
-	cxo_feed_hold(tpd->feed, 0);
-	if (done != NULL) {
-		tpd->feed_stopped = NULL;
-		sw_svc_drain(tpd->svc, done);
-		return;
-	}
-	if (tpd->rebuild_ev != NULL) {
-		struct timeval tv = {tpd->rebuild_s, 0};
-
-		event_add(tpd->rebuild_ev, &tv);
-	}
+static int
+rebuild_mget(void *ctx, size_t i, const char *const *ids, size_t n, sw_store_cb *cb, void *arg)
+{
+	(void)i;
+	return tpd_store_mget(ctx, ids, n, cb, arg);
 }
 
 static void
-rebuild_records(const struct sw_reply *r, void *arg)
+rebuild_path(void *ctx, size_t i, const char *id, char *out, size_t size)
 {
-	struct tpd *tpd = arg;
-	char path[64];
-
-	if (r->type != SW_REPLY_ARRAY || r->elements != tpd->nrebuild) {
-		rebuild_end(tpd, 0);
-		return;
-	}
-	for (size_t i = 0; i < r->elements; i++) {
-		const struct sw_reply *e = r->element[i];
-
-		if (e->type != SW_REPLY_STR)
-			continue; /* expired or deleted since the index read */
-		feed_path(path, sizeof(path), tpd->rebuild_ids[i]);
-		cxo_feed_put(tpd->feed, path, e->str, e->len);
-	}
-	rebuild_end(tpd, 1);
+	(void)ctx;
+	(void)i;
+	feed_path(out, size, id);
 }
 
-static void
-rebuild_index(const struct sw_reply *r, void *arg)
-{
-	struct tpd *tpd = arg;
-	const struct sw_reply *m = sw_store_index_members(r, 0);
-	size_t n;
-
-	free(tpd->rebuild_ids);
-	free(tpd->rebuild_idp);
-	tpd->rebuild_ids = NULL;
-	tpd->rebuild_idp = NULL;
-	if (m == NULL) {
-		rebuild_end(tpd, 0);
-		return;
-	}
-	if ((n = m->elements) == 0) {
-		rebuild_end(tpd, 1);
-		return;
-	}
-	/* The reply dies with this callback; the ids must outlive the MGET. */
-	tpd->rebuild_ids = calloc(n, sizeof(*tpd->rebuild_ids));
-	tpd->rebuild_idp = calloc(n, sizeof(*tpd->rebuild_idp));
-	if (tpd->rebuild_ids == NULL || tpd->rebuild_idp == NULL) {
-		rebuild_end(tpd, 0);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		snprintf(tpd->rebuild_ids[i], TP_ID_TEXT, "%.*s", (int)m->element[i]->len,
-		    m->element[i]->str);
-		tpd->rebuild_idp[i] = tpd->rebuild_ids[i];
-	}
-	tpd->nrebuild = n;
-	if (tpd_store_mget(tpd, tpd->rebuild_idp, n, rebuild_records, tpd) == -1)
-		rebuild_end(tpd, 0);
-}
-
-static void
-rebuild_start(evutil_socket_t fd, short what, void *arg)
-{
-	struct tpd *tpd = arg;
-
-	(void)fd;
-	(void)what;
-	if (tpd->rebuilding || tpd->feed_stopped != NULL)
-		return;
-	tpd->rebuilding = 1;
-	cxo_feed_hold(tpd->feed, 1);
-	cxo_feed_clear(tpd->feed);
-	if (tpd_store_index(tpd, NULL, rebuild_index, tpd) == -1)
-		rebuild_end(tpd, 0);
-}
+static const struct cxo_rebuild_ops rebuild_ops = {
+	1, rebuild_index, rebuild_mget, rebuild_path,
+};
 
 int
 tpd_feed_start(struct tpd *tpd)
 {
 	struct cxo_feed_opts o;
+	long long rebuild_s;
 
 	memset(&o, 0, sizeof(o));
 	o.kp = &tpd->kp;
@@ -165,43 +93,37 @@ tpd_feed_start(struct tpd *tpd)
 	if (tpd->dmsg_disc[0] != '\0' && (tpd->feed_dmsg = cxo_dmsg_pub_new(sw_svc_base(tpd->svc),
 	    &tpd->kp, tpd->dmsg_disc, tpd->pub, TPD_FEED_PORT, tpd->name)) == NULL)
 		return -1;
-	tpd->feed = cxo_feed_new(tpd->pub, &o);
-	tpd->rebuild_ev = event_new(sw_svc_base(tpd->svc), -1, 0, rebuild_start, tpd);
-	if (tpd->feed == NULL || tpd->rebuild_ev == NULL)
-		return -1;
 	/* Expired transports linger in the feed at most a quarter of their lifetime. */
-	tpd->rebuild_s = tpd->ttl_s / 4 < 1 ? 1 : tpd->ttl_s / 4;
-	if (tpd->rebuild_s > 300)
-		tpd->rebuild_s = 300;
+	rebuild_s = tpd->ttl_s / 4 < 1 ? 1 : tpd->ttl_s / 4;
+	if (rebuild_s > 300)
+		rebuild_s = 300;
+	tpd->feed = cxo_feed_new(tpd->pub, &o);
+	if (tpd->feed == NULL || (tpd->rebuild = cxo_rebuild_new(tpd->svc, tpd->feed, rebuild_s,
+	    &rebuild_ops, tpd)) == NULL)
+		return -1;
 	sw_log_info(tpd->name, "publishing all-transports", "cxo=%s port=%d rebuild_s=%lld",
-	    tpd->cxo_addr, TPD_FEED_PORT, (long long)tpd->rebuild_s);
-	rebuild_start(-1, 0, tpd);
+	    tpd->cxo_addr, TPD_FEED_PORT, rebuild_s);
+	cxo_rebuild_start(tpd->rebuild);
 	return 0;
 }
 
 void
 tpd_feed_stop(struct tpd *tpd, sw_svc_stopped *done)
 {
-	if (tpd->rebuild_ev != NULL)
-		event_del(tpd->rebuild_ev);
-	if (tpd->rebuilding) {
-		tpd->feed_stopped = done; /* drained once the rebuild's read is answered */
-		return;
-	}
-	sw_svc_drain(tpd->svc, done);
+	if (tpd->rebuild != NULL)
+		cxo_rebuild_stop(tpd->rebuild, done);
+	else
+		sw_svc_drain(tpd->svc, done);
 }
 
 void
 tpd_feed_free(struct tpd *tpd)
 {
-	if (tpd->rebuild_ev != NULL)
-		event_free(tpd->rebuild_ev);
+	cxo_rebuild_free(tpd->rebuild);
+	tpd->rebuild = NULL;
 	cxo_dmsg_pub_free(tpd->feed_dmsg);
 	tpd->feed_dmsg = NULL;
 	cxo_pub_free(tpd->pub);
-	free(tpd->rebuild_ids);
-	free(tpd->rebuild_idp);
-	tpd->rebuild_ev = NULL;
 	tpd->pub = NULL;
 	tpd->feed = NULL;
 }

@@ -23,6 +23,7 @@ struct sw_http_server;
 struct sw_metric;
 struct cxo_pub;
 struct cxo_feed;
+struct cxo_rebuild;
 struct cxo_dmsg_pub;
 struct event;
 
@@ -43,13 +44,7 @@ struct tpd {
 	struct cxo_dmsg_pub *feed_dmsg; /* on dmsg port 49 */
 	struct cxo_pub *pub;
 	struct cxo_feed *feed;
-	struct event *rebuild_ev;
-	long long rebuild_s;
-	int rebuilding;
-	sw_svc_stopped *feed_stopped; /* stop waiting for a rebuild's read */
-	char (*rebuild_ids)[TP_ID_TEXT];
-	const char **rebuild_idp;
-	size_t nrebuild;
+	struct cxo_rebuild *rebuild;
 };
 
 /* One change of the registry: an entry written (or refreshed) or deleted. */
