@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "store.h"
 #include "store_index.h"
+#include "svc_api.h"
 
 /* One request in flight. */
 struct ar_req {
@@ -110,19 +111,13 @@ bind_stcpr(struct sw_http_req *req, void *arg)
 {
 	struct ar *ar = arg;
 	struct ar_binding b;
-	const unsigned char *body;
-	size_t len;
 	cJSON *obj;
 	char err[160];
 	int rc;
 	struct ar_req *q;
 
-	body = sw_http_req_body(req, &len);
-	obj = cJSON_ParseWithLength((const char *)body, len);
-	if (obj == NULL) {
-		sw_http_error(req, 400, "malformed JSON");
+	if ((obj = sw_api_body_json(req)) == NULL)
 		return;
-	}
 	memset(&b, 0, sizeof(b));
 	rc = ar_binding_parse_req(obj, &b, err, sizeof(err));
 	cJSON_Delete(obj);
@@ -306,11 +301,8 @@ resolve_sudph(struct sw_http_req *req, void *arg)
 static void
 add_pks(struct evbuffer *b, const char *name, const struct sw_reply *pks)
 {
-	evbuffer_add_printf(b, "\"%s\":[", name);
-	for (size_t i = 0; i < pks->elements; i++)
-		evbuffer_add_printf(b, "%s\"%.*s\"", i ? "," : "", (int)pks->element[i]->len,
-		    pks->element[i]->str);
-	evbuffer_add(b, "]", 1);
+	evbuffer_add_printf(b, "\"%s\":", name);
+	sw_api_add_members(b, pks);
 }
 
 static void

@@ -11,6 +11,18 @@
 #include "store_index.h"
 #include "svc_api.h"
 
+cJSON *
+sw_api_body_json(struct sw_http_req *req)
+{
+	size_t len;
+	const unsigned char *body = sw_http_req_body(req, &len);
+	cJSON *obj = cJSON_ParseWithLength((const char *)body, len);
+
+	if (obj == NULL)
+		sw_http_error(req, 400, "malformed JSON");
+	return obj;
+}
+
 struct sw_api_get {
 	struct sw_svc *svc;
 	struct sw_http_req *req;
@@ -189,6 +201,16 @@ sw_api_reply_records(struct sw_http_req *req, const struct sw_reply *r, const si
 	evbuffer_add(b, "]", 1);
 	sw_http_reply_buf(req, 200, "application/json", b);
 	evbuffer_free(b);
+}
+
+void
+sw_api_add_members(struct evbuffer *b, const struct sw_reply *members)
+{
+	evbuffer_add(b, "[", 1);
+	for (size_t i = 0; i < members->elements; i++)
+		evbuffer_add_printf(b, "%s\"%.*s\"", i ? "," : "", (int)members->element[i]->len,
+		    members->element[i]->str);
+	evbuffer_add(b, "]", 1);
 }
 
 int

@@ -10,12 +10,17 @@
 #define SW_SVC_API_H
 
 #include <stddef.h>
+#include <cjson/cJSON.h>
 
 #include "store.h"
 
+struct evbuffer;
 struct sw_svc;
 struct sw_dict;
 struct sw_http_req;
+
+/* The request body as JSON; NULL when answered (400 malformed JSON).  The caller deletes it. */
+cJSON *sw_api_body_json(struct sw_http_req *req);
 
 /*
  * GET one record: begin, then the service's GET with sw_api_get_done as its
@@ -63,6 +68,9 @@ void sw_api_list_records_done(const struct sw_reply *r, void *arg);
  */
 void sw_api_reply_records(struct sw_http_req *req, const struct sw_reply *r, const size_t *pick,
     size_t npick);
+
+/* Add the members of an index read (sw_store_index_members) to b as a JSON array of strings. */
+void sw_api_add_members(struct evbuffer *b, const struct sw_reply *members);
 
 /*
  * One write per key at a time: reading the old record and writing the new

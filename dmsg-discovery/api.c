@@ -120,19 +120,13 @@ post_entry(struct sw_http_req *req, void *arg)
 {
 	struct dd *dd = arg;
 	struct dd_write *w = NULL;
-	const unsigned char *body;
-	size_t len;
 	cJSON *obj = NULL;
 	char err[160];
 	int rc;
 	long long now = (long long)time(NULL);
 
-	body = sw_http_req_body(req, &len);
-	obj = cJSON_ParseWithLength((const char *)body, len);
-	if (obj == NULL) {
-		sw_http_error(req, 400, "malformed JSON");
+	if ((obj = sw_api_body_json(req)) == NULL)
 		return;
-	}
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		sw_http_error(req, 500, "out of memory");
@@ -321,11 +315,7 @@ list_pks_done(const struct sw_reply *r, void *arg)
 		sw_http_error(l->req, 500, "out of memory");
 		goto out;
 	}
-	evbuffer_add(b, "[", 1);
-	for (size_t i = 0; i < pks->elements; i++)
-		evbuffer_add_printf(b, "%s\"%.*s\"", i ? "," : "", (int)pks->element[i]->len,
-		    pks->element[i]->str);
-	evbuffer_add(b, "]", 1);
+	sw_api_add_members(b, pks);
 	sw_http_reply_buf(l->req, 200, "application/json", b);
 	evbuffer_free(b);
 out:

@@ -188,18 +188,12 @@ post_service(struct sw_http_req *req, void *arg)
 {
 	struct sd *sd = arg;
 	struct sd_write *w = NULL;
-	const unsigned char *body;
-	size_t len;
 	cJSON *obj;
 	char err[160];
 	int rc;
 
-	body = sw_http_req_body(req, &len);
-	obj = cJSON_ParseWithLength((const char *)body, len);
-	if (obj == NULL) {
-		sw_http_error(req, 400, "malformed JSON");
+	if ((obj = sw_api_body_json(req)) == NULL)
 		return;
-	}
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		sw_http_error(req, 500, "out of memory");

@@ -227,17 +227,14 @@ post_transports(struct sw_http_req *req, void *arg)
 {
 	struct tpd *tpd = arg;
 	struct tpd_write *w = NULL;
-	const unsigned char *body;
-	cJSON *arr = NULL;
+	cJSON *arr;
 	char msg[192];
-	size_t len;
 	int rc;
 
-	body = sw_http_req_body(req, &len);
-	arr = cJSON_ParseWithLength((const char *)body, len);
-	if (arr == NULL || !cJSON_IsArray(arr)) {
-		sw_http_error(req, 400, arr == NULL ? "malformed JSON" :
-		    "the body must be an array of transport entries");
+	if ((arr = sw_api_body_json(req)) == NULL)
+		return;
+	if (!cJSON_IsArray(arr)) {
+		sw_http_error(req, 400, "the body must be an array of transport entries");
 		goto out;
 	}
 	w = calloc(1, sizeof(*w));
