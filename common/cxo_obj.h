@@ -24,6 +24,11 @@
  * objects a million levels deep).
  */
 #define CXO_MAX_DEPTH     32
+
+/* The feeds of cxo.md, by the dmsg port their publisher serves them on. */
+#define CXO_PORT_CLIENTS_BY_SERVER 46 /* dmsg-discovery */
+#define CXO_PORT_SERVICES_BY_PK    48 /* service-discovery */
+#define CXO_PORT_ALL_TRANSPORTS    49 /* transport-discovery */
 #define CXO_MAX_PATH      (CXO_MAX_DEPTH * (CXO_MAX_NAME + 1))
 #define CXO_ROOT_LEN      (1 + SW_PK_LEN + 2 + 8 + 8 + SW_HASH_LEN + SW_HASH_LEN + SW_SIG_LEN)
 #define CXO_ROOT_SIGNED   (CXO_ROOT_LEN - SW_SIG_LEN)

@@ -27,6 +27,7 @@
 
 #include <event2/event.h>
 
+#include "cxo_obj.h"
 #include "cxo_dmsg.h"
 #include "cxo_pub.h"
 #include "dict.h"
@@ -35,7 +36,6 @@
 #include "metrics.h"
 #include "store.h"
 
-#define FEED_PORT      46
 #define FEED_ROOT      "clients-by-server"
 #define SEQ_KEY        DD_PREFIX "cxo:seq"
 #define MGET_CHUNK     500
@@ -719,7 +719,7 @@ dd_feed_start(struct dd *dd, const char *addr, const char *dmsg_disc)
 	fd->tok->feed = fd;
 	fd->tok->refs = 1;
 	fo.kp = &dd->kp;
-	fo.port = FEED_PORT;
+	fo.port = CXO_PORT_CLIENTS_BY_SERVER;
 	fo.saved = seq_saved;
 	fo.arg = fd;
 	fo.hold = 1;
@@ -727,7 +727,7 @@ dd_feed_start(struct dd *dd, const char *addr, const char *dmsg_disc)
 	if (fd->f == NULL || (addr[0] != '\0' && cxo_pub_listen(fd->pub, addr) == -1))
 		goto fail;
 	if (dmsg_disc[0] != '\0' && (fd->dmsg = cxo_dmsg_pub_new(base, &dd->kp, dmsg_disc,
-	    fd->pub, FEED_PORT, dd->name)) == NULL)
+	    fd->pub, CXO_PORT_CLIENTS_BY_SERVER, dd->name)) == NULL)
 		goto fail;
 	fd->m_overflow = sw_metric_new(m, "dmsgd_feed_queue_overflows_total",
 	    "feed mutation queue overflows (each followed by a rebuild)", SW_COUNTER, NULL, NULL, 0);
@@ -743,7 +743,7 @@ dd_feed_start(struct dd *dd, const char *addr, const char *dmsg_disc)
 	}
 	if (addr[0] != '\0')
 		sw_log_info(dd->name, "cxo feed listening", "addr=%s port=%d feed=%d", addr,
-		    cxo_pub_port(fd->pub), FEED_PORT);
+		    cxo_pub_port(fd->pub), CXO_PORT_CLIENTS_BY_SERVER);
 	return 0;
 fail:
 	dd->feed = fd;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxo_obj.h"
 #include "cxo_dmsg.h"
 #include "cxo_sub.h"
 #include "dmsg_client.h"
@@ -180,7 +181,7 @@ rf_feed_start(struct rf *rf)
 	memset(&o, 0, sizeof(o));
 	o.svc = rf->name;
 	memcpy(o.feed_pk, rf->tpd_pk, SW_PK_LEN);
-	o.feed_port = RF_FEED_PORT;
+	o.feed_port = CXO_PORT_ALL_TRANSPORTS;
 	if (rf->feed_addr[0] != '\0') {
 		o.dial = cxo_tcp_dial;
 		o.dial_arg = rf->feed_addr;
@@ -193,7 +194,7 @@ rf_feed_start(struct rf *rf)
 			goto fail;
 		rf->target.d = rf->cd;
 		memcpy(rf->target.pk, rf->tpd_pk, SW_PK_LEN);
-		rf->target.port = RF_FEED_PORT;
+		rf->target.port = CXO_PORT_ALL_TRANSPORTS;
 		o.dial = cxo_dmsg_sub_dial;
 		o.dial_arg = &rf->target;
 	}
@@ -205,7 +206,7 @@ rf_feed_start(struct rf *rf)
 		goto fail;
 	sw_hex_encode(hex, rf->tpd_pk, SW_PK_LEN);
 	sw_log_info(rf->name, "following the all-transports feed", "publisher=%s port=%d via=%s",
-	    hex, RF_FEED_PORT, rf->feed_addr[0] != '\0' ? rf->feed_addr : rf->dmsg_disc);
+	    hex, CXO_PORT_ALL_TRANSPORTS, rf->feed_addr[0] != '\0' ? rf->feed_addr : rf->dmsg_disc);
 	return 0;
 fail:
 	sw_log_error(rf->name, "cannot subscribe to the transport feed", NULL);

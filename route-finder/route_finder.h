@@ -23,7 +23,6 @@
 /* Dropping expired transports from memory needs no hurry: searches skip them. */
 #define RF_PRUNE_S        10
 /* transport-discovery's all-transports feed (cxo.md, "The feeds"). */
-#define RF_FEED_PORT      49
 
 struct event;
 struct cxo_sub;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxo_obj.h"
 #include "cxo_dmsg.h"
 #include "cxo_pub.h"
 #include "cxo_rebuild.h"
@@ -20,7 +21,6 @@
 #include "metrics.h"
 #include "service_discovery.h"
 
-#define SD_FEED_PORT 48
 
 /* services/<type>/<cc>/<pk>: the leaf path of a service in the feed. */
 static void
@@ -76,13 +76,13 @@ sd_feed_start(struct sd *sd, const char *addr)
 
 	memset(&o, 0, sizeof(o));
 	o.kp = &sd->kp;
-	o.port = SD_FEED_PORT;
+	o.port = CXO_PORT_SERVICES_BY_PK;
 	o.hold = 1;
 	sd->pub = cxo_pub_new(sw_svc_base(sd->svc), sd->name);
 	if (sd->pub == NULL || (addr[0] != '\0' && cxo_pub_listen(sd->pub, addr) == -1))
 		return -1;
 	if (sd->dmsg_disc[0] != '\0' && (sd->feed_dmsg = cxo_dmsg_pub_new(sw_svc_base(sd->svc),
-	    &sd->kp, sd->dmsg_disc, sd->pub, SD_FEED_PORT, sd->name)) == NULL)
+	    &sd->kp, sd->dmsg_disc, sd->pub, CXO_PORT_SERVICES_BY_PK, sd->name)) == NULL)
 		return -1;
 	rebuild_s = sd->ttl_s / 4 < 5 ? (sd->ttl_s < 5 ? 1 : 5) : sd->ttl_s / 4;
 	if (rebuild_s > 300)
@@ -92,7 +92,7 @@ sd_feed_start(struct sd *sd, const char *addr)
 	    (sd->rebuild = cxo_rebuild_new(sd->svc, sd->feed, rebuild_s, &rebuild_ops, sd)) == NULL)
 		return -1;
 	sw_log_info(sd->name, "publishing services-by-pk", "cxo=%s port=%d rebuild_s=%lld", addr,
-	    SD_FEED_PORT, rebuild_s);
+	    CXO_PORT_SERVICES_BY_PK, rebuild_s);
 	cxo_rebuild_start(sd->rebuild);
 	return 0;
 }

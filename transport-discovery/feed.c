@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxo_obj.h"
 #include "cxo_dmsg.h"
 #include "cxo_pub.h"
 #include "cxo_rebuild.h"
@@ -20,7 +21,6 @@
 #include "metrics.h"
 #include "transport_discovery.h"
 
-#define TPD_FEED_PORT 49
 
 static void
 feed_path(char *out, size_t size, const char *id)
@@ -84,14 +84,14 @@ tpd_feed_start(struct tpd *tpd)
 
 	memset(&o, 0, sizeof(o));
 	o.kp = &tpd->kp;
-	o.port = TPD_FEED_PORT;
+	o.port = CXO_PORT_ALL_TRANSPORTS;
 	o.hold = 1;
 	tpd->pub = cxo_pub_new(sw_svc_base(tpd->svc), tpd->name);
 	if (tpd->pub == NULL ||
 	    (tpd->cxo_addr[0] != '\0' && cxo_pub_listen(tpd->pub, tpd->cxo_addr) == -1))
 		return -1;
 	if (tpd->dmsg_disc[0] != '\0' && (tpd->feed_dmsg = cxo_dmsg_pub_new(sw_svc_base(tpd->svc),
-	    &tpd->kp, tpd->dmsg_disc, tpd->pub, TPD_FEED_PORT, tpd->name)) == NULL)
+	    &tpd->kp, tpd->dmsg_disc, tpd->pub, CXO_PORT_ALL_TRANSPORTS, tpd->name)) == NULL)
 		return -1;
 	/* Expired transports linger in the feed at most a quarter of their lifetime. */
 	rebuild_s = tpd->ttl_s / 4 < 1 ? 1 : tpd->ttl_s / 4;
@@ -102,7 +102,7 @@ tpd_feed_start(struct tpd *tpd)
 	    &rebuild_ops, tpd)) == NULL)
 		return -1;
 	sw_log_info(tpd->name, "publishing all-transports", "cxo=%s port=%d rebuild_s=%lld",
-	    tpd->cxo_addr, TPD_FEED_PORT, rebuild_s);
+	    tpd->cxo_addr, CXO_PORT_ALL_TRANSPORTS, rebuild_s);
 	cxo_rebuild_start(tpd->rebuild);
 	return 0;
 }

@@ -15,15 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxo_obj.h"
 #include "cxo_dmsg.h"
 #include "cxo_mgr.h"
 #include "http.h"
 #include "log.h"
 #include "visor.h"
 
-#define DD_FEED_PORT   46
-#define SD_FEED_PORT   48
-#define TPD_FEED_PORT  49
 #define HTTP_TIMEOUT_MS 5000
 
 struct feedcfg {
@@ -85,11 +83,11 @@ visor_query_start(struct visor *v)
 		return -1;
 	q->v = v;
 	v->query = q;
-	if (feed_cfg(v, &q->feeds[VISOR_FEED_CLIENTS], "dmsg_discovery_pk", DD_FEED_PORT,
+	if (feed_cfg(v, &q->feeds[VISOR_FEED_CLIENTS], "dmsg_discovery_pk", CXO_PORT_CLIENTS_BY_SERVER,
 	    v->discovery) == -1 ||
-	    feed_cfg(v, &q->feeds[VISOR_FEED_SERVICES], "service_discovery_pk", SD_FEED_PORT,
+	    feed_cfg(v, &q->feeds[VISOR_FEED_SERVICES], "service_discovery_pk", CXO_PORT_SERVICES_BY_PK,
 	    sw_cfg_str(v->cfg, "service_discovery")) == -1 ||
-	    feed_cfg(v, &tpd, "transport_discovery_pk", TPD_FEED_PORT,
+	    feed_cfg(v, &tpd, "transport_discovery_pk", CXO_PORT_ALL_TRANSPORTS,
 	    sw_cfg_str(v->cfg, "transport_discovery")) == -1)
 		goto fail; /* the transports feed's key is checked now, used later */
 	q->cd = cxo_dmsg_new(sw_svc_base(v->svc), v->dmsg, v->name);
