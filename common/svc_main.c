@@ -330,6 +330,19 @@ new_supervisor(struct cli *c, struct event_base *base)
 	return sw_supervisor_new(base, &o);
 }
 
+/*
+ * libevent finishes freeing a bufferevent (and what hangs off it) from the
+ * loop; after the services are freed the loop has stopped, so give it a few
+ * non-blocking turns, or those objects would leak at exit.
+ */
+static void
+drain_base(struct event_base *base)
+{
+	for (int i = 0; base != NULL && i < 8; i++)
+		if (event_base_loop(base, EVLOOP_NONBLOCK) != 0)
+			break;
+}
+
 static void
 usage_single(const struct sw_service_ops *ops, FILE *fp)
 {
@@ -482,6 +495,7 @@ fail:
 	ret = 1;
 out:
 	sw_supervisor_free(sup);
+	drain_base(base);
 	if (base != NULL)
 		event_base_free(base);
 	cJSON_Delete(inst);
@@ -730,6 +744,7 @@ fail:
 	ret = 1;
 out:
 	sw_supervisor_free(sup);
+	drain_base(base);
 	if (base != NULL)
 		event_base_free(base);
 	cJSON_Delete(file);
