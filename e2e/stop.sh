@@ -21,3 +21,8 @@ for pid in $(tac "$dir/pids"); do
 done
 rm -f "$dir/pids"
 echo "e2e: stopped"
+# Under SAN=1 a sanitizer report in any process's log fails the run.
+if grep -lE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$dir"/*.log 2>/dev/null; then
+	echo "e2e: sanitizer reports in the logs above" >&2
+	exit 1
+fi
