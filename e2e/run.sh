@@ -19,6 +19,7 @@ if [ -f "$dir/pids" ] && [ -s "$dir/pids" ]; then
 		fi
 	done
 fi
+rm -f "$dir"/*.log
 : >"$dir/pids"
 echo "$mode" >"$dir/mode"
 start=$(date +%s%N)
