@@ -30,6 +30,7 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -579,6 +580,15 @@ conn_get(struct sw_http_server *srv, struct evhttp_request *ev)
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	/*
+	 * evhttp leaves Nagle on: an answer larger than a segment then waits
+	 * for the client's delayed ACK (40 ms) on every request.
+	 */
+	{
+		int one = 1;
+
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	c->srv = srv;
 	c->evcon = evcon;
 	c->fd = fd;
