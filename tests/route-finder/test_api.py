@@ -191,7 +191,8 @@ class TestExpiry(unittest.TestCase):
 
     def test_expired_transports_are_not_routed(self):
         redis = Redis()
-        td = Daemon("transport-discovery", "--redis", redis.url, "--entry-timeout-s", "1")
+        # Expiry is kept in whole seconds, so a 1 s TTL can end at once: use 3 s.
+        td = Daemon("transport-discovery", "--redis", redis.url, "--entry-timeout-s", "3")
         rf = Daemon("route-finder", "--redis", redis.url, "--refresh-ms", "50")
         try:
             self.assertTrue(healthy(rf.base))
@@ -203,7 +204,7 @@ class TestExpiry(unittest.TestCase):
                 r = request("POST", rf.base + "/routes", {"edges": [[a.pk, b.pk]]})
                 return len(r.json().get(key_pair(a, b), []))
             self.assertTrue(wait_until(lambda: paths() == 1, 5))
-            self.assertTrue(wait_until(lambda: paths() == 0, 5))
+            self.assertTrue(wait_until(lambda: paths() == 0, 8))
         finally:
             rf.stop()
             td.stop()
