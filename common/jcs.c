@@ -99,7 +99,8 @@ utf8_seq(const unsigned char *s)
 
 /*
  * A quoted string.  The continuation-byte checks in utf8_seq stop at the
- * terminating NUL (its top bits are not 10, as a continuation byte's are), so they never read past the end.
+ * terminating NUL (its top bits are not 10, as a continuation byte's are), so
+ * they never read past the end.
  */
 static int
 put_string(struct jbuf *b, const char *str)
