@@ -37,7 +37,7 @@ req_new(struct ar *ar, struct sw_http_req *req)
 	struct ar_req *q = calloc(1, sizeof(*q));
 
 	if (q == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return NULL;
 	}
 	if (sw_svc_req_begin(ar->svc, req) == -1) {
@@ -85,7 +85,7 @@ bind_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *
 		goto fail;
 	peer = sw_http_req_peer(req);
 	if (peer == NULL || strlen(peer) >= sizeof(q->b.remote_ip)) {
-		sw_http_error(req, 500, "peer address unknown");
+		sw_api_error(req, 500, "peer address unknown", NULL);
 		goto fail;
 	}
 	memcpy(q->b.pk, pk, SW_PK_LEN);
@@ -94,11 +94,11 @@ bind_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *
 	q->b.remote_port = q->b.port;
 	q->json = ar_binding_json(&q->b, AR_VIEW_STORED);
 	if (q->json == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		goto fail;
 	}
 	if (ar_store_put(q->ar, AR_STCPR, &q->b, q->json, bind_done, q) == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		goto fail;
 	}
 	return;
@@ -158,7 +158,7 @@ unbind_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void
 		goto fail;
 	sw_hex_encode(q->caller_hex, pk, SW_PK_LEN);
 	if (ar_store_del(q->ar, AR_STCPR, q->caller_hex, unbind_done, q) == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		goto fail;
 	}
 	return;
@@ -186,7 +186,7 @@ reply_binding(struct ar_req *q, const struct ar_binding *b)
 	char *json = ar_binding_json(b, local ? AR_VIEW_LOCAL : AR_VIEW_REMOTE);
 
 	if (json == NULL) {
-		sw_http_error(q->req, 500, "out of memory");
+		sw_api_error(q->req, 500, "out of memory", NULL);
 		return;
 	}
 	sw_http_reply_raw(q->req, 200, "application/json", json, strlen(json));
@@ -226,7 +226,7 @@ resolve_sudph_done(const struct sw_reply *r, void *arg)
 	if (sw_svc_store_failed(q->req, r))
 		goto out;
 	if (r->type != SW_REPLY_ARRAY || r->elements != 2) {
-		sw_http_error(q->req, 500, "store error");
+		sw_api_store_error(q->req);
 		goto out;
 	}
 	if (r->element[0]->type != SW_REPLY_STR ||
@@ -263,7 +263,7 @@ resolve_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], voi
 	else
 		rc = ar_store_get(q->ar, AR_STCPR, q->target_hex, resolve_stcpr_done, q);
 	if (rc == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		goto fail;
 	}
 	return;
@@ -317,11 +317,11 @@ transports_done(const struct sw_reply *r, void *arg)
 	stcpr = sw_store_index_members(r, 0);
 	sudph = sw_store_index_members(r, 2);
 	if (stcpr == NULL || sudph == NULL) {
-		sw_http_error(q->req, 500, "store error");
+		sw_api_store_error(q->req);
 		goto out;
 	}
 	if ((b = evbuffer_new()) == NULL) {
-		sw_http_error(q->req, 500, "out of memory");
+		sw_api_error(q->req, 500, "out of memory", NULL);
 		goto out;
 	}
 	evbuffer_add(b, "{", 1);
@@ -341,7 +341,7 @@ transports(struct sw_http_req *req, void *arg)
 	struct ar_req *q = req_new(arg, req);
 
 	if (q != NULL && ar_store_list(q->ar, transports_done, q) == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		req_free(q);
 	}
 }

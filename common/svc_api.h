@@ -10,6 +10,7 @@
 #define SW_SVC_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 
 #include "store.h"
@@ -18,6 +19,28 @@ struct evbuffer;
 struct sw_svc;
 struct sw_dict;
 struct sw_http_req;
+
+/*
+ * Answer {"error":msg} with status.  A 5xx also logs one warn line with the
+ * service, the route and cause (msg when NULL), through sw_log_limited, so
+ * a store outage cannot flood the log.
+ */
+void sw_api_error(struct sw_http_req *req, int status, const char *msg, const char *cause);
+
+/*
+ * Answer a failed store reply and return 1, or return 0 when the reply is
+ * usable: 503 "store unavailable" when the store cannot serve now (down,
+ * loading, read-only: sw_store_unavailable), else 500 "store error"; the
+ * store's own error text is the logged cause.
+ */
+int sw_svc_store_failed(struct sw_http_req *req, const struct sw_reply *r);
+/* A store call could not be made (out of memory, a bad call) or its reply is out of shape: 500. */
+void sw_api_store_error(struct sw_http_req *req);
+/*
+ * Parse the {name} capture as a public key (lowercase hex, not null) into pk
+ * and hex (either may be NULL); answers 400 and returns -1 otherwise.
+ */
+int sw_svc_pk_param(struct sw_http_req *req, const char *name, uint8_t *pk, char *hex);
 
 /* The request body as JSON; NULL when answered (400 malformed JSON).  The caller deletes it. */
 cJSON *sw_api_body_json(struct sw_http_req *req);

@@ -107,7 +107,7 @@ post_have_old(const struct sw_reply *r, void *arg)
 	}
 	if (dd_store_put(w->dd, &w->e, w->json, w->has_old ? &w->old : NULL, post_written, w) ==
 	    -1) {
-		sw_http_error(w->req, 500, "store error");
+		sw_api_store_error(w->req);
 		goto fail;
 	}
 	return;
@@ -129,7 +129,7 @@ post_entry(struct sw_http_req *req, void *arg)
 		return;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		goto out;
 	}
 	rc = dmsg_entry_parse(obj, &w->e, err, sizeof(err));
@@ -144,7 +144,7 @@ post_entry(struct sw_http_req *req, void *arg)
 	}
 	w->json = cJSON_PrintUnformatted(obj);
 	if (w->json == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		goto out;
 	}
 	sw_hex_encode(w->pk_hex, w->e.pk, SW_PK_LEN);
@@ -153,7 +153,7 @@ post_entry(struct sw_http_req *req, void *arg)
 	w->dd = dd;
 	w->req = req;
 	if (dd_store_get(dd, w->pk_hex, post_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		write_free(w);
 	}
 	cJSON_Delete(obj);
@@ -194,7 +194,7 @@ del_have_old(const struct sw_reply *r, void *arg)
 	if (dd_entry_from_stored(r->str, r->len, &w->old) == -1)
 		memcpy(w->old.pk, w->e.pk, SW_PK_LEN); /* still remove the record */
 	if (dd_store_del(w->dd, &w->old, del_done, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
+		sw_api_store_error(w->req);
 		goto fail;
 	}
 	return;
@@ -217,7 +217,7 @@ del_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *a
 		return;
 	}
 	if (dd_store_get(w->dd, w->pk_hex, del_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		write_free(w);
 	}
 }
@@ -230,7 +230,7 @@ del_entry(struct sw_http_req *req, void *arg)
 
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return;
 	}
 	if (sw_svc_pk_param(req, "pk", w->e.pk, w->pk_hex) == -1 ||
@@ -267,12 +267,12 @@ list_available_done(const struct sw_reply *r, void *arg)
 	if (sw_svc_store_failed(l->req, r))
 		goto out;
 	if (r->type != SW_REPLY_ARRAY) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto out;
 	}
 	idx = calloc(r->elements ? r->elements : 1, sizeof(*idx));
 	if (idx == NULL) {
-		sw_http_error(l->req, 500, "out of memory");
+		sw_api_error(l->req, 500, "out of memory", NULL);
 		goto out;
 	}
 	for (size_t i = 0; i < r->elements; i++) {
@@ -307,12 +307,12 @@ list_pks_done(const struct sw_reply *r, void *arg)
 	if (sw_svc_store_failed(l->req, r))
 		goto out;
 	if ((pks = sw_store_index_members(r, 0)) == NULL) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto out;
 	}
 	b = evbuffer_new();
 	if (b == NULL) {
-		sw_http_error(l->req, 500, "out of memory");
+		sw_api_error(l->req, 500, "out of memory", NULL);
 		goto out;
 	}
 	sw_api_add_members(b, pks);

@@ -139,12 +139,12 @@ post_have_old(const struct sw_reply *r, void *arg)
 	}
 	w->json = sd_service_json(&w->s);
 	if (w->json == NULL) {
-		sw_http_error(w->req, 500, "out of memory");
+		sw_api_error(w->req, 500, "out of memory", NULL);
 		goto fail;
 	}
 	if (sd_store_put(w->sd, &w->s, w->json, w->has_old ? &w->old : NULL, post_written, w) ==
 	    -1) {
-		sw_http_error(w->req, 500, "store error");
+		sw_api_store_error(w->req);
 		goto fail;
 	}
 	return;
@@ -167,7 +167,7 @@ authed_read_old(struct sd_write *w, int ok, const uint8_t pk[SW_PK_LEN], const c
 		goto fail;
 	}
 	if (sd_store_get(w->sd, w->s.type, w->s.pk_hex, cb, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
+		sw_api_store_error(w->req);
 		goto fail;
 	}
 	return;
@@ -196,7 +196,7 @@ post_service(struct sw_http_req *req, void *arg)
 		return;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		goto out;
 	}
 	rc = sd_service_parse(obj, &w->s, err, sizeof(err));
@@ -246,7 +246,7 @@ del_have_old(const struct sw_reply *r, void *arg)
 		w->old = w->s;
 	}
 	if (sd_store_del(w->sd, &w->old, del_done, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
+		sw_api_store_error(w->req);
 		goto fail;
 	}
 	return;
@@ -269,7 +269,7 @@ del_service(struct sw_http_req *req, void *arg)
 	struct sd_write *w = calloc(1, sizeof(*w));
 
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return;
 	}
 	if (addr_param(req, &w->s, w->addr) == -1 || type_param(req, &w->s.type) == -1) {
@@ -353,7 +353,7 @@ query_index_done(const struct sw_reply *r, void *arg)
 	if (q->two)
 		b = sw_store_index_members(r, 2);
 	if (a == NULL || (q->two && b == NULL)) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto fail;
 	}
 	if (a->elements == 0 || (b != NULL && b->elements == 0)) {
@@ -362,7 +362,7 @@ query_index_done(const struct sw_reply *r, void *arg)
 	}
 	pks = calloc(a->elements, sizeof(*pks));
 	if (pks == NULL || (n = query_pks(a, b, pks)) == -1) {
-		sw_http_error(l->req, 500, "out of memory");
+		sw_api_error(l->req, 500, "out of memory", NULL);
 		goto fail;
 	}
 	if (q->quantity > 0 && n > q->quantity) {
@@ -381,7 +381,7 @@ query_index_done(const struct sw_reply *r, void *arg)
 		goto fail;
 	}
 	if (sd_store_mget(q->sd, q->t, pks, (size_t)n, sw_api_list_records_done, l) == -1) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto fail;
 	}
 	free(pks);
@@ -441,7 +441,7 @@ list_services(struct sw_http_req *req, void *arg)
 	}
 	q = calloc(1, sizeof(*q));
 	if (q == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return;
 	}
 	if ((l = sw_api_list_begin(sd->svc, req, sd->st, NULL)) == NULL) {

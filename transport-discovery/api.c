@@ -85,7 +85,7 @@ post_written(const struct sw_reply *r, void *arg)
 		goto out;
 	b = evbuffer_new();
 	if (b == NULL) {
-		sw_http_error(w->req, 500, "out of memory");
+		sw_api_error(w->req, 500, "out of memory", NULL);
 		goto out;
 	}
 	evbuffer_add(b, "[", 1);
@@ -115,7 +115,7 @@ post_have_old(const struct sw_reply *r, void *arg)
 	if (sw_svc_store_failed(w->req, r))
 		goto fail;
 	if (r->type != SW_REPLY_ARRAY || r->elements != w->n) {
-		sw_http_error(w->req, 500, "store error");
+		sw_api_store_error(w->req);
 		goto fail;
 	}
 	for (size_t i = 0; i < w->n; i++) {
@@ -141,7 +141,7 @@ post_have_old(const struct sw_reply *r, void *arg)
 	for (size_t i = 0; i < w->n; i++)
 		w->ch[i].e.registered = now;
 	if (tpd_store_apply(w->tpd, w->ch, w->n, now, post_written, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
+		sw_api_store_error(w->req);
 		goto fail;
 	}
 	return;
@@ -166,7 +166,7 @@ post_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *
 		}
 	}
 	if (tpd_store_mget(w->tpd, w->idp, w->n, post_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		goto fail;
 	}
 	return;
@@ -239,7 +239,7 @@ post_transports(struct sw_http_req *req, void *arg)
 	}
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		goto out;
 	}
 	rc = parse_batch(w, arr, msg, sizeof(msg));
@@ -286,7 +286,7 @@ del_have_old(const struct sw_reply *r, void *arg)
 	}
 	if (tp_entry_parse_stored(r->str, r->len, &w->ch[0].e) == -1) {
 		sw_log_warn(w->tpd->name, "stored transport unreadable", "t_id=%s", w->ids[0]);
-		sw_http_error(w->req, 500, "stored transport unreadable");
+		sw_api_error(w->req, 500, "stored transport unreadable", NULL);
 		goto fail;
 	}
 	if (!tp_entry_has_edge(&w->ch[0].e, w->caller)) {
@@ -295,7 +295,7 @@ del_have_old(const struct sw_reply *r, void *arg)
 	}
 	w->ch[0].del = 1;
 	if (tpd_store_apply(w->tpd, w->ch, 1, (long long)time(NULL), del_done, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
+		sw_api_store_error(w->req);
 		goto fail;
 	}
 	return;
@@ -315,7 +315,7 @@ del_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *a
 	/* Whether the caller is an edge, only the stored record can tell. */
 	memcpy(w->caller, pk, SW_PK_LEN);
 	if (tpd_store_get(w->tpd, w->ids[0], del_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		write_free(w);
 	}
 }
@@ -328,7 +328,7 @@ del_transport(struct sw_http_req *req, void *arg)
 
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return;
 	}
 	if (tid_param(req, w->ch[0].e.t_id, w->ids[0]) == -1 ||
