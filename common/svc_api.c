@@ -3,12 +3,14 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
 #include "crypto.h"
 #include "dict.h"
 #include "http.h"
+#include "httpauth.h"
 #include "log.h"
 #include "service.h"
 #include "store_index.h"
@@ -288,4 +290,110 @@ sw_api_write_end(struct sw_svc *svc, struct sw_dict *writing, const char *key, s
 {
 	sw_dict_del(writing, key, klen);
 	sw_svc_req_end(svc);
+}
+
+/* The guarded write */
+
+struct api_write {
+	struct sw_svc *svc;
+	struct sw_http_req *req;
+	const struct sw_api_write_ops *ops;
+	void *w;
+	struct sw_dict *writing;
+	size_t klen;
+	char key[];
+};
+
+static void
+aw_end(struct api_write *a)
+{
+	if (a->writing != NULL)
+		sw_api_write_end(a->svc, a->writing, a->key, a->klen);
+	else
+		sw_svc_req_end(a->svc);
+	a->ops->free(a->w);
+	free(a);
+}
+
+static void
+aw_committed(const struct sw_reply *r, void *arg)
+{
+	struct api_write *a = arg;
+
+	if (!sw_svc_store_failed(a->req, r))
+		a->ops->committed(a->w, a->req, r);
+	aw_end(a);
+}
+
+static void
+aw_txn(struct api_write *a)
+{
+	if (a->ops->txn(a->w, aw_committed, a) == -1) {
+		sw_api_store_error(a->req);
+		aw_end(a);
+	}
+}
+
+static void
+aw_read_done(const struct sw_reply *r, void *arg)
+{
+	struct api_write *a = arg;
+
+	if (sw_svc_store_failed(a->req, r) || a->ops->decide(a->w, a->req, r) == -1) {
+		aw_end(a);
+		return;
+	}
+	aw_txn(a);
+}
+
+static void
+aw_read(struct api_write *a)
+{
+	if (a->ops->read == NULL) {
+		aw_txn(a);
+		return;
+	}
+	if (a->ops->read(a->w, aw_read_done, a) == -1) {
+		sw_api_store_error(a->req);
+		aw_end(a);
+	}
+}
+
+static void
+aw_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct api_write *a = arg;
+
+	if (!ok || (a->ops->authed != NULL && a->ops->authed(a->w, req, pk) == -1)) {
+		aw_end(a);
+		return;
+	}
+	aw_read(a);
+}
+
+void
+sw_api_write(struct sw_svc *svc, struct sw_store *st, struct sw_http_req *req,
+    const struct sw_api_write_ops *ops, void *w, struct sw_dict *writing, const char *key,
+    size_t klen, const char *busy)
+{
+	struct api_write *a = calloc(1, sizeof(*a) + (writing != NULL ? klen : 0) + 1);
+
+	if (a == NULL) {
+		sw_api_error(req, 500, "out of memory", NULL);
+		ops->free(w);
+		return;
+	}
+	if ((writing != NULL ? sw_api_write_begin(svc, writing, req, key, klen, busy) :
+	    sw_svc_req_begin(svc, req)) == -1) {
+		ops->free(w);
+		free(a);
+		return;
+	}
+	*a = (struct api_write){svc, req, ops, w, writing, writing != NULL ? klen : 0};
+	if (writing != NULL)
+		memcpy(a->key, key, klen);
+	if (ops->auth_prefix != NULL)
+		sw_httpauth_check(st, ops->auth_prefix, req, aw_authed, a);
+	else
+		aw_read(a);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "crypto.h"
 #include "store.h"
 
 struct evbuffer;
@@ -94,6 +95,36 @@ void sw_api_reply_records(struct sw_http_req *req, const struct sw_reply *r, con
 
 /* Add the members of an index read (sw_store_index_members) to b as a JSON array of strings. */
 void sw_api_add_members(struct evbuffer *b, const struct sw_reply *members);
+
+/*
+ * The guarded write every discovery service's POST and DELETE is made of:
+ *
+ *   [lock the key] [check the signature, then authed()] read() the old
+ *   record(s) -> decide() -> txn() -> committed()
+ *
+ * Each step may refuse by answering and returning -1; a store failure at
+ * any step is answered by sw_svc_store_failed.  committed() is the one
+ * place a service tells its feed what the store now holds, counts, and
+ * answers.  w is the service's state of the write; ops->free(w) runs at
+ * the end, whatever happened.  read NULL: no read, no decide.
+ */
+struct sw_api_write_ops {
+	const char *auth_prefix; /* httpauth nonce prefix; NULL: the request is not signed */
+	int (*authed)(void *w, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN]);
+	int (*read)(void *w, sw_store_cb *cb, void *arg);
+	int (*decide)(void *w, struct sw_http_req *req, const struct sw_reply *old);
+	int (*txn)(void *w, sw_store_cb *cb, void *arg);
+	void (*committed)(void *w, struct sw_http_req *req, const struct sw_reply *r);
+	void (*free)(void *w);
+};
+
+/*
+ * Run the write of req.  writing and key (klen bytes) lock one record at a
+ * time (409 busy while another write of it runs); writing NULL: no lock.
+ */
+void sw_api_write(struct sw_svc *svc, struct sw_store *st, struct sw_http_req *req,
+    const struct sw_api_write_ops *ops, void *w, struct sw_dict *writing, const char *key,
+    size_t klen, const char *busy);
 
 /*
  * One write per key at a time: reading the old record and writing the new
