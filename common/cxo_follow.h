@@ -74,7 +74,7 @@ struct cxo_follow_opts {
 	size_t queue_max;            /* 0: 4096 */
 	long long rebuild_s;         /* 0: rebuild only at start and on overflow */
 	const char *seq_key;         /* NULL: the root sequence is not kept */
-	const char *metric_prefix;   /* "<p>_queue_overflows_total", "<p>_rebuilds_total", "<p>_leaves" */
+	const char *metric_prefix;   /* <p>_queue_overflows_total, <p>_rebuilds_total, <p>_leaves */
 };
 
 /* Publish and start following (the first rebuild runs at once).  NULL logged. */

@@ -81,7 +81,8 @@ post_decide(void *v, struct sw_http_req *req, const struct sw_reply *r)
 		return 0;
 	if (dd_entry_from_stored(r->str, r->len, &w->old) == -1) {
 		/* Unreadable record: replace it rather than refuse its owner forever. */
-		sw_log_warn(w->dd->name, "stored entry unreadable, replacing it", "pk=%s", w->pk_hex);
+		sw_log_warn(w->dd->name, "stored entry unreadable, replacing it", "pk=%s",
+		    w->pk_hex);
 		return 0;
 	}
 	w->has_old = 1;
