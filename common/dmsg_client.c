@@ -29,6 +29,7 @@
 #include <sodium.h>
 
 #include "dict.h"
+#include "dmsg_ended.h"
 #include "dmsg_entry.h"
 #include "dmsg_stream.h"
 #include "dmsg_wire.h"
@@ -67,6 +68,7 @@ struct dmsg_conn {
 	int ready;
 	int dead;
 	struct sw_dict *streams;           /* id (u32 BE) -> stream */
+	uint64_t serial;                   /* names it in c->ended */
 	uint32_t next_id;                  /* odd */
 	TAILQ_HEAD(, dmsg_stream) waitq;   /* streams held back by congestion */
 	TAILQ_ENTRY(dmsg_conn) entry;
@@ -109,6 +111,8 @@ struct dmsg_client {
 
 	TAILQ_HEAD(, dmsg_conn) conns;
 	int nconns;
+	uint64_t conn_serial;
+	struct dmsg_ended *ended;          /* streams that ended lately, by (conn serial, id) */
 	struct sw_dict *listeners;         /* port (u16 BE) -> listener */
 	TAILQ_HEAD(, dmsg_stream) dials;   /* dials in lookup, server or wait */
 	TAILQ_HEAD(, dmsg_stream) all;
@@ -311,7 +315,8 @@ link_detach(void *link, struct dmsg_stream *st)
 		TAILQ_REMOVE(&conn->waitq, st, wait_entry);
 	st->waiting = 0;
 	sw_put_u32(key, st->id);
-	sw_dict_take(conn->streams, key, sizeof(key), NULL);
+	if (sw_dict_take(conn->streams, key, sizeof(key), NULL))
+		dmsg_ended_add(conn->c->ended, conn->serial, st->id, sw_mono_ms());
 }
 
 static const struct dmsg_link_ops conn_link_ops = {
@@ -488,6 +493,9 @@ conn_frame(struct dmsg_session *s, uint8_t type, uint32_t id, const uint8_t *p, 
 	}
 	st = conn_stream(conn, id);
 	if (st == NULL) {
+		/* late for a stream that just ended: ignored (dmsg.md) */
+		if (dmsg_ended_has(conn->c->ended, conn->serial, id, sw_mono_ms()))
+			return;
 		/* a stream error: say so, unless it is a RESET or REJECT itself */
 		if (type != DMSG_RESET && type != DMSG_REJECT)
 			dmsg_session_send(conn->s, DMSG_RESET, id, NULL, 0);
@@ -692,6 +700,7 @@ conn_open(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], const char *addr)
 	    (conn->streams = sw_dict_new(NULL)) == NULL)
 		goto fail;
 	conn->c = c;
+	conn->serial = ++c->conn_serial;
 	memcpy(conn->pk, pk, SW_PK_LEN);
 	conn->next_id = 1;
 	TAILQ_INIT(&conn->waitq);
@@ -1353,6 +1362,7 @@ dmsg_client_new(struct event_base *base, const struct sw_keypair *kp,
 		goto fail;
 	if ((c->http = sw_http_client_new(base, c->svc)) == NULL ||
 	    (c->listeners = sw_dict_new(NULL)) == NULL ||
+	    (c->ended = dmsg_ended_new(0, 0)) == NULL ||
 	    (c->maint_timer = evtimer_new(base, maint_timer_cb, c)) == NULL ||
 	    (c->refresh_timer = evtimer_new(base, refresh_cb, c)) == NULL ||
 	    (c->post_timer = evtimer_new(base, post_timer_cb, c)) == NULL ||
@@ -1433,6 +1443,7 @@ dmsg_client_free(struct dmsg_client *c)
 	if (c->env != NULL)
 		sodium_memzero(c->env->xsk, sizeof(c->env->xsk));
 	free(c->env);
+	dmsg_ended_free(c->ended);
 	free(c->svc);
 	free(c->discovery);
 	free(c);
