@@ -36,6 +36,7 @@
 #include "http.h"
 #include "log.h"
 
+#define DEF_FIRST_RETRY   25      /* at start-up the server may register any moment now */
 #define DEF_BACKOFF_MIN   1000
 #define DEF_BACKOFF_MAX   60000
 #define DEF_REFRESH       60000
@@ -122,6 +123,8 @@ struct dmsg_client {
 	/* pool maintenance */
 	struct event *maint_timer;
 	int backoff_ms;
+	int ever_ready;                    /* a session was up once: no more quick retries */
+	long long start_ms;                /* sw_mono_ms() at dmsg_client_start */
 	int fetching;
 	struct penalty penalties[MAX_PENALTIES];
 
@@ -550,6 +553,7 @@ conn_ready(struct dmsg_session *s, void *arg)
 
 	(void)s;
 	conn->ready = 1;
+	c->ever_ready = 1;
 	c->backoff_ms = c->o.backoff_min_ms;
 	c->gen++;
 	sw_hex_encode(hex, conn->pk, SW_PK_LEN);
@@ -637,6 +641,28 @@ conn_fail_streams(struct dmsg_conn *conn, const char *why)
 	}
 }
 
+/*
+ * The wait before the next try to find or reach a server, and the next
+ * backoff step.  In the first backoff_min_ms after start, before any session
+ * was up, the wait is first_retry_ms: a deployment that starts at once finds
+ * no server for the few ms before the servers registered, and a full second
+ * of backoff is what kept it from being healthy.
+ */
+static int
+retry_delay(struct dmsg_client *c)
+{
+	int ms = c->backoff_ms;
+
+	if (!c->ever_ready && sw_mono_ms() - c->start_ms < c->o.backoff_min_ms)
+		return c->o.first_retry_ms;
+	if (c->backoff_ms < c->o.backoff_max_ms) {
+		c->backoff_ms *= 2;
+		if (c->backoff_ms > c->o.backoff_max_ms)
+			c->backoff_ms = c->o.backoff_max_ms;
+	}
+	return ms;
+}
+
 static void
 conn_closed(struct dmsg_session *s, const char *reason, void *arg)
 {
@@ -660,12 +686,10 @@ conn_closed(struct dmsg_session *s, const char *reason, void *arg)
 	if (was_ready) {
 		c->gen++;
 		post_entry(c);
-	} else if (c->backoff_ms < c->o.backoff_max_ms) {
-		c->backoff_ms *= 2;
-		if (c->backoff_ms > c->o.backoff_max_ms)
-			c->backoff_ms = c->o.backoff_max_ms;
+		schedule_maintain(c, c->backoff_ms);
+		return;
 	}
-	schedule_maintain(c, c->backoff_ms);
+	schedule_maintain(c, retry_delay(c));
 }
 
 static const struct dmsg_session_cbs conn_cbs = {
@@ -788,12 +812,7 @@ servers_fetched(const struct sw_http_resp *resp, void *arg)
 		return;
 	sw_log_warn(c->svc, "no dmsg server to connect to", "need=%d", need);
 retry:
-	schedule_maintain(c, c->backoff_ms);
-	if (c->backoff_ms < c->o.backoff_max_ms) {
-		c->backoff_ms *= 2;
-		if (c->backoff_ms > c->o.backoff_max_ms)
-			c->backoff_ms = c->o.backoff_max_ms;
-	}
+	schedule_maintain(c, retry_delay(c));
 }
 
 static void
@@ -808,7 +827,7 @@ maintain(struct dmsg_client *c)
 	c->fetching = 1;
 	if (sw_http_request(c->http, "GET", url, NULL, 0, &o, servers_fetched, c) == -1) {
 		c->fetching = 0;
-		schedule_maintain(c, c->backoff_ms);
+		schedule_maintain(c, retry_delay(c));
 	}
 }
 
@@ -1337,6 +1356,9 @@ dmsg_client_new(struct event_base *base, const struct sw_keypair *kp,
 		c->o.stream_idle_ms = DEF_IDLE;
 	if (c->o.session_hwm == 0)
 		c->o.session_hwm = DEF_HWM;
+	if (c->o.first_retry_ms <= 0 || c->o.first_retry_ms > c->o.backoff_min_ms)
+		c->o.first_retry_ms = DEF_FIRST_RETRY < c->o.backoff_min_ms ? DEF_FIRST_RETRY :
+		    c->o.backoff_min_ms;
 	c->backoff_ms = c->o.backoff_min_ms;
 	TAILQ_INIT(&c->conns);
 	TAILQ_INIT(&c->dials);
@@ -1388,6 +1410,7 @@ dmsg_client_start(struct dmsg_client *c)
 	if (c->started)
 		return -1;
 	c->started = 1;
+	c->start_ms = sw_mono_ms();
 	sw_ms_to_tv(c->o.refresh_ms, &tv);
 	evtimer_add(c->refresh_timer, &tv);
 	maintain(c);
