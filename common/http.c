@@ -1412,6 +1412,18 @@ sw_http_req_peer(const struct sw_http_req *req)
 	return req->peer;
 }
 
+const char *
+sw_http_req_svc(const struct sw_http_req *req)
+{
+	return req->srv != NULL ? req->srv->svc : NULL;
+}
+
+const char *
+sw_http_req_route(const struct sw_http_req *req)
+{
+	return req->route != NULL ? req->route->pattern : NULL;
+}
+
 int
 sw_http_req_gone(const struct sw_http_req *req)
 {

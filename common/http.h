@@ -112,6 +112,9 @@ const unsigned char *sw_http_req_body(const struct sw_http_req *req, size_t *len
 /* The peer's IP address as text. */
 const char *sw_http_req_peer(const struct sw_http_req *req);
 int sw_http_req_gone(const struct sw_http_req *req);
+/* For logs: the server's service name (NULL once gone) and the matched pattern (or NULL). */
+const char *sw_http_req_svc(const struct sw_http_req *req);
+const char *sw_http_req_route(const struct sw_http_req *req);
 void sw_http_req_set_data(struct sw_http_req *req, void *data);
 void *sw_http_req_get_data(const struct sw_http_req *req);
 

@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "http.h"
 #include "httpauth_client.h"
+#include "address-resolver/ar_schema.h"
 #include "listener.h"
 #include "log.h"
 #include "noise_link.h"
@@ -159,7 +160,7 @@ bind_post(struct vtp_mgr *m)
 	else
 		n = snprintf(body, sizeof(body), "{\"port\":%d,\"local_addresses\":[]}",
 		    m->stcpr_port);
-	if (sw_authclient_request(m->ar, "POST", "/bind/stcpr", body, (size_t)n, VTP_HTTP_MS,
+	if (sw_authclient_request(m->ar, "POST", AR_PATH_BIND_STCPR, body, (size_t)n, VTP_HTTP_MS,
 	    bind_done, m) == NULL) {
 		struct sw_http_resp none = {0};
 
@@ -224,7 +225,7 @@ tp_stcpr_stop(struct vtp_mgr *m, int unbind)
 	if (m->bind_timer != NULL)
 		event_del(m->bind_timer);
 	if (unbind)
-		sw_authclient_request(m->ar, "DELETE", "/bind/stcpr", NULL, 0, VTP_HTTP_MS, NULL,
+		sw_authclient_request(m->ar, "DELETE", AR_PATH_BIND_STCPR, NULL, 0, VTP_HTTP_MS, NULL,
 		    NULL);
 }
 
@@ -297,7 +298,7 @@ tp_stcpr_dial(struct vtp *t)
 	char path[96], pk[SW_PK_HEX];
 
 	sw_hex_encode(pk, t->pk, SW_PK_LEN);
-	snprintf(path, sizeof(path), "/resolve/stcpr/%s", pk);
+	snprintf(path, sizeof(path), AR_PATH_RESOLVE_STCPR "%s", pk);
 	t->resolve = sw_authclient_request(t->m->ar, "GET", path, NULL, 0, VTP_HTTP_MS,
 	    resolve_done, t);
 	if (t->resolve == NULL)
