@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "json.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -45,7 +46,7 @@ tp_add(struct sw_http_req *req, void *arg)
 	struct visor *v = arg;
 	size_t len;
 	const unsigned char *body = sw_http_req_body(req, &len);
-	cJSON *o = body != NULL ? cJSON_ParseWithLength((const char *)body, len) : NULL;
+	cJSON *o = sw_json_parse(body, len, NULL);
 	const cJSON *pk = cJSON_GetObjectItemCaseSensitive(o, "remote_pk");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
 	uint8_t rpk[SW_PK_LEN];

@@ -24,6 +24,7 @@
 #include "http.h"
 #include "httpauth_client.h"
 #include "address-resolver/ar_schema.h"
+#include "json.h"
 #include "listener.h"
 #include "log.h"
 #include "noise_link.h"
@@ -240,12 +241,12 @@ pick_addr(const cJSON *b, char *out, size_t cap)
 	const cJSON *la = cJSON_GetObjectItemCaseSensitive(b, "local_addresses");
 	const cJSON *port = cJSON_GetObjectItemCaseSensitive(b, "port");
 	const cJSON *ip = cJSON_IsArray(la) ? cJSON_GetArrayItem(la, 0) : NULL;
+	long long pn;
 	int n;
 
-	if (cJSON_IsTrue(loc) && cJSON_IsString(ip) && cJSON_IsNumber(port) &&
-	    port->valuedouble >= 1 && port->valuedouble <= 65535) {
+	if (cJSON_IsTrue(loc) && cJSON_IsString(ip) && sw_json_int(port, 1, 65535, &pn) == 0) {
 		n = snprintf(out, cap, strchr(ip->valuestring, ':') != NULL ? "[%s]:%d" : "%s:%d",
-		    ip->valuestring, (int)port->valuedouble);
+		    ip->valuestring, (int)pn);
 		return n > 0 && (size_t)n < cap ? 0 : -1;
 	}
 	if (!cJSON_IsString(ra) || strlen(ra->valuestring) >= cap)
