@@ -7,6 +7,7 @@
 
 #include "dmsg_client.h"
 #include "http.h"
+#include "nat.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -39,7 +40,8 @@ api_summary(struct sw_http_req *req, void *arg)
 	cJSON_AddItemToObject(o, "dmsg_servers", servers);
 	cJSON_AddItemToObject(o, "transports", vtp_mgr_json(v->tps));
 	cJSON_AddItemToObject(o, "routes", cJSON_CreateArray());
-	cJSON_AddStringToObject(o, "nat_type", "unknown");
+	cJSON_AddStringToObject(o, "nat_type", visor_nat_type(v->nat));
+	cJSON_AddItemToObject(o, "nat", visor_nat_json(v->nat));
 	cJSON_AddNumberToObject(o, "uptime_s", (double)(time(NULL) - v->started));
 	sw_http_reply_json(req, 200, o);
 	cJSON_Delete(o);

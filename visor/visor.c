@@ -11,6 +11,7 @@
 #include "dmsg_client.h"
 #include "http.h"
 #include "log.h"
+#include "nat.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -76,10 +77,11 @@ visor_create(struct sw_svc *svc, const cJSON *cfg)
 	}
 	memcpy(v->api_listen, api, strlen(api) + 1);
 	if ((v->tps = vtp_mgr_new(v)) == NULL || (v->pub = visor_pub_new(v)) == NULL ||
-	    (v->autoconn = visor_ac_new(v)) == NULL)
+	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL)
 		goto fail;
 	return v;
 fail:
+	visor_nat_free(v->nat);
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
 	vtp_mgr_free(v->tps);
@@ -101,7 +103,7 @@ visor_start(void *priv)
 	v->dmsg = dmsg_client_new(sw_svc_base(v->svc), &v->kp, &o, v->name);
 	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 || visor_query_start(v) == -1)
 		return -1;
-	if (vtp_mgr_start(v->tps) == -1 || visor_pub_start(v->pub) == -1 ||
+	if (visor_nat_start(v->nat) == -1 || vtp_mgr_start(v->tps) == -1 || visor_pub_start(v->pub) == -1 ||
 	    visor_ac_start(v->autoconn) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
@@ -161,6 +163,7 @@ visor_destroy(void *priv)
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
 	vtp_mgr_free(v->tps);
+	visor_nat_free(v->nat);
 	visor_query_free(v);
 	dmsg_client_free(v->dmsg);
 	sw_http_server_free(v->api);

@@ -19,6 +19,7 @@ struct dmsg_client;
 struct vtp_mgr;
 struct visor_pub;
 struct visor_ac;
+struct visor_nat;
 
 struct visor {
 	struct sw_svc *svc;
@@ -36,6 +37,7 @@ struct visor {
 	struct vtp_mgr *tps;       /* transport.c */
 	struct visor_pub *pub;     /* publish.c */
 	struct visor_ac *autoconn; /* autoconnect.c */
+	struct visor_nat *nat;     /* nat.c */
 	sw_svc_stopped *stop_done;
 	int stop_pending;
 };
