@@ -42,6 +42,7 @@ api_summary(struct sw_http_req *req, void *arg)
 	cJSON_AddItemToObject(o, "routes", cJSON_CreateArray());
 	cJSON_AddStringToObject(o, "nat_type", visor_nat_type(v->nat));
 	cJSON_AddItemToObject(o, "nat", visor_nat_json(v->nat));
+	cJSON_AddItemToObject(o, "sudph", vtp_mgr_sudph_json(v->tps));
 	cJSON_AddNumberToObject(o, "uptime_s", (double)(time(NULL) - v->started));
 	sw_http_reply_json(req, 200, o);
 	cJSON_Delete(o);

@@ -24,6 +24,7 @@ struct vtp;
 enum vtp_kind {
 	VTP_DMSG = 0,
 	VTP_STCPR,
+	VTP_SUDPH,
 };
 
 /* Packet types. */
@@ -69,6 +70,8 @@ void vtp_mgr_free(struct vtp_mgr *m);
 size_t vtp_mgr_count(const struct vtp_mgr *m);
 /* 1 if a transport (up or being opened) to pk of any type exists. */
 int vtp_mgr_has_peer(const struct vtp_mgr *m, const uint8_t pk[SW_PK_LEN]);
+/* The sudph socket and resolver binding: {"port","bound","public_addr"}. */
+cJSON *vtp_mgr_sudph_json(const struct vtp_mgr *m);
 /* Array of every transport (vtp_json each), up or opening. */
 cJSON *vtp_mgr_json(const struct vtp_mgr *m);
 
