@@ -106,7 +106,8 @@ visor_start(void *priv)
 	v->dmsg = dmsg_client_new(sw_svc_base(v->svc), &v->kp, &o, v->name);
 	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 || visor_query_start(v) == -1)
 		return -1;
-	if (visor_nat_start(v->nat) == -1 || vtp_mgr_start(v->tps) == -1 || visor_pub_start(v->pub) == -1 ||
+	if (visor_nat_start(v->nat) == -1 || vtp_mgr_start(v->tps) == -1 ||
+	    visor_tpsetup_start(v) == -1 || visor_pub_start(v->pub) == -1 ||
 	    visor_ac_start(v->autoconn) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
@@ -126,6 +127,7 @@ visor_stop_step(void *arg)
 
 	if (--v->stop_pending > 0)
 		return;
+	visor_tpsetup_free(v);
 	visor_query_free(v); /* its streams before the dmsg client */
 	/* Sessions close with the client; the entry expires on its own. */
 	dmsg_client_free(v->dmsg);
@@ -167,6 +169,7 @@ visor_destroy(void *priv)
 	visor_pub_free(v->pub);
 	vtp_mgr_free(v->tps);
 	visor_nat_free(v->nat);
+	visor_tpsetup_free(v);
 	visor_query_free(v);
 	dmsg_client_free(v->dmsg);
 	sw_http_server_free(v->api);
