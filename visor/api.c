@@ -54,7 +54,7 @@ visor_api_routes(struct visor *v)
 	if (sw_http_route(v->api, "GET", "/api/pk", api_pk, v) == -1 ||
 	    visor_api_query_routes(v) == -1 ||
 	    sw_http_route(v->api, "GET", "/api/summary", api_summary, v) == -1 ||
-	    visor_api_tp_routes(v) == -1)
+	    visor_api_tp_routes(v) == -1 || visor_api_burst_routes(v) == -1)
 		return -1;
 	return sw_svc_http_attach(v->svc, v->api);
 }

@@ -40,6 +40,7 @@ struct vtp_waiter {
 };
 
 struct vtp_pinger;
+struct vtp_burst;
 
 struct vtp {
 	struct vtp *prev, *next;
@@ -58,6 +59,7 @@ struct vtp {
 	struct event *timer;          /* keep-alive, loss, registration refresh */
 	struct vtp_waiter *waiters;
 	struct vtp_pinger *pings;
+	struct vtp_burst *burst;      /* tp_burst.c */
 	uint32_t ping_seq;
 	struct sw_authreq *reg;       /* registration in flight */
 	/* dmsg */
@@ -115,6 +117,10 @@ int tp_stcpr_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t
 void tp_stcpr_release(struct vtp *t);
 /* Stop listening; unbind from the address-resolver too when asked. */
 void tp_stcpr_stop(struct vtp_mgr *m, int unbind);
+
+/* tp_burst.c: a PONG of the running burst (1: taken), and its end when t goes. */
+int vtp_burst_pong(struct vtp *t, const uint8_t *p, size_t len);
+void vtp_burst_abort(struct vtp *t);
 
 /* tp_sudph.c; packets over sudph are at most this long (one per datagram). */
 #define SUDPH_MAX_PACKET 32768

@@ -278,6 +278,7 @@ destroy(struct vtp *t, const char *why)
 	else
 		tp_stcpr_release(t);
 	sw_authreq_cancel(t->reg);
+	vtp_burst_abort(t);
 	event_free(t->timer);
 	while (t->pings != NULL)
 		ping_end(t->pings, -1);
@@ -385,6 +386,8 @@ vtp_rx(struct vtp *t, const uint8_t *buf, size_t len)
 		}
 		break;
 	case VTP_PKT_PONG:
+		if (vtp_burst_pong(t, p.payload, p.len))
+			break;
 		for (struct vtp_pinger *q = t->pings; q != NULL; q = q->next)
 			if (p.len == VTP_PING_LEN && memcmp(q->token, p.payload, VTP_PING_LEN) == 0) {
 				ping_end(q, sw_mono_ms() - q->start_ms);

@@ -96,6 +96,8 @@ int vtp_send(struct vtp *t, uint8_t type, uint32_t route_id, const void *payload
 
 /* api_tp.c: /api/transports... on the visor's local API. */
 int visor_api_tp_routes(struct visor *v);
+/* tp_burst.c: POST /api/transports/{t_id}/burst. */
+int visor_api_burst_routes(struct visor *v);
 
 /* publish.c: the `publish` services in service-discovery. */
 struct visor_pub;

@@ -46,6 +46,11 @@ class TestSudph(unittest.TestCase):
             for _ in range(20):
                 r = request("POST", v.api + "/api/transports/%s/ping" % t["t_id"])
                 self.assertEqual(r.status, 200, r.body)
+        # A burst of 10,000 packets (PINGs, and their PONGs back): all, in order.
+        r = request("POST", a.api + "/api/transports/%s/burst" % t["t_id"],
+                    {"count": 10000, "size": 200}, timeout=130)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual((r.json()["received"], r.json()["in_order"]), (10000, True), r.body)
         cli = a.cli("tp", "ls")
         self.assertIn("sudph", cli.stdout)
         # Hostile datagrams at b's sudph port: all dropped and counted.
