@@ -54,7 +54,7 @@ def visor_in(net, ns):
 
 @require_root
 class TestNatType(unittest.TestCase):
-    def detect(self, mode):
+    def detect(self, mode, then=None):
         net = Net()
         try:
             vis = build(net, mode)
@@ -74,6 +74,8 @@ class TestNatType(unittest.TestCase):
                                 "http://127.0.0.1:8000", "--json", "visor", "info",
                                 ns=vis).stdout)
             self.assertEqual(raw["nat_type"], summary["nat_type"])
+            if then is not None:
+                then(net, vis)
             return summary
         finally:
             net.close()
@@ -89,7 +91,13 @@ class TestNatType(unittest.TestCase):
         self.assertTrue(s["nat"]["mapped"].startswith("198.18.1.1:"), s)
 
     def test_symmetric(self):
-        s = self.detect("symmetric")
+        def no_sudph(net, vis):
+            peer = gen_visor_config()["public_key"]
+            st, body = net.http(vis, "POST", "http://127.0.0.1:8000/api/transports",
+                                {"remote_pk": peer, "type": "sudph"})
+            self.assertEqual(st, 502, body)
+            self.assertIn("symmetric NAT", body["error"])
+        s = self.detect("symmetric", no_sudph)
         self.assertEqual(s["nat_type"], "symmetric")
 
     def test_no_stun_answer_is_udp_blocked(self):
