@@ -30,6 +30,15 @@ srel_init(struct srel *r, const struct srel_ops *ops, void *arg)
 	r->arg = arg;
 	r->next_seq = r->una = r->rcv_next = 1;
 	r->rto = SREL_RTO_INIT_MS;
+	r->cwnd = SREL_CWND_INIT;
+	r->ssthresh = SREL_WINDOW;
+}
+
+/* Packets that may be in flight now. */
+static int32_t
+window(const struct srel *r)
+{
+	return r->cwnd < SREL_WINDOW ? (int32_t)r->cwnd : SREL_WINDOW;
 }
 
 static void
@@ -89,7 +98,7 @@ transmit(struct srel *r, struct srel_slot *s, long long now_ms)
 static int
 fill_window(struct srel *r, long long now_ms)
 {
-	while (r->qhead != NULL && dist(r->next_seq, r->una) < SREL_WINDOW &&
+	while (r->qhead != NULL && dist(r->next_seq, r->una) < window(r) &&
 	    r->inflight_bytes + r->qhead->len <= SREL_MAX_INFLIGHT) {
 		struct srel_q *q = r->qhead;
 		struct srel_slot *s = &r->tx[r->next_seq % SREL_WINDOW];
@@ -159,6 +168,9 @@ acked(struct srel *r, struct srel_slot *s, long long now_ms)
 {
 	if (s->tries == 1) /* Karn: no sample from a retransmitted packet */
 		rtt_sample(r, now_ms - s->sent_ms);
+	r->cwnd += r->cwnd < r->ssthresh ? 1.0 : 1.0 / r->cwnd;
+	if (r->cwnd > SREL_WINDOW)
+		r->cwnd = SREL_WINDOW;
 	r->inflight_bytes -= s->len;
 	slot_clear(s);
 }
@@ -195,6 +207,8 @@ on_ack(struct srel *r, uint32_t ack, uint32_t sack, long long now_ms)
 		if (s->data != NULL && s->seq == r->una && !s->fast) {
 			s->fast = 1;
 			r->st.fast_retransmits++;
+			r->ssthresh = r->cwnd / 2 > 2 ? r->cwnd / 2 : 2;
+			r->cwnd = r->ssthresh;
 			if (transmit(r, s, now_ms) == -1)
 				return -1;
 		}
@@ -285,6 +299,7 @@ long long
 srel_tick(struct srel *r, long long now_ms)
 {
 	long long next = -1;
+	int32_t budget = window(r), resent = 0;
 
 	for (uint32_t seq = r->una; dist(seq, r->next_seq) < 0; seq++) {
 		struct srel_slot *s = &r->tx[seq % SREL_WINDOW];
@@ -298,7 +313,17 @@ srel_tick(struct srel *r, long long now_ms)
 		if (rto > SREL_RTO_MAX_MS * 4)
 			rto = SREL_RTO_MAX_MS * 4;
 		due = s->sent_ms + rto;
-		if (due <= now_ms) {
+		if (due <= now_ms && resent >= budget) {
+			/* The congestion window's worth went this tick: the rest a round trip later. */
+			due = now_ms + (r->srtt > 1 ? r->srtt : 1);
+		} else if (due <= now_ms) {
+			if (resent++ == 0 && now_ms - r->cut_ms >= r->rto) {
+				/* A timeout (once per RTO): the path is congested or the peer slow. */
+				r->cut_ms = now_ms;
+				r->ssthresh = r->cwnd / 2 > 2 ? r->cwnd / 2 : 2;
+				r->cwnd = 2;
+				budget = 2;
+			}
 			r->st.retransmits++;
 			if (transmit(r, s, now_ms) == -1)
 				return -2;

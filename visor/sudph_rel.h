@@ -10,7 +10,9 @@
  * ack: the next sequence number the sender of the datagram expects (every
  * lower one has arrived); sack bit i: seq ack+1+i has arrived too; seq 0:
  * no packet (a pure ack).  The sender keeps at most SREL_WINDOW packets in
- * flight (and SREL_MAX_INFLIGHT bytes), retransmits each after its RTO
+ * flight (and SREL_MAX_INFLIGHT bytes), fewer while its congestion window
+ * (Reno-like: slow start, +1/cwnd per ack, halved on a fast retransmit,
+ * back to 2 on a timeout) is smaller, retransmits each after its RTO
  * (RFC 6298 estimate, doubling per try) or at once when three later ones
  * are acknowledged, and queues at most SREL_MAX_QUEUED bytes behind the
  * window; the receiver holds at most SREL_WINDOW out-of-order packets.  So
@@ -34,6 +36,7 @@
 #define SREL_RTO_MIN_MS   40
 #define SREL_RTO_MAX_MS   2000
 #define SREL_RTO_INIT_MS  250
+#define SREL_CWND_INIT    16
 
 struct srel_slot {
 	uint8_t *data;     /* NULL: empty */
@@ -76,6 +79,8 @@ struct srel {
 	struct srel_q *qhead, *qtail;
 	size_t queued_bytes;
 	long long srtt, rttvar, rto;
+	double cwnd, ssthresh;       /* packets */
+	long long cut_ms;            /* the last cut of cwnd on a timeout */
 	/* receiving */
 	uint32_t rcv_next;
 	size_t held_bytes;

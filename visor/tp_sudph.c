@@ -988,6 +988,13 @@ tp_sudph_start(struct vtp_mgr *m)
 		    listen != NULL ? listen : "0.0.0.0:0", strerror(errno));
 		return -1;
 	}
+	{
+		/* Room for a window of 16 KiB datagrams; the kernel caps it at rmem_max. */
+		int sz = 4 << 20;
+
+		setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
 	s->bound_port = bound.ss_family == AF_INET ?
 	    ntohs(((struct sockaddr_in *)&bound)->sin_port) :
 	    ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
