@@ -337,7 +337,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	now = sw_mono_ms();
 	idle = now - l->last_rx_ms;
-	if (idle >= l->opts.idle_close_ms) {
+	/* A link we stopped reading is not idle: its silence is ours. */
+	if (!l->paused && idle >= l->opts.idle_close_ms) {
 		noise_link_close(l, "idle timeout");
 		return;
 	}
@@ -356,7 +357,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (l->closing)
 		return;
-	next = l->last_rx_ms + l->opts.idle_close_ms;
+	next = l->paused ? now + l->opts.quiet_ms : l->last_rx_ms + l->opts.idle_close_ms;
 	if (idle >= l->opts.quiet_ms) {
 		if (l->last_quiet_ms + l->opts.quiet_ms < next)
 			next = l->last_quiet_ms + l->opts.quiet_ms;
@@ -514,6 +515,8 @@ noise_link_pause(struct noise_link *l, int paused)
 		bufferevent_disable(l->bev, EV_READ);
 		return;
 	}
+	/* The idle clock restarts: the peer could not be heard while paused. */
+	l->last_rx_ms = sw_mono_ms();
 	bufferevent_enable(l->bev, EV_READ);
 	/* Whatever was already read is processed without waiting for new bytes. */
 	if (evbuffer_get_length(bufferevent_get_input(l->bev)) > 0)

@@ -10,7 +10,8 @@
  * What a plaintext means is the caller's business (a dmsg frame, a visor
  * packet); so is the keep-alive message: the link says when the peer has been
  * quiet (quiet callback) and closes after idle_close_ms with nothing
- * received.  Callbacks may free or close any link, this one included; the
+ * received; a link the caller paused is never idle (its silence is ours), and
+ * its idle clock restarts when reading resumes.  Callbacks may free or close any link, this one included; the
  * closed callback always runs from the loop, never inside a caller's call.
  */
 #ifndef SW_NOISE_LINK_H

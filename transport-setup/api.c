@@ -20,6 +20,7 @@
 #include "httpauth.h"
 #include "log.h"
 #include "metrics.h"
+#include "svc_api.h"
 #include "tp_entry.h"
 #include "transport_setup.h"
 

@@ -12,7 +12,7 @@
 
 struct event;
 struct evbuffer;
-struct evconnlistener;
+struct sw_listener;
 struct dmsg_stream;
 struct dmsg_listener;
 struct noise_link;
@@ -79,7 +79,7 @@ struct vtp_mgr {
 	struct sw_authclient *tpd;    /* transport-discovery */
 	struct sw_authclient *ar;     /* address-resolver */
 	struct dmsg_listener *dl;
-	struct evconnlistener *lst;
+	struct sw_listener *lst;
 	struct event *bind_timer;
 	struct sudph *su;             /* tp_sudph.c: the UDP socket and resolver binding */
 	int stcpr_port;

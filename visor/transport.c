@@ -30,6 +30,7 @@
 #include "httpauth_client.h"
 #include "log.h"
 #include "tp_int.h"
+#include "transport-discovery/td_schema.h"
 #include "visor.h"
 
 struct vtp_pinger {
@@ -156,7 +157,7 @@ reg_post(struct vtp *t)
 	if (n < 0 || (size_t)n >= sizeof(body))
 		return;
 	t->last_reg_ms = sw_mono_ms();
-	t->reg = sw_authclient_request(t->m->tpd, "POST", "/transports/", body, (size_t)n,
+	t->reg = sw_authclient_request(t->m->tpd, "POST", TPD_PATH_POST, body, (size_t)n,
 	    VTP_HTTP_MS, reg_done, t);
 }
 
@@ -165,7 +166,7 @@ dereg(struct vtp *t)
 {
 	char path[64];
 
-	snprintf(path, sizeof(path), "/transports/id:%s", t->id_text);
+	snprintf(path, sizeof(path), TPD_PATH_BY_ID "%s", t->id_text);
 	sw_authclient_request(t->m->tpd, "DELETE", path, NULL, 0, VTP_HTTP_MS, NULL, NULL);
 }
 
