@@ -11,6 +11,7 @@
 #include "dmsg_client.h"
 #include "http.h"
 #include "log.h"
+#include "rgroup.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -76,10 +77,11 @@ visor_create(struct sw_svc *svc, const cJSON *cfg)
 	}
 	memcpy(v->api_listen, api, strlen(api) + 1);
 	if ((v->tps = vtp_mgr_new(v)) == NULL || (v->pub = visor_pub_new(v)) == NULL ||
-	    (v->autoconn = visor_ac_new(v)) == NULL)
+	    (v->autoconn = visor_ac_new(v)) == NULL || (v->rg = vrg_mgr_new(v)) == NULL)
 		goto fail;
 	return v;
 fail:
+	vrg_mgr_free(v->rg);
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
 	vtp_mgr_free(v->tps);
@@ -102,7 +104,8 @@ visor_start(void *priv)
 	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 || visor_query_start(v) == -1)
 		return -1;
 	if (vtp_mgr_start(v->tps) == -1 || visor_pub_start(v->pub) == -1 ||
-	    visor_ac_start(v->autoconn) == -1)
+	    visor_ac_start(v->autoconn) == -1 || vrg_mgr_start(v->rg) == -1 ||
+	    visor_routing_start(v) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
 	if (v->api == NULL || visor_api_routes(v) == -1 ||
@@ -137,6 +140,7 @@ visor_stop(void *priv, sw_svc_stopped *done)
 	v->autoconn = NULL;
 	v->stop_done = done;
 	v->stop_pending = 2;
+	vrg_mgr_stop(v->rg); /* route groups send CLOSE while transports are up */
 	visor_pub_stop(v->pub, visor_stop_step, v);
 	vtp_mgr_stop(v->tps, visor_stop_step, v);
 }
@@ -160,6 +164,8 @@ visor_destroy(void *priv)
 	/* Transports hold dmsg streams and API requests: they go first. */
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
+	visor_routing_free(v);
+	vrg_mgr_free(v->rg);
 	vtp_mgr_free(v->tps);
 	visor_query_free(v);
 	dmsg_client_free(v->dmsg);

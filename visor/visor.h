@@ -19,6 +19,9 @@ struct dmsg_client;
 struct vtp_mgr;
 struct visor_pub;
 struct visor_ac;
+struct vrt;
+struct vrg_mgr;
+struct vchat;
 
 struct visor {
 	struct sw_svc *svc;
@@ -36,6 +39,9 @@ struct visor {
 	struct vtp_mgr *tps;       /* transport.c */
 	struct visor_pub *pub;     /* publish.c */
 	struct visor_ac *autoconn; /* autoconnect.c */
+	struct vrt *rt;            /* router.c: the routing table */
+	struct vrg_mgr *rg;        /* rgroup.c: route groups, listeners, port 136 */
+	struct vchat *chat;        /* chat.c */
 	sw_svc_stopped *stop_done;
 	int stop_pending;
 };
