@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "nat.h"
+#include "rgroup.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -80,10 +81,12 @@ visor_create(struct sw_svc *svc, const cJSON *cfg)
 	}
 	memcpy(v->api_listen, api, strlen(api) + 1);
 	if ((v->tps = vtp_mgr_new(v)) == NULL || (v->pub = visor_pub_new(v)) == NULL ||
-	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL)
+	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL ||
+	    (v->rg = vrg_mgr_new(v)) == NULL)
 		goto fail;
 	return v;
 fail:
+	vrg_mgr_free(v->rg);
 	visor_nat_free(v->nat);
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
@@ -108,7 +111,8 @@ visor_start(void *priv)
 		return -1;
 	if (visor_nat_start(v->nat) == -1 || vtp_mgr_start(v->tps) == -1 ||
 	    visor_tpsetup_start(v) == -1 || visor_pub_start(v->pub) == -1 ||
-	    visor_ac_start(v->autoconn) == -1)
+	    visor_ac_start(v->autoconn) == -1 || vrg_mgr_start(v->rg) == -1 ||
+	    visor_routing_start(v) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
 	if (v->api == NULL || visor_api_routes(v) == -1 ||
@@ -144,6 +148,7 @@ visor_stop(void *priv, sw_svc_stopped *done)
 	v->autoconn = NULL;
 	v->stop_done = done;
 	v->stop_pending = 2;
+	vrg_mgr_stop(v->rg); /* route groups send CLOSE while transports are up */
 	visor_pub_stop(v->pub, visor_stop_step, v);
 	vtp_mgr_stop(v->tps, visor_stop_step, v);
 }
@@ -167,6 +172,8 @@ visor_destroy(void *priv)
 	/* Transports hold dmsg streams and API requests: they go first. */
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
+	visor_routing_free(v);
+	vrg_mgr_free(v->rg);
 	vtp_mgr_free(v->tps);
 	visor_nat_free(v->nat);
 	visor_tpsetup_free(v);
