@@ -21,7 +21,7 @@ struct cxo_rebuild {
 	const struct cxo_rebuild_ops *ops;
 	void *ctx;
 	struct event *ev;
-	long long period_s;
+	long long period_ms;
 	int running;
 	sw_svc_stopped *stopped; /* stop waiting for a rebuild's read */
 	size_t index;            /* the one being read */
@@ -46,7 +46,8 @@ rebuild_end(struct cxo_rebuild *rb, int ok)
 		return;
 	}
 	if (rb->ev != NULL) {
-		struct timeval tv = {(time_t)rb->period_s, 0};
+		struct timeval tv = {(time_t)(rb->period_ms / 1000),
+		    (suseconds_t)(rb->period_ms % 1000) * 1000};
 
 		event_add(rb->ev, &tv);
 	}
@@ -158,7 +159,7 @@ cxo_rebuild_new(struct sw_svc *svc, struct cxo_feed *feed, long long period_s,
 		return NULL;
 	rb->svc = svc;
 	rb->feed = feed;
-	rb->period_s = period_s;
+	rb->period_ms = period_s * 1000;
 	rb->ops = ops;
 	rb->ctx = ctx;
 	rb->ev = event_new(sw_svc_base(svc), -1, 0, rebuild_fire, rb);
@@ -173,6 +174,13 @@ void
 cxo_rebuild_start(struct cxo_rebuild *rb)
 {
 	rebuild_fire(-1, 0, rb);
+}
+
+void
+cxo_rebuild_follow(struct cxo_rebuild *rb, long long period_ms)
+{
+	if (period_ms > 0 && period_ms < rb->period_ms)
+		rb->period_ms = period_ms;
 }
 
 void

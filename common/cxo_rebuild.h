@@ -36,6 +36,12 @@ struct cxo_rebuild *cxo_rebuild_new(struct sw_svc *svc, struct cxo_feed *feed, l
     const struct cxo_rebuild_ops *ops, void *ctx);
 /* Rebuild now, then every period_s. */
 void cxo_rebuild_start(struct cxo_rebuild *rb);
+/*
+ * Replicas sharing one store (cxo.md Replicas): rebuild every period_ms
+ * instead, so this feed shows writes another replica took within about that
+ * long.  A rebuild that finds nothing new publishes no root.
+ */
+void cxo_rebuild_follow(struct cxo_rebuild *rb, long long period_ms);
 /* No more rebuilds; sw_svc_drain(svc, done) once no rebuild read is in flight. */
 void cxo_rebuild_stop(struct cxo_rebuild *rb, sw_svc_stopped *done);
 void cxo_rebuild_free(struct cxo_rebuild *rb);

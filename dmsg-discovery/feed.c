@@ -77,6 +77,7 @@ struct dd_feed {
 	struct event *expiry;
 	struct event *drain;
 	struct event *retry;
+	struct event *follow; /* cxo_follow_ms: the next rebuild for replicas */
 	struct fmut *q;
 	size_t qlen, qmax;
 	int rebuilding;
@@ -502,10 +503,17 @@ rebuild_finish(struct dd_feed *fd)
 
 	fd->rebuilding = 0;
 	cxo_feed_stats(fd->f, &st);
-	sw_log_info(fd->dd->name, "feed rebuilt from the store", "leaves=%zu queued=%zu", st.leaves,
-	    fd->qlen);
+	/* Replicas rebuild every cxo_follow_ms: those are not news. */
+	sw_log(fd->follow != NULL ? SW_LOG_DEBUG : SW_LOG_INFO, fd->dd->name,
+	    "feed rebuilt from the store", "leaves=%zu queued=%zu", st.leaves, fd->qlen);
 	drain(-1, 0, fd);
 	cxo_feed_hold(fd->f, 0);
+	if (fd->follow != NULL) {
+		struct timeval tv = {(time_t)(fd->dd->follow_ms / 1000),
+		    (suseconds_t)(fd->dd->follow_ms % 1000) * 1000};
+
+		evtimer_add(fd->follow, &tv);
+	}
 	if (fd->rebuild_again) {
 		fd->rebuild_again = 0;
 		rebuild_start(fd);
@@ -669,6 +677,20 @@ retry_fire(evutil_socket_t sock, short what, void *arg)
 	rebuild_start(fd);
 }
 
+/*
+ * Replicas (cxo.md Replicas): another replica's writes reach this feed only
+ * through the store, so it is rebuilt from the store every cxo_follow_ms
+ * (rearmed when a rebuild ends); a rebuild that finds nothing new publishes
+ * no root.
+ */
+static void
+follow_fire(evutil_socket_t sock, short what, void *arg)
+{
+	(void)sock;
+	(void)what;
+	rebuild_start(arg);
+}
+
 /* seq persistence */
 
 static void
@@ -712,8 +734,10 @@ dd_feed_start(struct dd *dd, const char *addr, const char *dmsg_disc)
 	fd->expiry = evtimer_new(base, expiry_fire, fd);
 	fd->drain = evtimer_new(base, drain, fd);
 	fd->retry = evtimer_new(base, retry_fire, fd);
+	if (dd->follow_ms > 0)
+		fd->follow = evtimer_new(base, follow_fire, fd);
 	fd->pub = cxo_pub_new(base, dd->name);
-	if (fd->q == NULL || fd->tok == NULL || fd->clients == NULL || fd->expiry == NULL ||
+	if ((dd->follow_ms > 0 && fd->follow == NULL) || fd->q == NULL || fd->tok == NULL || fd->clients == NULL || fd->expiry == NULL ||
 	    fd->drain == NULL || fd->retry == NULL || fd->pub == NULL)
 		goto fail;
 	fd->tok->feed = fd;
@@ -774,5 +798,7 @@ dd_feed_free(struct dd *dd)
 		event_free(fd->drain);
 	if (fd->retry != NULL)
 		event_free(fd->retry);
+	if (fd->follow != NULL)
+		event_free(fd->follow);
 	free(fd);
 }

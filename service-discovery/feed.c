@@ -91,6 +91,7 @@ sd_feed_start(struct sd *sd, const char *addr)
 	if (sd->feed == NULL ||
 	    (sd->rebuild = cxo_rebuild_new(sd->svc, sd->feed, rebuild_s, &rebuild_ops, sd)) == NULL)
 		return -1;
+	cxo_rebuild_follow(sd->rebuild, sd->follow_ms);
 	sw_log_info(sd->name, "publishing services-by-pk", "cxo=%s port=%d rebuild_s=%lld", addr,
 	    CXO_PORT_SERVICES_BY_PK, rebuild_s);
 	cxo_rebuild_start(sd->rebuild);

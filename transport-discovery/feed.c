@@ -101,6 +101,7 @@ tpd_feed_start(struct tpd *tpd)
 	if (tpd->feed == NULL || (tpd->rebuild = cxo_rebuild_new(tpd->svc, tpd->feed, rebuild_s,
 	    &rebuild_ops, tpd)) == NULL)
 		return -1;
+	cxo_rebuild_follow(tpd->rebuild, tpd->follow_ms);
 	sw_log_info(tpd->name, "publishing all-transports", "cxo=%s port=%d rebuild_s=%lld",
 	    tpd->cxo_addr, CXO_PORT_ALL_TRANSPORTS, rebuild_s);
 	cxo_rebuild_start(tpd->rebuild);
