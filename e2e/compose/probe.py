@@ -9,6 +9,7 @@ back from each, and read each replica's CXO feed.  One JSON argument:
   probe.py write SPEC   -> {"tpd": written, "sd": …, "dd": …}
   probe.py read SPEC    -> per service: found per replica, duplicates, same answers
   probe.py feeds SPEC   -> per feed: ms until every replica's tree hash is equal
+  probe.py write-feeds SPEC -> write, then feeds timed from the last write
 Keys are derived from the seed, so a later read knows what an earlier write
 wrote without being told."""
 import hashlib
@@ -110,23 +111,39 @@ def read(spec):
     return out
 
 
-def feeds(spec):
+def feeds(spec, since=None):
+    """Poll every replica's feed until their tree hashes are equal (or the
+    deadline); ms counts from since (the last write) when given.  "same_but"
+    compares the leaves without those of the publishers' own keys: replicas
+    sharing a key also share one dmsg identity, and their dmsg entries (leaves
+    of dmsg-discovery's feed) change while they take turns on the session."""
     out = {}
     deadline_s = spec.get("deadline_s", 1.0)
+    own = set(spec["pks"].values())
     for svc, addrs in (spec.get("cxo") or {}).items():
         pk = spec["pks"][svc]
-        t0 = time.monotonic()
-        trees = []
+        t0 = since if since is not None else time.monotonic()
         while True:
-            trees = [read_feed(a, pk, FEED_PORTS[svc])[0]["tree"].hex() for a in addrs]
+            snaps = [read_feed(a, pk, FEED_PORTS[svc]) for a in addrs]
+            trees = [r["tree"].hex() for r, _ in snaps]
+            rest = [{p: v for p, v in t.items() if p.rsplit("/", 1)[-1] not in own}
+                    for _, t in snaps]
             ms = (time.monotonic() - t0) * 1000
             if len(set(trees)) == 1 or ms > deadline_s * 1000:
                 break
             time.sleep(0.02)
-        out[svc] = {"converged": len(set(trees)) == 1, "ms": round(ms), "trees": trees}
+        out[svc] = {"converged": len(set(trees)) == 1, "ms": round(ms), "trees": trees,
+                    "same_but_own": all(r == rest[0] for r in rest),
+                    "leaves": [len(t) for _, t in snaps]}
     return out
+
+
+def write_feeds(spec):
+    """write, then feeds timed from the last write."""
+    w = write(spec)
+    return {"write": w, "feeds": feeds(spec, time.monotonic())}
 
 
 if __name__ == "__main__":
     cmd, spec = sys.argv[1], json.loads(sys.argv[2])
-    print(json.dumps({"write": write, "read": read, "feeds": feeds}[cmd](spec)))
+    print(json.dumps({"write": write, "read": read, "feeds": feeds, "write-feeds": write_feeds}[cmd](spec)))
