@@ -73,6 +73,12 @@ struct cxo_follow_opts {
 	void *ctx;
 	size_t queue_max;            /* 0: 4096 */
 	long long rebuild_s;         /* 0: rebuild only at start and on overflow */
+	/*
+	 * > 0: rebuild this often instead (ms), so that replicas sharing one
+	 * store show each other's writes within about that long (cxo.md,
+	 * Replicas).  A rebuild that changes nothing publishes no root.
+	 */
+	long long follow_ms;
 	const char *seq_key;         /* NULL: the root sequence is not kept */
 	const char *metric_prefix;   /* <p>_queue_overflows_total, <p>_rebuilds_total, <p>_leaves */
 };

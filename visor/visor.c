@@ -159,9 +159,13 @@ visor_health(void *priv, cJSON *checks)
 	struct visor *v = priv;
 	int n = v->dmsg != NULL ? dmsg_client_nsessions(v->dmsg) : 0;
 
+	/*
+	 * A visor without a session keeps trying, but it is not healthy: /health
+	 * is 200 only when every check is ok (README.md), so a container or a
+	 * deployment waiting on it waits for dmsg too.
+	 */
 	cJSON_AddStringToObject(checks, "dmsg", n >= 1 ? "ok" : "down");
-	/* A visor without a session is still up: it keeps trying. */
-	return 1;
+	return n >= 1;
 }
 
 static void
@@ -208,7 +212,9 @@ visor_gen_config(void)
 	cJSON_AddStringToObject(c, "route_finder", "http://127.0.0.1:9092");
 	cJSON_AddItemToObject(c, "setup_nodes", cJSON_CreateArray());
 	cJSON_AddStringToObject(c, "service_discovery", "http://127.0.0.1:9098");
-	cJSON_AddItemToObject(c, "stun_servers", cJSON_CreateArray());
+	/* The one-host deployment's stun-server, as for the services above. */
+	cJSON_AddItemToObject(c, "stun_servers",
+	    cJSON_CreateStringArray((const char *const[]){"127.0.0.1:3478"}, 1));
 	cJSON_AddItemToObject(c, "transport_setup_pks", cJSON_CreateArray());
 	cJSON_AddStringToObject(c, "stcpr_listen", "127.0.0.1:0");
 	cJSON_AddStringToObject(c, "api_listen", "127.0.0.1:8000");
