@@ -9,7 +9,10 @@ run CFG            open stcpr A-B, B-C, C-D, A-C and measure:
     B's CPU seconds per GB forwarded;
   - route setup latency (request to group up: route-finder, setup-node, the
     handshake), p50/p99 over 200 setups of 1 hop (A -> C) and 3 hops
-    (A -> B -> C -> D); target p50 < 5 ms on loopback.
+    (A -> B -> C -> D); target p50 < 5 ms on loopback;
+  - idle memory per intermediary rule on B: its RSS before and after
+    route-rules installs BENCH_ROUTE_RULES rules over port 136 (a second key
+    in setup_nodes); target < 128 bytes.
 """
 import json
 import os
@@ -49,7 +52,7 @@ def wait(pred, secs, what):
 def gen(cfg, ports):
     p = [int(x) for x in ports]
     keys = {}
-    for name in ("setup-node", "A", "B", "C", "D", "dmsg-server"):
+    for name in ("setup-node", "A", "B", "C", "D", "dmsg-server", "bench"):
         out = subprocess.run([os.path.join(os.environ.get("SW_BUILD", "build"), "bin", "visor"),
                               "gen-config"], capture_output=True, text=True, check=True)
         k = json.loads(out.stdout)
@@ -74,8 +77,9 @@ def gen(cfg, ports):
                      "dmsg": {"discovery": u(dd), "min_sessions": 1},
                      "transport_discovery": u(tpd), "address_resolver": u(ar),
                      "route_finder": u(rf), "service_discovery": "http://127.0.0.1:9",
-                     "setup_nodes": [keys["setup-node"][0]],
+                     "setup_nodes": [keys["setup-node"][0], keys["bench"][0]],
                      "api_listen": "127.0.0.1:%d" % port})
+    open(cfg + ".bench", "w").write("%s %s\n" % (u(dd), keys["bench"][1]))
     json.dump({"log": {"level": "warn", "format": "text"},
                "store": {"redis": "redis://127.0.0.1:%d/0" % redis},
                "services": svcs}, open(cfg, "w"))
@@ -91,12 +95,19 @@ def cpu_s(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 
-def run(cfg, pids):
+def run(cfg, pids, rules_bin):
     d = json.load(open(cfg))
     api = {s["name"]: "http://" + s["api_listen"] for s in d["services"] if s["type"] == "visor"}
     pid = dict(x.split("=") for x in pids.split(","))
@@ -139,9 +150,21 @@ def run(cfg, pids):
         print("route setup %d hop%s: p50 %.0f ms, p99 %.0f ms over %d (target p50 < 5 ms)" %
               (hops, "" if hops == 1 else "s", pct(lat, 0.5), pct(lat, 0.99), SETUPS))
 
+    disc, seed = open(cfg + ".bench").read().split()
+    tps = {t["remote_pk"]: t["t_id"] for t in call("GET", api["B"] + "/api/transports")[1]}
+    n = int(os.environ.get("BENCH_ROUTE_RULES", "50000"))
+    before = rss(int(pid["B"]))
+    r = subprocess.run([rules_bin, disc, seed, pk["B"], tps[pk["A"]], tps[pk["C"]], str(n)],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        sys.exit("bench/route: route-rules exited %d: %s %s" % (r.returncode, r.stdout, r.stderr))
+    after = rss(int(pid["B"]))
+    print("intermediary B: %.0f bytes of RSS per idle rule over %d rules (target < 128)" %
+          ((after - before) / n, n))
+
 
 if __name__ == "__main__":
     if sys.argv[1] == "gen":
         gen(sys.argv[2], sys.argv[3:])
     else:
-        run(sys.argv[2], sys.argv[3])
+        run(sys.argv[2], sys.argv[3], sys.argv[4])
