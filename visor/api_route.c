@@ -13,6 +13,7 @@
 
 #include "http.h"
 #include "rgroup_int.h"
+#include "svc_api.h"
 #include "visor.h"
 
 static void
