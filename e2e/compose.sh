@@ -105,7 +105,7 @@ scenario() {
 		-e E2E_TPD=http://transport-discovery:9091 -e E2E_RF=http://route-finder:9092 \
 		-e E2E_SD=http://service-discovery:9098 -e E2E_AR=http://address-resolver:9093 \
 		-e E2E_STUN_HOST=stun-server -e E2E_STUN_HTTP=http://stun-server:9095 \
-		-e E2E_SN=http://setup-node:9094 -e E2E_TPS=http://transport-setup:9099 \
+		-e E2E_SN=http://setup-node:9094 -e E2E_TS=http://transport-setup:9099 \
 		-e E2E_TPVIZ=http://tpviz:9096 \
 		"$(dc ps -q e2e)" sh -c 'E2E_SELF_HOST=$(hostname -i | cut -d" " -f1) exec "$@"' sh \
 		timeout 300 /usr/bin/python3 "$@"
