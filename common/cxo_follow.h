@@ -74,9 +74,11 @@ struct cxo_follow_opts {
 	size_t queue_max;            /* 0: 4096 */
 	long long rebuild_s;         /* 0: rebuild only at start and on overflow */
 	/*
-	 * > 0: rebuild this often instead (ms), so that replicas sharing one
-	 * store show each other's writes within about that long (cxo.md,
-	 * Replicas).  A rebuild that changes nothing publishes no root.
+	 * Replicas sharing one store (cxo.md Replicas): another replica's writes
+	 * reach this feed only through the store, so rebuild every follow_ms
+	 * (instead of rebuild_s) and every replica's tree is the same within
+	 * about that long.  A rebuild that finds nothing new publishes no root.
+	 * 0: off.
 	 */
 	long long follow_ms;
 	const char *seq_key;         /* NULL: the root sequence is not kept */
