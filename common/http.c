@@ -71,6 +71,9 @@ struct http_conn {
 	int fd;
 	struct sw_http_req *pending; /* the request being handled, if any */
 	struct event *watch;         /* EOF watch while an answer is outstanding */
+	const char *carrier;         /* "tcp", or the carrier that connected it */
+	char peer[72];               /* the carrier's name for the peer (dmsg: its PK) */
+	int stranger;                /* on the carrier's listener, unknown to the carrier */
 };
 
 struct sw_http_server {
@@ -90,6 +93,12 @@ struct sw_http_server {
 	size_t nbound;
 	struct route **routes;
 	size_t nroutes;
+	/* The second carrier (sw_http_server_carrier): its private listener and who is behind it. */
+	int carrier_port;
+	const char *carrier;
+	sw_http_peer_fn *peer_fn;
+	void *peer_arg;
+	struct sw_metric *m_carrier;
 };
 
 struct param {
@@ -115,11 +124,13 @@ struct sw_http_req {
 	struct param params[SW_HTTP_MAX_PARAMS];
 	size_t nsegs;
 	char *segs[SW_HTTP_MAX_SEGS];
-	char peer[64];
+	const char *carrier;
+	char peer[72];
 	char buf[];
 };
 
 static void conn_closed(struct evhttp_connection *evcon, void *arg);
+static void carrier_identify(struct sw_http_server *srv, struct http_conn *c);
 
 static char *
 xstrdup(const char *s)
@@ -214,6 +225,9 @@ sw_http_server_new(struct event_base *base, const char *svc, struct sw_metrics *
 		    "HTTP request latency by route.", SW_HISTOGRAM, l_route, NULL, 0);
 		srv->m_open = sw_metric_new(metrics, "sw_http_open_connections",
 		    "Open HTTP connections that have sent a request.", SW_GAUGE, NULL, NULL, 0);
+		srv->m_carrier = sw_metric_new(metrics, "sw_http_carrier_requests_total",
+		    "HTTP requests served, by carrier (tcp, dmsg).", SW_COUNTER,
+		    (const char *const[]){"carrier", NULL}, NULL, 0);
 	}
 	return srv;
 fail:
@@ -592,6 +606,8 @@ conn_get(struct sw_http_server *srv, struct evhttp_request *ev)
 	c->srv = srv;
 	c->evcon = evcon;
 	c->fd = fd;
+	c->carrier = "tcp";
+	carrier_identify(srv, c);
 	srv->conns[fd] = c;
 	evhttp_connection_set_closecb(evcon, conn_closed, c);
 	srv->nconns++;
@@ -602,6 +618,22 @@ conn_get(struct sw_http_server *srv, struct evhttp_request *ev)
 		set_listening(srv, 0);
 	}
 	return c;
+}
+
+/* A connection on the carrier's private listener: ask the carrier who it is. */
+static void
+carrier_identify(struct sw_http_server *srv, struct http_conn *c)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+
+	if (srv->carrier == NULL ||
+	    getsockname(c->fd, (struct sockaddr *)&sin, &len) == -1 || sin.sin_family != AF_INET ||
+	    ntohs(sin.sin_port) != srv->carrier_port)
+		return;
+	c->carrier = srv->carrier;
+	if (srv->peer_fn == NULL || srv->peer_fn(srv->peer_arg, c->fd, c->peer, sizeof(c->peer)) == -1)
+		c->stranger = 1;
 }
 
 static void
@@ -692,6 +724,7 @@ on_request(struct evhttp_request *ev, void *arg)
 	r->conn = conn_get(srv, ev);
 	if (r->conn != NULL)
 		r->conn->pending = r;
+	r->carrier = r->conn != NULL ? r->conn->carrier : "tcp";
 	if ((evcon = evhttp_request_get_connection(ev)) != NULL) {
 		char *addr = NULL;
 		ev_uint16_t port;
@@ -699,6 +732,13 @@ on_request(struct evhttp_request *ev, void *arg)
 		evhttp_connection_get_peer(evcon, &addr, &port);
 		if (addr != NULL)
 			snprintf(r->peer, sizeof(r->peer), "%s", addr);
+	}
+	if (r->conn != NULL && srv->carrier != NULL && r->conn->carrier == srv->carrier) {
+		snprintf(r->peer, sizeof(r->peer), "%s", r->conn->peer);
+		if (r->conn->stranger) {
+			sw_http_error(r, 403, "unknown carrier connection");
+			return;
+		}
 	}
 	if (pct_decode(r->path, raw, strlen(raw)) == -1 ||
 	    (rc = split_path(r, raw, r->path + strlen(r->path) + 1)) == -1) {
@@ -889,6 +929,37 @@ sw_http_req_peer(const struct sw_http_req *req)
 	return req->peer;
 }
 
+const char *
+sw_http_req_carrier(const struct sw_http_req *req)
+{
+	return req->carrier;
+}
+
+int
+sw_http_server_carrier(struct sw_http_server *srv, const char *name, sw_http_peer_fn *fn,
+    void *arg)
+{
+	struct evhttp_bound_socket *b;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+
+	/* A carrier going away (fn NULL) leaves the listener: whoever comes is a stranger. */
+	srv->peer_fn = fn;
+	srv->peer_arg = arg;
+	if (srv->carrier != NULL || fn == NULL)
+		return srv->carrier != NULL ? srv->carrier_port : -1;
+	b = evhttp_bind_socket_with_handle(srv->http, "127.0.0.1", 0);
+	if (b == NULL || getsockname(evhttp_bound_socket_get_fd(b), (struct sockaddr *)&sin,
+	    &len) == -1) {
+		sw_log_error(srv->svc, "carrier listener failed", "carrier=%s", name);
+		srv->peer_fn = NULL;
+		return -1;
+	}
+	srv->carrier_port = ntohs(sin.sin_port);
+	srv->carrier = name;
+	return srv->carrier_port;
+}
+
 int
 sw_http_req_gone(const struct sw_http_req *req)
 {
@@ -933,6 +1004,7 @@ finish(struct sw_http_req *r, int status)
 	snprintf(code, sizeof(code), "%d", status);
 	sw_metric_add(srv->m_requests, (const char *const[]){route, r->method, code}, 1);
 	sw_metric_observe(srv->m_duration, (const char *const[]){route}, secs);
+	sw_metric_add(srv->m_carrier, (const char *const[]){r->carrier}, 1);
 	if (sw_log_get_level() <= SW_LOG_DEBUG)
 		sw_log_debug(srv->svc, "request", "method=%s path=%s status=%d ms=%.2f peer=%s",
 		    r->method, sw_log_q((char[512]){0}, 512, r->uri), status, secs * 1e3,

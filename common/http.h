@@ -58,6 +58,19 @@ void sw_http_server_set_max_body(struct sw_http_server *srv, size_t max);
  * closes.  A connection counts from its first request.
  */
 void sw_http_server_set_max_conns(struct sw_http_server *srv, size_t max);
+/*
+ * A second carrier (common/http_dmsg.c): a private listener on 127.0.0.1
+ * that only the carrier connects to.  For each connection on it, peer_fn
+ * (given the served socket) names the peer (written into peer, at most len
+ * bytes) or returns -1 for a stranger, which gets 403.  Requests on it run
+ * the same routes and limits; /metrics counts them under the carrier's name.
+ * fn NULL: the carrier is gone (its connections become strangers).  One
+ * carrier per server; a second call replaces fn and arg.  Returns the
+ * listener's port, or -1 logged.
+ */
+typedef int sw_http_peer_fn(void *arg, int fd, char *peer, size_t len);
+int sw_http_server_carrier(struct sw_http_server *srv, const char *name, sw_http_peer_fn *fn,
+    void *arg);
 /* method: "GET", "POST", "DELETE", "PUT", or "*" for any. */
 int sw_http_route(struct sw_http_server *srv, const char *method, const char *pattern,
     sw_http_handler *h, void *arg);
@@ -85,8 +98,10 @@ const char *sw_http_req_query(const struct sw_http_req *req, const char *name); 
 const char *sw_http_req_header(const struct sw_http_req *req, const char *name);
 /* Followed by a NUL not counted in *len, so C string parsers may read it. */
 const unsigned char *sw_http_req_body(const struct sw_http_req *req, size_t *len);
-/* The peer's IP address as text. */
+/* The peer's IP address as text; over dmsg, the peer's PK in hex. */
 const char *sw_http_req_peer(const struct sw_http_req *req);
+/* "tcp", or the second carrier's name ("dmsg"). */
+const char *sw_http_req_carrier(const struct sw_http_req *req);
 int sw_http_req_gone(const struct sw_http_req *req);
 void sw_http_req_set_data(struct sw_http_req *req, void *data);
 void *sw_http_req_get_data(const struct sw_http_req *req);
@@ -132,6 +147,14 @@ struct sw_http_opts {
 	int backoff_ms; /* first delay, doubling; default 200 */
 	const char *const *headers; /* NULL-terminated name, value, name, value, … */
 };
+
+/*
+ * dmsg first (common/http_dmsg.h): requests to a URL mapped in d go to the
+ * service's (pk, 80) first and to TCP when no stream opens in 2 s.  d NULL
+ * detaches.  -1 when d has no room for another client.
+ */
+struct sw_http_dmsg;
+int sw_http_client_set_dmsg(struct sw_http_client *c, struct sw_http_dmsg *d);
 
 /*
  * url: "http://host[:port]/path?query".  body may be NULL; with a body,

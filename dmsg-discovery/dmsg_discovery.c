@@ -8,6 +8,7 @@
 #include "dict.h"
 #include "dmsg_discovery.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -96,6 +97,9 @@ dd_start(void *priv)
 	if ((dd->cxo_addr[0] != '\0' || dd->dmsg_disc[0] != '\0') &&
 	    dd_feed_start(dd, dd->cxo_addr, dd->dmsg_disc) == -1)
 		return -1;
+	if (dd_feed_dmsg(dd) != NULL && (dd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(dd->svc),
+	    dd->http, dd_feed_dmsg(dd), 0, dd->name)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -104,6 +108,7 @@ dd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct dd *dd = priv;
 
+	sw_http_dmsg_server_free(dd->http_dmsg);
 	dd_feed_free(dd);
 	sw_svc_drain(dd->svc, done);
 }

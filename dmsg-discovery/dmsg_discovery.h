@@ -27,6 +27,7 @@ struct dd_feed;
 
 struct dd {
 	struct sw_svc *svc;
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 	const char *name;
 	struct sw_store *st;
 	struct sw_http_server *http;
@@ -56,6 +57,8 @@ int dd_api_routes(struct dd *dd);
  */
 int dd_feed_start(struct dd *dd, const char *addr, const char *dmsg_disc);
 void dd_feed_free(struct dd *dd);
+/* The feed's dmsg client (NULL without dmsg), which also carries the HTTP API on port 80. */
+struct dmsg_client *dd_feed_dmsg(struct dd *dd);
 void dd_feed_written(struct dd *dd, const struct dmsg_entry *e, const char *json);
 void dd_feed_deleted(struct dd *dd, const uint8_t pk[SW_PK_LEN]);
 

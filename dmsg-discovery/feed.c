@@ -776,3 +776,10 @@ dd_feed_free(struct dd *dd)
 		event_free(fd->retry);
 	free(fd);
 }
+
+struct dmsg_client *
+dd_feed_dmsg(struct dd *dd)
+{
+	return dd->feed != NULL && dd->feed->dmsg != NULL ? cxo_dmsg_pub_client(dd->feed->dmsg) :
+	    NULL;
+}

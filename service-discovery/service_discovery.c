@@ -9,7 +9,9 @@
 #include <sodium.h>
 
 #include "dict.h"
+#include "cxo_dmsg.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "service_discovery.h"
@@ -96,6 +98,9 @@ sd_start(void *priv)
 	if ((sd->cxo_addr[0] != '\0' || sd->dmsg_disc[0] != '\0') &&
 	    sd_feed_start(sd, sd->cxo_addr) == -1)
 		return -1;
+	if (sd->feed_dmsg != NULL && (sd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(sd->svc),
+	    sd->http, cxo_dmsg_pub_client(sd->feed_dmsg), 0, sd->name)) == NULL)
+		return -1;
 	sw_log_info(sd->name, "listening", "addr=%s store=%s", sd->listen,
 	    sw_store_is_redis(sd->st) ? "redis" : "memory");
 	return 0;
@@ -123,6 +128,7 @@ sd_destroy(void *priv)
 {
 	struct sd *sd = priv;
 
+	sw_http_dmsg_server_free(sd->http_dmsg);
 	sd_feed_free(sd);
 	sw_http_server_free(sd->http);
 	sw_dict_free(sd->writing);

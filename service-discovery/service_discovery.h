@@ -73,6 +73,7 @@ struct sd {
 	char cxo_addr[256];
 	char dmsg_disc[256];
 	struct cxo_dmsg_pub *feed_dmsg; /* on dmsg port 48 */
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 	struct cxo_pub *pub;
 	struct cxo_feed *feed;
 	struct cxo_rebuild *rebuild;

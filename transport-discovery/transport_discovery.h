@@ -42,6 +42,7 @@ struct tpd {
 	char cxo_addr[256];
 	char dmsg_disc[256];
 	struct cxo_dmsg_pub *feed_dmsg; /* on dmsg port 49 */
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 	struct cxo_pub *pub;
 	struct cxo_feed *feed;
 	struct cxo_rebuild *rebuild;

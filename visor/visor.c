@@ -27,6 +27,8 @@ static const struct sw_cfg_key visor_keys[] = {
 	{"dmsg_discovery_pk", SW_CFG_STR, NULL, "clients-by-server feed publisher (absent: HTTP only)"},
 	{"service_discovery_pk", SW_CFG_STR, NULL, "services-by-pk feed publisher (absent: HTTP only)"},
 	{"transport_discovery_pk", SW_CFG_STR, NULL, "all-transports feed publisher (reserved)"},
+	{"address_resolver_pk", SW_CFG_STR, NULL, "address-resolver's dmsg PK (absent: HTTP over TCP)"},
+	{"route_finder_pk", SW_CFG_STR, NULL, "route-finder's dmsg PK (absent: HTTP over TCP)"},
 	{"stun_servers", SW_CFG_LIST, NULL, "STUN servers host:port"},
 	{"transport_setup_pks", SW_CFG_LIST, NULL, "PKs allowed to add/remove transports"},
 	{"stcpr_listen", SW_CFG_STR, "127.0.0.1:0", "stcpr TCP listener"},
@@ -99,7 +101,8 @@ visor_start(void *priv)
 	o.discovery = v->discovery;
 	o.min_sessions = v->min_sessions;
 	v->dmsg = dmsg_client_new(sw_svc_base(v->svc), &v->kp, &o, v->name);
-	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 || visor_query_start(v) == -1)
+	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 ||
+	    visor_dmsgfirst_start(v) == -1 || visor_query_start(v) == -1)
 		return -1;
 	if (vtp_mgr_start(v->tps) == -1 || visor_pub_start(v->pub) == -1 ||
 	    visor_ac_start(v->autoconn) == -1)
@@ -122,6 +125,7 @@ visor_stop_step(void *arg)
 	if (--v->stop_pending > 0)
 		return;
 	visor_query_free(v); /* its streams before the dmsg client */
+	visor_dmsgfirst_free(v);
 	/* Sessions close with the client; the entry expires on its own. */
 	dmsg_client_free(v->dmsg);
 	v->dmsg = NULL;
@@ -162,6 +166,7 @@ visor_destroy(void *priv)
 	visor_pub_free(v->pub);
 	vtp_mgr_free(v->tps);
 	visor_query_free(v);
+	visor_dmsgfirst_free(v);
 	dmsg_client_free(v->dmsg);
 	sw_http_server_free(v->api);
 	sodium_memzero(&v->kp, sizeof(v->kp));
