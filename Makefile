@@ -35,7 +35,7 @@ LIBS    := $(shell pkg-config --libs $(PKGS)) -lm
 LDFLAGS += $(SANFLAGS)
 
 # Every folder with a main.c is a program; skywire-svc links all services.
-SERVICES := dmsg-discovery service-discovery dmsg-server visor address-resolver transport-discovery route-finder stun-server
+SERVICES := dmsg-discovery service-discovery dmsg-server visor address-resolver transport-discovery route-finder stun-server tpviz
 SERVICES := $(foreach s,$(SERVICES),$(if $(wildcard $(s)/main.c),$(s)))
 TOOLS    := $(filter-out $(SERVICES) skywire-svc visor tests bench e2e compose, \
 	$(patsubst %/main.c,%,$(wildcard */main.c)))

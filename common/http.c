@@ -116,6 +116,8 @@ struct sw_http_req {
 	void *data;
 	char *query;      /* decoded pairs, see query_decode */
 	int gone;
+	int streaming;    /* sw_http_stream_start sent the headers */
+	int status;
 	int body_ready;
 	size_t body_len;
 	char *uri;
@@ -999,7 +1001,10 @@ finish(struct sw_http_req *r, int status)
 		if (r->conn->watch != NULL)
 			event_del(r->conn->watch);
 	}
-	evhttp_send_reply(r->ev, status, NULL, NULL);
+	if (r->streaming)
+		evhttp_send_reply_end(r->ev);
+	else
+		evhttp_send_reply(r->ev, status, NULL, NULL);
 	secs = elapsed_s(&r->t0);
 	snprintf(code, sizeof(code), "%d", status);
 	sw_metric_add(srv->m_requests, (const char *const[]){route, r->method, code}, 1);
@@ -1092,6 +1097,52 @@ out:
 	else
 		sw_http_reply_raw(req, status, "application/json", "{\"error\":\"\"}", 12);
 	cJSON_Delete(o);
+}
+
+int
+sw_http_stream_start(struct sw_http_req *req, int status, const char *ctype)
+{
+	if (req->gone || req->streaming)
+		return -1;
+	if (ctype != NULL)
+		set_ctype(req, ctype);
+	evhttp_add_header(evhttp_request_get_output_headers(req->ev), "Cache-Control", "no-cache");
+	evhttp_send_reply_start(req->ev, status, NULL);
+	req->streaming = 1;
+	req->status = status;
+	return 0;
+}
+
+int
+sw_http_stream_write(struct sw_http_req *req, const void *data, size_t len)
+{
+	struct evbuffer *b;
+	int ret;
+
+	if (req->gone || !req->streaming || (b = evbuffer_new()) == NULL)
+		return -1;
+	ret = evbuffer_add(b, data, len);
+	if (ret == 0)
+		evhttp_send_reply_chunk(req->ev, b);
+	evbuffer_free(b);
+	return ret;
+}
+
+size_t
+sw_http_stream_queued(const struct sw_http_req *req)
+{
+	struct evhttp_connection *evcon;
+
+	if (req->gone || (evcon = evhttp_request_get_connection(req->ev)) == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(
+	    evhttp_connection_get_bufferevent(evcon)));
+}
+
+void
+sw_http_stream_end(struct sw_http_req *req)
+{
+	finish(req, req->streaming ? req->status : 500);
 }
 
 void

@@ -118,6 +118,16 @@ void sw_http_reply_raw(struct sw_http_req *req, int status, const char *ctype,
 void sw_http_reply_buf(struct sw_http_req *req, int status, const char *ctype,
     struct evbuffer *body);
 /*
+ * A streamed answer (Server-Sent Events): start sends status and headers,
+ * each write one chunk; end finishes and frees req (call it also once
+ * sw_http_req_gone says the client left).  -1 when gone or not streaming.
+ * queued: bytes written and not yet sent (a slow reader's backlog).
+ */
+int sw_http_stream_start(struct sw_http_req *req, int status, const char *ctype);
+int sw_http_stream_write(struct sw_http_req *req, const void *data, size_t len);
+size_t sw_http_stream_queued(const struct sw_http_req *req);
+void sw_http_stream_end(struct sw_http_req *req);
+/*
  * {"error":msg}; extra (may be NULL) adds its members to the object and is
  * consumed (freed); an "error" member in extra is ignored.
  */

@@ -108,7 +108,8 @@ dd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct dd *dd = priv;
 
-	sw_http_dmsg_server_free(dd->http_dmsg);
+	sw_http_dmsg_server_free(dd->http_dmsg); /* before the feed's dmsg client */
+	dd->http_dmsg = NULL;
 	dd_feed_free(dd);
 	sw_svc_drain(dd->svc, done);
 }
@@ -127,6 +128,7 @@ dd_destroy(void *priv)
 {
 	struct dd *dd = priv;
 
+	sw_http_dmsg_server_free(dd->http_dmsg);
 	dd_feed_free(dd);
 	sw_http_server_free(dd->http);
 	sw_dict_free(dd->writing);

@@ -9,6 +9,7 @@ extern const struct sw_service_ops visor_ops;
 extern const struct sw_service_ops transport_discovery_ops;
 extern const struct sw_service_ops route_finder_ops;
 extern const struct sw_service_ops stun_server_ops;
+extern const struct sw_service_ops tpviz_ops;
 
 static const struct sw_service_ops *const types[] = {
 	&dmsg_discovery_ops,
@@ -19,6 +20,7 @@ static const struct sw_service_ops *const types[] = {
 	&transport_discovery_ops,
 	&route_finder_ops,
 	&stun_server_ops,
+	&tpviz_ops,
 	NULL,
 };
 
