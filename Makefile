@@ -34,8 +34,9 @@ ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(CFL
 LIBS    := $(shell pkg-config --libs $(PKGS)) -lm
 LDFLAGS += $(SANFLAGS)
 
-# Every folder with a main.c is a program; skywire-svc links all services.
-SERVICES := dmsg-discovery service-discovery dmsg-server visor address-resolver transport-discovery route-finder stun-server tpviz
+# Every folder with a main.c is a program; skywire-svc links all services,
+# which are listed once, in skywire-svc/services.def (one SW_SERVICE(x) line each).
+SERVICES := $(shell sed -n 's/^SW_SERVICE(\([a-z0-9_]*\)).*/\1/p' skywire-svc/services.def | tr _ -)
 SERVICES := $(foreach s,$(SERVICES),$(if $(wildcard $(s)/main.c),$(s)))
 TOOLS    := $(filter-out $(SERVICES) skywire-svc visor tests bench e2e compose, \
 	$(patsubst %/main.c,%,$(wildcard */main.c)))

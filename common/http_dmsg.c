@@ -1,12 +1,10 @@
 /*
  * http_dmsg: HTTP's dmsg carrier (see http_dmsg.h for the shape).
  *
- * Three parts: a splice (a loopback socket's bufferevent and a dmsg
- * stream's bufferevent moving bytes both ways), the server (each stream
- * accepted on port 80 spliced to a fresh connection into the evhttp
- * server's private listener), and the client carrier (a private listener
- * that each dmsg try's evhttp connection reaches, spliced to the try's
- * dial).
+ * Three parts: the server (streams on port 80 handed to the HTTP server),
+ * the client carrier (a private listener that each dmsg try's evhttp
+ * connection reaches, spliced to the try's dial), and the splice between
+ * a loopback socket's bufferevent and a stream's.
  *
  * A splice ends the way TCP would: EOF on one side is passed on once what
  * came before it has been written (a socket gets shutdown(SHUT_WR), the
@@ -42,18 +40,10 @@
 
 /* ---- splice ---- */
 
-struct splice;
-typedef void splice_end_fn(struct splice *sp);
-
 struct splice {
-	struct splice *prev, *next;
 	struct bufferevent *sock, *dm;  /* NULL once closed */
 	int sock_eof, dm_eof;           /* that side sent EOF */
 	int sock_shut;                  /* our write side of sock is shut */
-	uint16_t lport;                 /* server: our socket's local port */
-	char peer[SW_PK_HEX];
-	splice_end_fn *end;             /* owner's bookkeeping, before the free */
-	void *owner;
 };
 
 static void splice_check(struct splice *sp);
@@ -61,8 +51,6 @@ static void splice_check(struct splice *sp);
 static void
 splice_free(struct splice *sp)
 {
-	if (sp->end != NULL)
-		sp->end(sp);
 	if (sp->sock != NULL)
 		bufferevent_free(sp->sock);
 	if (sp->dm != NULL)
@@ -176,57 +164,20 @@ struct sw_http_dmsg_server {
 	const char *svc;
 	struct cxo_dmsg *cd;
 	struct dmsg_listener *l;
-	struct sockaddr_in to;  /* the evhttp server's private listener */
-	struct splice *splices;
-	size_t n;
 	struct dmsg_client *own;  /* serve_as: ours to free */
 };
 
-static void
-server_splice_end(struct splice *sp)
-{
-	struct sw_http_dmsg_server *s = sp->owner;
-
-	if (sp->prev != NULL)
-		sp->prev->next = sp->next;
-	else
-		s->splices = sp->next;
-	if (sp->next != NULL)
-		sp->next->prev = sp->prev;
-	s->n--;
-}
-
-/* sw_http_peer_fn: the served socket's peer is one of our splices' sockets. */
-static int
-server_peer(void *arg, int fd, char *peer, size_t len)
-{
-	struct sw_http_dmsg_server *s = arg;
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-
-	if (getpeername(fd, (struct sockaddr *)&sin, &sl) == -1 || sin.sin_family != AF_INET)
-		return -1;
-	for (struct splice *sp = s->splices; sp != NULL; sp = sp->next)
-		if (sp->lport == ntohs(sin.sin_port) && sp->sock != NULL) {
-			snprintf(peer, len, "%s", sp->peer);
-			return 0;
-		}
-	return -1;
-}
-
+/* Each stream becomes one more connection of the HTTP server, its peer the stream's PK. */
 static void
 server_accept(struct dmsg_listener *l, struct dmsg_stream *st, void *arg)
 {
 	struct sw_http_dmsg_server *s = arg;
-	struct bufferevent *sock = NULL, *dm = NULL;
-	struct splice *sp;
-	struct sockaddr_in me;
-	socklen_t ml = sizeof(me);
+	struct bufferevent *dm, *srv_bev;
 	char pk[SW_PK_HEX];
 
 	(void)l;
 	sw_hex_encode(pk, dmsg_stream_remote_pk(st), SW_PK_LEN);
-	if (s->n >= SW_HTTP_DMSG_MAX_CONNS) {
+	if (cxo_dmsg_links(s->cd) >= SW_HTTP_DMSG_MAX_CONNS) {
 		sw_log_warn(s->svc, "http over dmsg: too many streams, refusing", "peer=%s", pk);
 		dmsg_stream_free(st);
 		return;
@@ -235,28 +186,18 @@ server_accept(struct dmsg_listener *l, struct dmsg_stream *st, void *arg)
 		dmsg_stream_free(st);
 		return;
 	}
-	sock = bufferevent_socket_new(s->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (sock == NULL || bufferevent_socket_connect(sock, (struct sockaddr *)&s->to,
-	    sizeof(s->to)) == -1 ||
-	    getsockname(bufferevent_getfd(sock), (struct sockaddr *)&me, &ml) == -1)
-		goto fail;
-	if ((sp = splice_new(sock, dm)) == NULL)
-		goto fail;
-	sp->lport = ntohs(me.sin_port);
-	memcpy(sp->peer, pk, sizeof(pk));
-	sp->end = server_splice_end;
-	sp->owner = s;
-	sp->next = s->splices;
-	if (s->splices != NULL)
-		s->splices->prev = sp;
-	s->splices = sp;
-	s->n++;
-	return;
-fail:
-	sw_log_warn(s->svc, "http over dmsg: cannot reach own http server", "peer=%s", pk);
-	if (sock != NULL)
-		bufferevent_free(sock);
-	bufferevent_free(dm);
+	/*
+	 * The adapter runs its callbacks inside the write that caused them; the
+	 * server expects them from the loop, as a socket gives them: one more
+	 * pass-through layer, with deferred callbacks.
+	 */
+	if ((srv_bev = bufferevent_filter_new(dm, NULL, NULL,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, NULL, NULL)) == NULL) {
+		bufferevent_free(dm);
+		return;
+	}
+	if (sw_http_server_adopt_as(s->srv, srv_bev, pk, "dmsg") == -1)
+		sw_log_warn(s->svc, "http over dmsg: server refused the stream", "peer=%s", pk);
 }
 
 struct sw_http_dmsg_server *
@@ -264,18 +205,12 @@ sw_http_dmsg_serve(struct event_base *base, struct sw_http_server *srv,
     struct dmsg_client *dc, uint16_t port, const char *svc)
 {
 	struct sw_http_dmsg_server *s = calloc(1, sizeof(*s));
-	int lport;
 
 	if (s == NULL || srv == NULL || dc == NULL)
 		goto fail;
 	s->svc = svc != NULL ? svc : "http";
 	s->base = base;
 	s->srv = srv;
-	if ((lport = sw_http_server_carrier(srv, "dmsg", server_peer, s)) == -1)
-		goto fail;
-	s->to.sin_family = AF_INET;
-	s->to.sin_port = htons((uint16_t)lport);
-	s->to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((s->cd = cxo_dmsg_new(s->base, dc, s->svc)) == NULL ||
 	    (s->l = dmsg_client_listen(dc, port != 0 ? port : SW_HTTP_DMSG_PORT, server_accept,
 	    s)) == NULL)
@@ -293,14 +228,17 @@ sw_http_dmsg_server_free(struct sw_http_dmsg_server *s)
 {
 	if (s == NULL)
 		return;
-	if (s->srv != NULL)
-		sw_http_server_carrier(s->srv, "dmsg", NULL, NULL);
 	dmsg_listener_free(s->l);
-	while (s->splices != NULL)
-		splice_free(s->splices);
+	/* The server's connections on our streams see an error and go. */
 	cxo_dmsg_free(s->cd);
 	dmsg_client_free(s->own);
 	free(s);
+}
+
+size_t
+sw_http_dmsg_server_conns(const struct sw_http_dmsg_server *s)
+{
+	return s != NULL ? cxo_dmsg_links(s->cd) : 0;
 }
 
 struct sw_http_dmsg_server *
@@ -323,12 +261,6 @@ sw_http_dmsg_serve_as(struct event_base *base, struct sw_http_server *srv,
 	}
 	s->own = dc;
 	return s;
-}
-
-size_t
-sw_http_dmsg_server_conns(const struct sw_http_dmsg_server *s)
-{
-	return s != NULL ? s->n : 0;
 }
 
 /* ---- client carrier ---- */

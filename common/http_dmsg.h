@@ -2,19 +2,16 @@
  * http_dmsg: HTTP over dmsg ("dmsgfirst", services.md), the second carrier
  * of the one HTTP layer in http.c / http_client.c.
  *
- * The one idea: evhttp stays the only HTTP code on both ends.  A dmsg stream
- * is spliced to a loopback TCP connection, and evhttp serves (or sends)
- * that connection exactly as any other:
+ * The one idea: the HTTP code stays the same on both ends.  Server: each
+ * stream accepted on dmsg port 80 is adapted to a bufferevent (cxo_dmsg)
+ * and adopted by the service's own sw_http_server, its peer the stream's
+ * remote PK, so routes, limits, deadlines and httpauth are the ones TCP
+ * gets.  Client: evhttp only speaks TCP, so each dmsg try connects evhttp
+ * to a private loopback listener from its own address 127.x.y.z, which
+ * names the try; the accepted socket is spliced to the try's dmsg stream.
  *
- *   server: dmsg (pk,80) stream <-> splice <-> 127.0.0.1:private -> evhttp
- *   client: evhttp -> 127.x.y.z => 127.0.0.1:private <-> splice <-> dmsg stream
- *
- * The server's private listener (sw_http_server_carrier) asks us who is
- * behind each connection: we made it, so its local port names the stream
- * and the peer is the stream's remote PK.  On the client, each try binds its
- * connection to its own loopback address 127.x.y.z, so the accepted socket
- * names the try whose dial it belongs with.  Bytes cross through
- * cxo_dmsg's stream-to-bufferevent adapter, with flow control both ways.
+ *   server: dmsg (pk,80) stream -> bufferevent -> sw_http_server_adopt_as
+ *   client: evhttp -> 127.x.y.z => 127.0.0.1:private <-> splice <-> stream
  */
 #ifndef SW_HTTP_DMSG_H
 #define SW_HTTP_DMSG_H

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxo_follow.h"
 #include "dict.h"
 #include "dmsg_discovery.h"
 #include "http.h"
@@ -97,8 +98,10 @@ dd_start(void *priv)
 	if ((dd->cxo_addr[0] != '\0' || dd->dmsg_disc[0] != '\0') &&
 	    dd_feed_start(dd, dd->cxo_addr, dd->dmsg_disc) == -1)
 		return -1;
-	if (dd_feed_dmsg(dd) != NULL && (dd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(dd->svc),
-	    dd->http, dd_feed_dmsg(dd), 0, dd->name)) == NULL)
+	/* The HTTP API on dmsg port 80, on the feed's dmsg client. */
+	if (cxo_follow_dmsg(dd->feed) != NULL &&
+	    (dd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(dd->svc), dd->http,
+	    cxo_follow_dmsg(dd->feed), 0, dd->name)) == NULL)
 		return -1;
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "route_finder.h"
@@ -130,7 +131,7 @@ post_routes(struct sw_http_req *req, void *arg)
 	int rc, first = 1;
 
 	body = sw_http_req_body(req, &len);
-	json = cJSON_ParseWithLength((const char *)body, len);
+	json = sw_json_parse(body, len, NULL);
 	if (json == NULL) {
 		sw_http_error(req, 400, "malformed JSON");
 		return;

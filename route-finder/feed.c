@@ -27,7 +27,7 @@
 #include "metrics.h"
 #include "route_finder.h"
 
-#define FEED_PREFIX     "transports"
+#define FEED_PREFIX     TPD_FEED_ROOT
 #define FEED_PREFIX_LEN (sizeof(FEED_PREFIX) - 1)
 
 /* The t_id a leaf path names: "transports/<cc>/<t_id>", cc its first two characters. */

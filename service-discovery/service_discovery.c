@@ -9,7 +9,7 @@
 #include <sodium.h>
 
 #include "dict.h"
-#include "cxo_dmsg.h"
+#include "cxo_follow.h"
 #include "http.h"
 #include "http_dmsg.h"
 #include "log.h"
@@ -98,8 +98,10 @@ sd_start(void *priv)
 	if ((sd->cxo_addr[0] != '\0' || sd->dmsg_disc[0] != '\0') &&
 	    sd_feed_start(sd, sd->cxo_addr) == -1)
 		return -1;
-	if (sd->feed_dmsg != NULL && (sd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(sd->svc),
-	    sd->http, cxo_dmsg_pub_client(sd->feed_dmsg), 0, sd->name)) == NULL)
+	/* The HTTP API on dmsg port 80, on the feed's dmsg client. */
+	if (cxo_follow_dmsg(sd->feed) != NULL &&
+	    (sd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(sd->svc), sd->http,
+	    cxo_follow_dmsg(sd->feed), 0, sd->name)) == NULL)
 		return -1;
 	sw_log_info(sd->name, "listening", "addr=%s store=%s", sd->listen,
 	    sw_store_is_redis(sd->st) ? "redis" : "memory");

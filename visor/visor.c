@@ -11,6 +11,7 @@
 #include "dmsg_client.h"
 #include "http.h"
 #include "log.h"
+#include "nat.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -32,6 +33,9 @@ static const struct sw_cfg_key visor_keys[] = {
 	{"stun_servers", SW_CFG_LIST, NULL, "STUN servers host:port"},
 	{"transport_setup_pks", SW_CFG_LIST, NULL, "PKs allowed to add/remove transports"},
 	{"stcpr_listen", SW_CFG_STR, "127.0.0.1:0", "stcpr TCP listener"},
+	{"sudph_listen", SW_CFG_STR, "0.0.0.0:0", "sudph UDP socket (numeric ip:port)"},
+	{"address_resolver_udp", SW_CFG_STR, NULL, "resolver's sudph UDP ip:port (default: its URL's)"},
+	{"address_resolver_pk", SW_CFG_STR, NULL, "resolver's key: its acks and dials are checked"},
 	{"api_listen", SW_CFG_STR, "127.0.0.1:8000", "local API (loopback only)"},
 	{"publish", SW_CFG_OBJ, NULL, "[{\"type\":\"visor|vpn|skysocks\",\"port\":N}]"},
 	{"autoconnect", SW_CFG_OBJ, NULL, "{\"enabled\":bool,\"min_transports\":N}"},
@@ -78,10 +82,11 @@ visor_create(struct sw_svc *svc, const cJSON *cfg)
 	}
 	memcpy(v->api_listen, api, strlen(api) + 1);
 	if ((v->tps = vtp_mgr_new(v)) == NULL || (v->pub = visor_pub_new(v)) == NULL ||
-	    (v->autoconn = visor_ac_new(v)) == NULL)
+	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL)
 		goto fail;
 	return v;
 fail:
+	visor_nat_free(v->nat);
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
 	vtp_mgr_free(v->tps);
@@ -104,7 +109,8 @@ visor_start(void *priv)
 	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 ||
 	    visor_dmsgfirst_start(v) == -1 || visor_query_start(v) == -1)
 		return -1;
-	if (vtp_mgr_start(v->tps) == -1 || visor_pub_start(v->pub) == -1 ||
+	if (visor_nat_start(v->nat) == -1 || vtp_mgr_start(v->tps) == -1 ||
+	    visor_tpsetup_start(v) == -1 || visor_pub_start(v->pub) == -1 ||
 	    visor_ac_start(v->autoconn) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
@@ -124,6 +130,7 @@ visor_stop_step(void *arg)
 
 	if (--v->stop_pending > 0)
 		return;
+	visor_tpsetup_free(v);
 	visor_query_free(v); /* its streams before the dmsg client */
 	visor_dmsgfirst_free(v);
 	/* Sessions close with the client; the entry expires on its own. */
@@ -165,6 +172,8 @@ visor_destroy(void *priv)
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
 	vtp_mgr_free(v->tps);
+	visor_nat_free(v->nat);
+	visor_tpsetup_free(v);
 	visor_query_free(v);
 	visor_dmsgfirst_free(v);
 	dmsg_client_free(v->dmsg);

@@ -19,6 +19,8 @@ struct dmsg_client;
 struct vtp_mgr;
 struct visor_pub;
 struct visor_ac;
+struct visor_nat;
+struct visor_tpsetup;
 
 struct visor {
 	struct sw_svc *svc;
@@ -37,6 +39,8 @@ struct visor {
 	struct vtp_mgr *tps;       /* transport.c */
 	struct visor_pub *pub;     /* publish.c */
 	struct visor_ac *autoconn; /* autoconnect.c */
+	struct visor_nat *nat;     /* nat.c */
+	struct visor_tpsetup *tpsetup; /* tpsetup.c: dmsg port 47 */
 	sw_svc_stopped *stop_done;
 	int stop_pending;
 };
@@ -53,6 +57,10 @@ struct sw_http_dmsg;
 int visor_dmsgfirst_start(struct visor *v);
 void visor_dmsgfirst_use(struct visor *v, struct sw_http_client *c);
 void visor_dmsgfirst_free(struct visor *v);
+
+/* tpsetup.c: transport-setup's RPCs on dmsg port 47 (transport_setup_pks only). */
+int visor_tpsetup_start(struct visor *v);
+void visor_tpsetup_free(struct visor *v);
 
 /* api.c */
 int visor_api_routes(struct visor *v);
