@@ -29,6 +29,9 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -49,6 +52,8 @@
 #include "metrics.h"
 
 #define ACCEPT_RETRY_MS 500
+#define TRIM_AFTER_MS   1000 /* quiet time after sessions ended before memory goes back */
+#define TRIM_MIN_ENDS   64   /* sessions ended since the last trim that make one worth it */
 
 struct ds_stream;
 struct ds_sess;
@@ -97,6 +102,8 @@ struct ds_relay {
 	struct ds_opts o;
 	struct evconnlistener *lev;
 	struct event *retry;     /* re-enable accept after EMFILE */
+	struct event *trim;      /* give freed memory back after a drop */
+	size_t ends;             /* sessions ended since the last trim */
 	int port;
 	int accepting;
 	struct sw_dict *by_pk;   /* pk -> ds_sess (ready) */
@@ -681,6 +688,31 @@ sess_end(struct ds_sess *ss, const char *reason)
 		ss->next->prev = ss->prev;
 	dmsg_session_free(ss->s);
 	free(ss);
+	/* After a drop, once things are quiet again, give the memory back. */
+	if (++r->ends >= TRIM_MIN_ENDS && r->trim != NULL)
+		sw_timer_in(r->trim, TRIM_AFTER_MS);
+}
+
+/*
+ * Sessions that came and went leave their memory in the allocator: glibc
+ * keeps freed chunks for reuse and returns only the top of the heap, so a
+ * server's RSS climbed round after round of 5,000 sessions (13 -> 17 -> 22
+ * -> 23 MB) with nothing leaked.  A drop is followed by a trim (every free
+ * page goes back to the system) and by shrinking the tables to their size.
+ */
+static void
+trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ds_relay *r = arg;
+
+	(void)fd;
+	(void)what;
+	r->ends = 0;
+	sw_dict_compact(r->by_pk);
+	sw_dict_compact(r->legs);
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 /* ---------- accepting ---------- */
@@ -790,7 +822,9 @@ ds_relay_new(struct event_base *base, const char *svc, const struct sw_keypair *
 	r->legs = sw_dict_new(NULL);
 	r->ended = dmsg_ended_new(0, 0);
 	r->retry = evtimer_new(base, retry_cb, r);
-	if (r->by_pk == NULL || r->legs == NULL || r->ended == NULL || r->retry == NULL) {
+	r->trim = evtimer_new(base, trim_cb, r);
+	if (r->by_pk == NULL || r->legs == NULL || r->ended == NULL || r->retry == NULL ||
+	    r->trim == NULL) {
 		ds_relay_free(r);
 		return NULL;
 	}
@@ -841,6 +875,8 @@ ds_relay_free(struct ds_relay *r)
 	}
 	if (r->retry != NULL)
 		event_free(r->retry);
+	if (r->trim != NULL)
+		event_free(r->trim);
 	sw_dict_free(r->by_pk);
 	sw_dict_free(r->legs);
 	dmsg_ended_free(r->ended);
