@@ -16,13 +16,13 @@
 #include <sys/socket.h>
 #include <cjson/cJSON.h>
 
+#include "ar_schema.h"
 #include "crypto.h"
 #include "httpauth.h"
 #include "netaddr.h"
 #include "service.h"
 #include "store.h"
 
-#define AR_PREFIX        "ar:"
 #define AR_MAX_LOCAL     16   /* local addresses in a binding */
 #define AR_MAX_DGRAM     1200 /* bytes of a sudph datagram, header included */
 #define AR_DGRAM_HDR     (1 + SW_PK_LEN + SW_SIG_LEN)
@@ -63,6 +63,8 @@ struct ar {
 	const char *name;
 	struct sw_store *st;
 	struct sw_http_server *http;
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
+	char dmsg_disc[256];                   /* ...registered there ("": no dmsg) */
 	struct sw_keypair kp;
 	struct sw_httpauth auth;
 	char listen[256];

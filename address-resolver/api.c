@@ -37,7 +37,7 @@ req_new(struct ar *ar, struct sw_http_req *req)
 	struct ar_req *q = calloc(1, sizeof(*q));
 
 	if (q == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return NULL;
 	}
 	if (sw_svc_req_begin(ar->svc, req) == -1) {
@@ -59,34 +59,39 @@ req_free(struct ar_req *q)
 	sw_svc_req_end(ar->svc);
 }
 
-/* POST /bind/stcpr */
-
+/* A write's state: its sw_api_write frees it. */
 static void
-bind_done(const struct sw_reply *r, void *arg)
+write_free(void *v)
 {
-	struct ar_req *q = arg;
+	struct ar_req *q = v;
 
-	if (!sw_svc_store_failed(q->req, r)) {
-		sw_metric_add(q->ar->m_binds, (const char *[]){"stcpr"}, 1);
-		sw_http_reply_raw(q->req, 200, "application/json", q->json, strlen(q->json));
-		sw_log_debug(q->ar->name, "stcpr bound", "pk=%s addr=%s", q->b.pk_hex,
-		    q->b.remote_ip);
-	}
-	req_free(q);
+	free(q->json);
+	free(q);
 }
 
-static void
-bind_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+static struct ar_req *
+write_new(struct ar *ar, struct sw_http_req *req)
 {
-	struct ar_req *q = arg;
-	const char *peer;
+	struct ar_req *q = calloc(1, sizeof(*q));
 
-	if (!ok)
-		goto fail;
-	peer = sw_http_req_peer(req);
+	if (q == NULL)
+		sw_api_error(req, 500, "out of memory", NULL);
+	else
+		q->ar = ar;
+	return q;
+}
+
+/* POST /bind/stcpr */
+
+static int
+bind_authed(void *v, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN])
+{
+	struct ar_req *q = v;
+	const char *peer = sw_http_req_peer(req);
+
 	if (peer == NULL || strlen(peer) >= sizeof(q->b.remote_ip)) {
-		sw_http_error(req, 500, "peer address unknown");
-		goto fail;
+		sw_api_error(req, 500, "peer address unknown", NULL);
+		return -1;
 	}
 	memcpy(q->b.pk, pk, SW_PK_LEN);
 	sw_hex_encode(q->b.pk_hex, pk, SW_PK_LEN);
@@ -94,17 +99,38 @@ bind_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *
 	q->b.remote_port = q->b.port;
 	q->json = ar_binding_json(&q->b, AR_VIEW_STORED);
 	if (q->json == NULL) {
-		sw_http_error(req, 500, "out of memory");
-		goto fail;
+		sw_api_error(req, 500, "out of memory", NULL);
+		return -1;
 	}
-	if (ar_store_put(q->ar, AR_STCPR, &q->b, q->json, bind_done, q) == -1) {
-		sw_http_error(req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	req_free(q);
+	return 0;
 }
+
+static int
+bind_txn(void *v, sw_store_cb *cb, void *arg)
+{
+	struct ar_req *q = v;
+
+	return ar_store_put(q->ar, AR_STCPR, &q->b, q->json, cb, arg);
+}
+
+static void
+bind_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
+{
+	struct ar_req *q = v;
+
+	(void)r;
+	sw_metric_add(q->ar->m_binds, (const char *[]){"stcpr"}, 1);
+	sw_http_reply_raw(req, 200, "application/json", q->json, strlen(q->json));
+	sw_log_debug(q->ar->name, "stcpr bound", "pk=%s addr=%s", q->b.pk_hex, q->b.remote_ip);
+}
+
+static const struct sw_api_write_ops bind_ops = {
+	.auth_prefix = AR_PREFIX,
+	.authed = bind_authed,
+	.txn = bind_txn,
+	.committed = bind_committed,
+	.free = write_free,
+};
 
 static void
 bind_stcpr(struct sw_http_req *req, void *arg)
@@ -125,54 +151,59 @@ bind_stcpr(struct sw_http_req *req, void *arg)
 		sw_http_error(req, rc, err);
 		return;
 	}
-	if ((q = req_new(ar, req)) == NULL)
+	if ((q = write_new(ar, req)) == NULL)
 		return;
 	q->b = b;
-	sw_httpauth_check(ar->st, AR_PREFIX, req, bind_authed, q);
+	sw_api_write(ar->svc, ar->st, req, &bind_ops, q, NULL, NULL, 0, NULL);
 }
 
 /* DELETE /bind/stcpr */
 
-static void
-unbind_done(const struct sw_reply *r, void *arg)
+static int
+unbind_authed(void *v, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN])
 {
-	struct ar_req *q = arg;
-	int deleted;
+	struct ar_req *q = v;
 
-	if (sw_svc_store_failed(q->req, r))
-		goto out;
-	deleted = r->type == SW_REPLY_ARRAY && r->elements >= 1 &&
-	    r->element[0]->type == SW_REPLY_INT && r->element[0]->integer > 0;
-	sw_http_reply_raw(q->req, 200, "application/json",
-	    deleted ? "{\"deleted\":true}" : "{\"deleted\":false}", deleted ? 16 : 17);
-out:
-	req_free(q);
-}
-
-static void
-unbind_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
-{
-	struct ar_req *q = arg;
-
-	if (!ok)
-		goto fail;
+	(void)req;
 	sw_hex_encode(q->caller_hex, pk, SW_PK_LEN);
-	if (ar_store_del(q->ar, AR_STCPR, q->caller_hex, unbind_done, q) == -1) {
-		sw_http_error(req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	req_free(q);
+	return 0;
 }
+
+static int
+unbind_txn(void *v, sw_store_cb *cb, void *arg)
+{
+	struct ar_req *q = v;
+
+	return ar_store_del(q->ar, AR_STCPR, q->caller_hex, cb, arg);
+}
+
+static void
+unbind_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
+{
+	int deleted = r->type == SW_REPLY_ARRAY && r->elements >= 1 &&
+	    r->element[0]->type == SW_REPLY_INT && r->element[0]->integer > 0;
+
+	(void)v;
+	sw_http_reply_raw(req, 200, "application/json",
+	    deleted ? "{\"deleted\":true}" : "{\"deleted\":false}", deleted ? 16 : 17);
+}
+
+static const struct sw_api_write_ops unbind_ops = {
+	.auth_prefix = AR_PREFIX,
+	.authed = unbind_authed,
+	.txn = unbind_txn,
+	.committed = unbind_committed,
+	.free = write_free,
+};
 
 static void
 unbind_stcpr(struct sw_http_req *req, void *arg)
 {
-	struct ar_req *q = req_new(arg, req);
+	struct ar *ar = arg;
+	struct ar_req *q = write_new(ar, req);
 
 	if (q != NULL)
-		sw_httpauth_check(q->ar->st, AR_PREFIX, req, unbind_authed, q);
+		sw_api_write(ar->svc, ar->st, req, &unbind_ops, q, NULL, NULL, 0, NULL);
 }
 
 /* GET /resolve/{stcpr,sudph}/{pk} */
@@ -186,7 +217,7 @@ reply_binding(struct ar_req *q, const struct ar_binding *b)
 	char *json = ar_binding_json(b, local ? AR_VIEW_LOCAL : AR_VIEW_REMOTE);
 
 	if (json == NULL) {
-		sw_http_error(q->req, 500, "out of memory");
+		sw_api_error(q->req, 500, "out of memory", NULL);
 		return;
 	}
 	sw_http_reply_raw(q->req, 200, "application/json", json, strlen(json));
@@ -226,7 +257,7 @@ resolve_sudph_done(const struct sw_reply *r, void *arg)
 	if (sw_svc_store_failed(q->req, r))
 		goto out;
 	if (r->type != SW_REPLY_ARRAY || r->elements != 2) {
-		sw_http_error(q->req, 500, "store error");
+		sw_api_store_error(q->req);
 		goto out;
 	}
 	if (r->element[0]->type != SW_REPLY_STR ||
@@ -263,7 +294,7 @@ resolve_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], voi
 	else
 		rc = ar_store_get(q->ar, AR_STCPR, q->target_hex, resolve_stcpr_done, q);
 	if (rc == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		goto fail;
 	}
 	return;
@@ -317,11 +348,11 @@ transports_done(const struct sw_reply *r, void *arg)
 	stcpr = sw_store_index_members(r, 0);
 	sudph = sw_store_index_members(r, 2);
 	if (stcpr == NULL || sudph == NULL) {
-		sw_http_error(q->req, 500, "store error");
+		sw_api_store_error(q->req);
 		goto out;
 	}
 	if ((b = evbuffer_new()) == NULL) {
-		sw_http_error(q->req, 500, "out of memory");
+		sw_api_error(q->req, 500, "out of memory", NULL);
 		goto out;
 	}
 	evbuffer_add(b, "{", 1);
@@ -341,7 +372,7 @@ transports(struct sw_http_req *req, void *arg)
 	struct ar_req *q = req_new(arg, req);
 
 	if (q != NULL && ar_store_list(q->ar, transports_done, q) == -1) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		req_free(q);
 	}
 }
@@ -350,11 +381,11 @@ int
 ar_api_routes(struct ar *ar)
 {
 	static const struct sw_http_route_def routes[] = {
-		{"POST", "/bind/stcpr", bind_stcpr},
-		{"DELETE", "/bind/stcpr", unbind_stcpr},
-		{"GET", "/resolve/stcpr/{pk}", resolve_stcpr},
-		{"GET", "/resolve/sudph/{pk}", resolve_sudph},
-		{"GET", "/transports", transports},
+		{"POST", AR_PATH_BIND_STCPR, bind_stcpr},
+		{"DELETE", AR_PATH_BIND_STCPR, unbind_stcpr},
+		{"GET", AR_PATH_RESOLVE_STCPR "{pk}", resolve_stcpr},
+		{"GET", AR_PATH_RESOLVE_SUDPH "{pk}", resolve_sudph},
+		{"GET", AR_PATH_TRANSPORTS, transports},
 	};
 
 	return sw_svc_api_attach(ar->svc, ar->http, routes, sizeof(routes) / sizeof(routes[0]), ar,

@@ -1,10 +1,5 @@
 /*
- * address-resolver's bindings on the common store.
- *
- *   ar:stcpr:<pk>     the stcpr binding JSON, TTL entry_timeout_s
- *   ar:sudph:<pk>     the sudph binding JSON, TTL sudph_timeout_s (a heartbeat rewrites it)
- *   ar:idx:stcpr      zset pk -> expiry (common/store_index): live stcpr bindings
- *   ar:idx:sudph      zset pk -> expiry: live sudph bindings
+ * address-resolver's bindings on the common store (keys in ar_schema.h).
  *
  * A binding and its index entry are written in one transaction with one
  * expiry, so GET /transports forgets a binding when it expires.
@@ -28,7 +23,7 @@ rec_key(char *out, size_t size, enum ar_net net, const char *pk_hex)
 static void
 idx_key(char *out, size_t size, enum ar_net net)
 {
-	snprintf(out, size, AR_PREFIX "idx:%s", net_names[net]);
+	snprintf(out, size, AR_KEY_INDEX "%s", net_names[net]);
 }
 
 int

@@ -29,6 +29,7 @@
 #include <sodium.h>
 
 #include "dict.h"
+#include "dmsg-discovery/dd_schema.h"
 #include "dmsg_ended.h"
 #include "dmsg_entry.h"
 #include "dmsg_stream.h"
@@ -823,7 +824,7 @@ maintain(struct dmsg_client *c)
 
 	if (c->freeing || c->draining || c->fetching || c->nconns >= c->o.min_sessions)
 		return;
-	snprintf(url, sizeof(url), "%s/dmsg-discovery/available_servers", c->discovery);
+	snprintf(url, sizeof(url), "%s" DD_PATH_AVAILABLE, c->discovery);
 	c->fetching = 1;
 	if (sw_http_request(c->http, "GET", url, NULL, 0, &o, servers_fetched, c) == -1) {
 		c->fetching = 0;
@@ -885,7 +886,7 @@ entry_sync(struct dmsg_client *c)
 	char url[512], hex[SW_PK_HEX];
 
 	sw_hex_encode(hex, c->kp->pk, SW_PK_LEN);
-	snprintf(url, sizeof(url), "%s/dmsg-discovery/entry/%s", c->discovery, hex);
+	snprintf(url, sizeof(url), "%s" DD_PATH_ENTRY "%s", c->discovery, hex);
 	c->posting = 1;
 	if (sw_http_request(c->http, "GET", url, NULL, 0, &o, entry_synced, c) == -1) {
 		c->posting = 0;
@@ -947,7 +948,7 @@ post_entry_now(struct dmsg_client *c)
 	if ((json = dmsg_entry_to_json(&e, c->kp)) == NULL ||
 	    (body = cJSON_PrintUnformatted(json)) == NULL)
 		goto fail;
-	snprintf(url, sizeof(url), "%s/dmsg-discovery/entry/", c->discovery);
+	snprintf(url, sizeof(url), "%s" DD_PATH_ENTRY, c->discovery);
 	c->inflight_gen = c->gen;
 	if (sw_http_request(c->http, "POST", url, body, strlen(body), &o, entry_posted, c) == -1)
 		goto fail;
@@ -1113,7 +1114,7 @@ peer_entry_fetched(const struct sw_http_resp *resp, void *arg)
 	memcpy(st->via, e->delegated[pick], SW_PK_LEN);
 	st->dial_phase = DIAL_SERVER;
 	sw_hex_encode(hex, st->via, SW_PK_LEN);
-	snprintf(url, sizeof(url), "%s/dmsg-discovery/entry/%s", c->discovery, hex);
+	snprintf(url, sizeof(url), "%s" DD_PATH_ENTRY "%s", c->discovery, hex);
 	dmsg_stream_ref(st);
 	if (sw_http_request(c->http, "GET", url, NULL, 0, &o, server_entry_fetched, st) == -1) {
 		dmsg_stream_unref(st);
@@ -1149,7 +1150,7 @@ dmsg_client_dial(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], uint16_t po
 	st->dial_phase = DIAL_LOOKUP;
 	TAILQ_INSERT_TAIL(&c->dials, st, owner_entry);
 	sw_hex_encode(hex, pk, SW_PK_LEN);
-	snprintf(url, sizeof(url), "%s/dmsg-discovery/entry/%s", c->discovery, hex);
+	snprintf(url, sizeof(url), "%s" DD_PATH_ENTRY "%s", c->discovery, hex);
 	/* the request holds its own reference: a cancelled dial outlives its handle */
 	dmsg_stream_ref(st);
 	if (sw_http_request(c->http, "GET", url, NULL, 0, &o, peer_entry_fetched, st) == -1) {

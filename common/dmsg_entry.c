@@ -48,7 +48,7 @@ dmsg_entry_addr_ok(const char *addr)
 }
 
 int
-dmsg_entry_parse(const cJSON *obj, struct dmsg_entry *e, char *err, size_t errlen)
+dmsg_entry_read(const cJSON *obj, struct dmsg_entry *e, char *err, size_t errlen)
 {
 	const cJSON *v, *client, *server, *list, *s;
 
@@ -139,6 +139,17 @@ dmsg_entry_parse(const cJSON *obj, struct dmsg_entry *e, char *err, size_t errle
 		snprintf(err, errlen, "entry has neither \"client\" nor \"server\"");
 		return 422;
 	}
+	return 0;
+}
+
+int
+dmsg_entry_parse(const cJSON *obj, struct dmsg_entry *e, char *err, size_t errlen)
+{
+	const cJSON *v;
+	int rc = dmsg_entry_read(obj, e, err, errlen);
+
+	if (rc != 0)
+		return rc;
 	v = cJSON_GetObjectItemCaseSensitive(obj, "signature");
 	if (!cJSON_IsString(v)) {
 		snprintf(err, errlen, "entry is not signed");

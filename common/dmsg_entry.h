@@ -36,6 +36,11 @@ struct dmsg_entry {
  * 401 signature missing or wrong.
  */
 int dmsg_entry_parse(const cJSON *obj, struct dmsg_entry *e, char *err, size_t errlen);
+/*
+ * The same checks but the signature's: for entries whose signature was
+ * checked when they came in (a store's own records).  0, 400 or 422.
+ */
+int dmsg_entry_read(const cJSON *obj, struct dmsg_entry *e, char *err, size_t errlen);
 
 /* A signed JSON object for e, by kp (whose pk must be e->pk). NULL on failure. */
 cJSON *dmsg_entry_to_json(const struct dmsg_entry *e, const struct sw_keypair *kp);

@@ -166,8 +166,9 @@ take_done(const struct sw_reply *r, void *arg)
 
 	memcpy(pk, c->pk, sizeof(pk));
 	free(c);
-	if (r->type == SW_REPLY_DOWN) {
-		sw_log_warn(LOG_SVC, "store down, request refused", NULL);
+	if (sw_store_unavailable(r)) {
+		sw_log_limited(SW_LOG_WARN, LOG_SVC, "store unavailable, request refused", "cause=%s",
+		    sw_log_q((char[128]){0}, 128, r->str != NULL ? r->str : "down"));
 		refuse(req, 503, "store unavailable", cb, cbarg);
 	} else if (r->type == SW_REPLY_INT && r->integer == 1) {
 		cb(req, 1, pk, cbarg);
@@ -276,7 +277,7 @@ nonces_got(const struct sw_reply *r, void *arg)
 	unsigned long long n;
 	cJSON *body = NULL;
 
-	if (r->type == SW_REPLY_DOWN) {
+	if (sw_store_unavailable(r)) {
 		sw_http_error(g->req, 503, "store unavailable");
 		goto done;
 	}

@@ -281,3 +281,63 @@ sw_log(enum sw_log_level level, const char *svc, const char *msg, const char *fi
 	sw_logv(level, svc, msg, fields, ap);
 	va_end(ap);
 }
+
+void
+sw_log_errno(enum sw_log_level level, const char *svc, const char *msg, const char *fields,
+    ...)
+{
+	char fbuf[2048], q[160];
+	int saved = errno;
+	va_list ap;
+
+	fbuf[0] = '\0';
+	if (fields != NULL) {
+		va_start(ap, fields);
+		vsnprintf(fbuf, sizeof(fbuf), fields, ap);
+		va_end(ap);
+	}
+	sw_log(level, svc, msg, "%s%serr=%s", fbuf, fbuf[0] ? " " : "",
+	    sw_log_q(q, sizeof(q), strerror(saved)));
+	errno = saved;
+}
+
+/* One process, one event loop: the budget is plain statics. */
+static long long limited_window_ms;
+static unsigned limited_lines;
+static unsigned long long limited_dropped;
+
+void
+sw_log_limited(enum sw_log_level level, const char *svc, const char *msg, const char *fields,
+    ...)
+{
+	char fbuf[2048];
+	struct timespec ts;
+	long long now;
+	va_list ap;
+
+	if (level < log_level)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (limited_window_ms == 0 || now - limited_window_ms >= SW_LOG_LIMIT_WINDOW_MS) {
+		limited_window_ms = now;
+		limited_lines = 0;
+	}
+	if (limited_lines >= SW_LOG_LIMIT_BURST) {
+		limited_dropped++;
+		return;
+	}
+	limited_lines++;
+	fbuf[0] = '\0';
+	if (fields != NULL) {
+		va_start(ap, fields);
+		vsnprintf(fbuf, sizeof(fbuf), fields, ap);
+		va_end(ap);
+	}
+	if (limited_dropped > 0)
+		sw_log(level, svc, msg, "%s%sunlogged=%llu", fbuf, fbuf[0] ? " " : "",
+		    limited_dropped);
+	else
+		sw_log(level, svc, msg, fbuf[0] ? "%s" : NULL, fbuf);
+	limited_dropped = 0;
+}

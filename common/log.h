@@ -46,10 +46,29 @@ void sw_log(enum sw_log_level level, const char *svc, const char *msg, const cha
 void sw_logv(enum sw_log_level level, const char *svc, const char *msg, const char *fields,
     va_list ap);
 
+/*
+ * sw_log with err="<strerror(errno)>" after the fields, as OpenBSD's
+ * log_warn does: a reason in words, never a bare errno number.
+ */
+void sw_log_errno(enum sw_log_level level, const char *svc, const char *msg, const char *fields,
+    ...) SW_PRINTF(4, 5);
+
+/*
+ * sw_log for what an outage repeats (a 5xx per request): at most
+ * SW_LOG_LIMIT_BURST such lines per SW_LOG_LIMIT_WINDOW_MS in a process;
+ * the next line logged says how many were left out ("unlogged=N").
+ */
+#define SW_LOG_LIMIT_BURST     10
+#define SW_LOG_LIMIT_WINDOW_MS 10000
+void sw_log_limited(enum sw_log_level level, const char *svc, const char *msg,
+    const char *fields, ...) SW_PRINTF(4, 5);
+
 #define sw_log_debug(svc, ...) sw_log(SW_LOG_DEBUG, svc, __VA_ARGS__)
 #define sw_log_info(svc, ...)  sw_log(SW_LOG_INFO, svc, __VA_ARGS__)
 #define sw_log_warn(svc, ...)  sw_log(SW_LOG_WARN, svc, __VA_ARGS__)
 #define sw_log_error(svc, ...) sw_log(SW_LOG_ERROR, svc, __VA_ARGS__)
+#define sw_log_warn_errno(svc, ...)  sw_log_errno(SW_LOG_WARN, svc, __VA_ARGS__)
+#define sw_log_error_errno(svc, ...) sw_log_errno(SW_LOG_ERROR, svc, __VA_ARGS__)
 
 /*
  * Quote an untrusted string for a field value: "…" with \" \\ and \xNN for

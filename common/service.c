@@ -190,7 +190,7 @@ sw_svc_health_json(struct sw_svc *svc, int *healthy)
 
 	ok = svc_healthy(svc, checks);
 	cJSON_AddStringToObject(o, "status",
-	    ok ? "ok" : (svc->state == SVC_RUNNING || svc->state == SVC_STARTING ? "down" :
+	    ok ? "ok" : (svc->state == SVC_RUNNING || svc->state == SVC_STARTING ? "degraded" :
 	    state_names[svc->state]));
 	cJSON_AddStringToObject(o, "service", svc->name);
 	cJSON_AddStringToObject(o, "version", SW_VERSION);
@@ -271,35 +271,6 @@ sw_svc_stopping(const struct sw_svc *svc)
 }
 
 int
-sw_svc_store_failed(struct sw_http_req *req, const struct sw_reply *r)
-{
-	if (r->type == SW_REPLY_DOWN) {
-		sw_http_error(req, 503, "store unavailable");
-		return 1;
-	}
-	if (r->type == SW_REPLY_ERROR) {
-		sw_http_error(req, 500, "store error");
-		return 1;
-	}
-	return 0;
-}
-
-int
-sw_svc_pk_param(struct sw_http_req *req, const char *name, uint8_t *pk, char *hex)
-{
-	const char *p = sw_http_req_param(req, name);
-	uint8_t tmp[SW_PK_LEN];
-
-	if (p == NULL || sw_pk_parse(pk != NULL ? pk : tmp, p) == -1) {
-		sw_http_error(req, 400, "invalid public key");
-		return -1;
-	}
-	if (hex != NULL)
-		sw_hex_encode(hex, pk != NULL ? pk : tmp, SW_PK_LEN);
-	return 0;
-}
-
-int
 sw_svc_keypair(struct sw_svc *svc, const cJSON *cfg, struct sw_keypair *kp)
 {
 	const char *sk = sw_cfg_str(cfg, "secret_key"), *pk = sw_cfg_str(cfg, "public_key");
@@ -373,7 +344,7 @@ mux_health(struct sw_http_req *req, void *arg)
 		cJSON_AddItemToArray(list, sw_svc_health_json(sup->svcs[i], &ok));
 		all &= ok;
 	}
-	cJSON_AddStringToObject(o, "status", all ? "ok" : "down");
+	cJSON_AddStringToObject(o, "status", all ? "ok" : "degraded");
 	cJSON_AddStringToObject(o, "service", "skywire-svc");
 	cJSON_AddStringToObject(o, "version", SW_VERSION);
 	cJSON_AddNumberToObject(o, "uptime_s", (double)(long long)mono_since(&sup->begun));

@@ -80,18 +80,6 @@ void sw_svc_drain(struct sw_svc *svc, sw_svc_stopped *done);
 int sw_svc_stopping(const struct sw_svc *svc);
 
 /*
- * For handlers: answer a failed store reply (DOWN: 503, ERROR: 500) and
- * return 1, or return 0 when the reply is usable.
- */
-struct sw_reply;
-int sw_svc_store_failed(struct sw_http_req *req, const struct sw_reply *r);
-/*
- * Parse the {name} capture as a public key (lowercase hex, not null) into pk
- * and hex (either may be NULL); answers 400 and returns -1 otherwise.
- */
-int sw_svc_pk_param(struct sw_http_req *req, const char *name, uint8_t *pk, char *hex);
-
-/*
  * A service's whole HTTP API in one call: its route table (handlers get
  * arg), GET /security/nonces/{pk} when auth is not NULL, and /health and
  * /metrics.

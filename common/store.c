@@ -225,6 +225,28 @@ fail:
 }
 
 int
+sw_store_unavailable(const struct sw_reply *r)
+{
+	/* The error codes redis gives while it cannot serve (its own first words). */
+	static const char *const busy[] = {"LOADING", "BUSY", "MASTERDOWN", "MISCONF",
+	    "READONLY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS", "OOM", "EXECABORT",
+	    "NOAUTH", "NOPERM", "SHUTDOWN"};
+
+	if (r->type == SW_REPLY_DOWN)
+		return 1;
+	if (r->type != SW_REPLY_ERROR || r->str == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(busy) / sizeof(busy[0]); i++) {
+		size_t n = strlen(busy[i]);
+
+		if (r->len >= n && strncmp(r->str, busy[i], n) == 0 &&
+		    (r->len == n || r->str[n] == ' '))
+			return 1;
+	}
+	return 0;
+}
+
+int
 sw_store_txn_add(struct sw_store_txn *t, ...)
 {
 	const char **argv;

@@ -80,7 +80,8 @@ unsigned long long sw_store_errors(const struct sw_store *st);
 int sw_store_cmdargv(struct sw_store *st, sw_store_cb *cb, void *arg, int argc,
     const char **argv, const size_t *argvlen);
 /* NUL-terminated strings ending with NULL: sw_store_cmd(st, cb, arg, "GET", key, NULL). */
-int sw_store_cmd(struct sw_store *st, sw_store_cb *cb, void *arg, ...);
+int sw_store_cmd(struct sw_store *st, sw_store_cb *cb, void *arg, ...)
+    __attribute__((sentinel));
 
 /*
  * A transaction: ncmd commands applied atomically (redis MULTI/EXEC; the
@@ -92,13 +93,21 @@ struct sw_store_txn *sw_store_txn_new(void);
 /* Same argument conventions as sw_store_cmdargv / sw_store_cmd; -1 on a bad call. */
 int sw_store_txn_addargv(struct sw_store_txn *t, int argc, const char **argv,
     const size_t *argvlen);
-int sw_store_txn_add(struct sw_store_txn *t, ...);
+int sw_store_txn_add(struct sw_store_txn *t, ...) __attribute__((sentinel));
 /*
  * Takes ownership of t (freed whatever happens).  -1 (cb will not run) if an
  * add to t failed, so a transaction never runs with a command missing.
  */
 int sw_store_txn_exec(struct sw_store *st, struct sw_store_txn *t, sw_store_cb *cb, void *arg);
 void sw_store_txn_free(struct sw_store_txn *t);
+
+/*
+ * Whether a failed reply means the store cannot serve just now (DOWN, or a
+ * redis error of a server that is loading, read-only, busy, out of memory
+ * or shutting down) rather than a bad command: the first is answered 503,
+ * the second 500.
+ */
+int sw_store_unavailable(const struct sw_reply *r);
 
 /*
  * Nonce check for httpauth: if the integer at key (0 when absent) equals

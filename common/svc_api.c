@@ -1,25 +1,82 @@
 /*
  * svc_api: the discovery services' shared handler shapes (svc_api.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
+#include "crypto.h"
 #include "dict.h"
 #include "http.h"
+#include "json.h"
+#include "httpauth.h"
+#include "log.h"
 #include "service.h"
 #include "store_index.h"
 #include "svc_api.h"
+
+void
+sw_api_error(struct sw_http_req *req, int status, const char *msg, const char *cause)
+{
+	const char *route = sw_http_req_route(req);
+	char q[256];
+
+	if (status >= 500)
+		sw_log_limited(SW_LOG_WARN, sw_http_req_svc(req), "request failed",
+		    "route=%s status=%d cause=%s", route != NULL ? route : "-", status,
+		    sw_log_q(q, sizeof(q), cause != NULL ? cause : msg));
+	sw_http_error(req, status, msg);
+}
+
+int
+sw_svc_store_failed(struct sw_http_req *req, const struct sw_reply *r)
+{
+	char cause[160];
+
+	if (r->type != SW_REPLY_DOWN && r->type != SW_REPLY_ERROR)
+		return 0;
+	snprintf(cause, sizeof(cause), "store: %.*s", r->str != NULL ? (int)r->len : 7,
+	    r->str != NULL ? r->str : "no text");
+	if (sw_store_unavailable(r))
+		sw_api_error(req, 503, "store unavailable", cause);
+	else
+		sw_api_error(req, 500, "store error", cause);
+	return 1;
+}
+
+void
+sw_api_store_error(struct sw_http_req *req)
+{
+	sw_api_error(req, 500, "store error", "store call refused or reply out of shape");
+}
+
+int
+sw_svc_pk_param(struct sw_http_req *req, const char *name, uint8_t *pk, char *hex)
+{
+	const char *p = sw_http_req_param(req, name);
+	uint8_t tmp[SW_PK_LEN];
+
+	if (p == NULL || sw_pk_parse(pk != NULL ? pk : tmp, p) == -1) {
+		sw_http_error(req, 400, "invalid public key");
+		return -1;
+	}
+	if (hex != NULL)
+		sw_hex_encode(hex, pk != NULL ? pk : tmp, SW_PK_LEN);
+	return 0;
+}
 
 cJSON *
 sw_api_body_json(struct sw_http_req *req)
 {
 	size_t len;
 	const unsigned char *body = sw_http_req_body(req, &len);
-	cJSON *obj = cJSON_ParseWithLength((const char *)body, len);
+	const char *why;
+	cJSON *obj = sw_json_parse(body, len, &why);
 
 	if (obj == NULL)
-		sw_http_error(req, 400, "malformed JSON");
+		sw_http_error(req, 400, why);
 	return obj;
 }
 
@@ -38,7 +95,7 @@ sw_api_get_begin(struct sw_svc *svc, struct sw_http_req *req, const char *notfou
 	struct sw_api_get *g = calloc(1, sizeof(*g));
 
 	if (g == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return NULL;
 	}
 	if (sw_svc_req_begin(svc, req) == -1) {
@@ -82,7 +139,7 @@ out:
 void
 sw_api_get_fail(struct sw_api_get *g)
 {
-	sw_http_error(g->req, 500, "store error");
+	sw_api_store_error(g->req);
 	get_end(g);
 }
 
@@ -93,7 +150,7 @@ sw_api_list_begin(struct sw_svc *svc, struct sw_http_req *req, struct sw_store *
 	struct sw_api_list *l = calloc(1, sizeof(*l));
 
 	if (l == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return NULL;
 	}
 	if (sw_svc_req_begin(svc, req) == -1) {
@@ -121,7 +178,7 @@ sw_api_list_end(struct sw_api_list *l)
 void
 sw_api_list_fail(struct sw_api_list *l)
 {
-	sw_http_error(l->req, 500, "store error");
+	sw_api_store_error(l->req);
 	sw_api_list_end(l);
 }
 
@@ -136,7 +193,7 @@ sw_api_list_index_done(const struct sw_reply *r, void *arg)
 		goto fail;
 	m = sw_store_index_members(r, 0);
 	if (m == NULL) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto fail;
 	}
 	if (m->elements == 0) {
@@ -145,13 +202,13 @@ sw_api_list_index_done(const struct sw_reply *r, void *arg)
 	}
 	members = calloc(m->elements, sizeof(*members));
 	if (members == NULL) {
-		sw_http_error(l->req, 500, "out of memory");
+		sw_api_error(l->req, 500, "out of memory", NULL);
 		goto fail;
 	}
 	for (size_t i = 0; i < m->elements; i++)
 		members[i] = m->element[i]->str;
 	if (sw_store_mget_prefixed(l->st, l->prefix, members, m->elements, l->records, l) == -1) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto fail;
 	}
 	free(members);
@@ -180,11 +237,11 @@ sw_api_reply_records(struct sw_http_req *req, const struct sw_reply *r, const si
 	if (sw_svc_store_failed(req, r))
 		return;
 	if (r->type != SW_REPLY_ARRAY) {
-		sw_http_error(req, 500, "store error");
+		sw_api_store_error(req);
 		return;
 	}
 	if ((b = evbuffer_new()) == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return;
 	}
 	count = pick != NULL ? npick : r->elements;
@@ -235,4 +292,110 @@ sw_api_write_end(struct sw_svc *svc, struct sw_dict *writing, const char *key, s
 {
 	sw_dict_del(writing, key, klen);
 	sw_svc_req_end(svc);
+}
+
+/* The guarded write */
+
+struct api_write {
+	struct sw_svc *svc;
+	struct sw_http_req *req;
+	const struct sw_api_write_ops *ops;
+	void *w;
+	struct sw_dict *writing;
+	size_t klen;
+	char key[];
+};
+
+static void
+aw_end(struct api_write *a)
+{
+	if (a->writing != NULL)
+		sw_api_write_end(a->svc, a->writing, a->key, a->klen);
+	else
+		sw_svc_req_end(a->svc);
+	a->ops->free(a->w);
+	free(a);
+}
+
+static void
+aw_committed(const struct sw_reply *r, void *arg)
+{
+	struct api_write *a = arg;
+
+	if (!sw_svc_store_failed(a->req, r))
+		a->ops->committed(a->w, a->req, r);
+	aw_end(a);
+}
+
+static void
+aw_txn(struct api_write *a)
+{
+	if (a->ops->txn(a->w, aw_committed, a) == -1) {
+		sw_api_store_error(a->req);
+		aw_end(a);
+	}
+}
+
+static void
+aw_read_done(const struct sw_reply *r, void *arg)
+{
+	struct api_write *a = arg;
+
+	if (sw_svc_store_failed(a->req, r) || a->ops->decide(a->w, a->req, r) == -1) {
+		aw_end(a);
+		return;
+	}
+	aw_txn(a);
+}
+
+static void
+aw_read(struct api_write *a)
+{
+	if (a->ops->read == NULL) {
+		aw_txn(a);
+		return;
+	}
+	if (a->ops->read(a->w, aw_read_done, a) == -1) {
+		sw_api_store_error(a->req);
+		aw_end(a);
+	}
+}
+
+static void
+aw_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+{
+	struct api_write *a = arg;
+
+	if (!ok || (a->ops->authed != NULL && a->ops->authed(a->w, req, pk) == -1)) {
+		aw_end(a);
+		return;
+	}
+	aw_read(a);
+}
+
+void
+sw_api_write(struct sw_svc *svc, struct sw_store *st, struct sw_http_req *req,
+    const struct sw_api_write_ops *ops, void *w, struct sw_dict *writing, const char *key,
+    size_t klen, const char *busy)
+{
+	struct api_write *a = calloc(1, sizeof(*a) + (writing != NULL ? klen : 0) + 1);
+
+	if (a == NULL) {
+		sw_api_error(req, 500, "out of memory", NULL);
+		ops->free(w);
+		return;
+	}
+	if ((writing != NULL ? sw_api_write_begin(svc, writing, req, key, klen, busy) :
+	    sw_svc_req_begin(svc, req)) == -1) {
+		ops->free(w);
+		free(a);
+		return;
+	}
+	*a = (struct api_write){svc, req, ops, w, writing, writing != NULL ? klen : 0};
+	if (writing != NULL)
+		memcpy(a->key, key, klen);
+	if (ops->auth_prefix != NULL)
+		sw_httpauth_check(st, ops->auth_prefix, req, aw_authed, a);
+	else
+		aw_read(a);
 }

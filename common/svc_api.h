@@ -10,14 +10,38 @@
 #define SW_SVC_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "crypto.h"
 #include "store.h"
 
 struct evbuffer;
 struct sw_svc;
 struct sw_dict;
 struct sw_http_req;
+
+/*
+ * Answer {"error":msg} with status.  A 5xx also logs one warn line with the
+ * service, the route and cause (msg when NULL), through sw_log_limited, so
+ * a store outage cannot flood the log.
+ */
+void sw_api_error(struct sw_http_req *req, int status, const char *msg, const char *cause);
+
+/*
+ * Answer a failed store reply and return 1, or return 0 when the reply is
+ * usable: 503 "store unavailable" when the store cannot serve now (down,
+ * loading, read-only: sw_store_unavailable), else 500 "store error"; the
+ * store's own error text is the logged cause.
+ */
+int sw_svc_store_failed(struct sw_http_req *req, const struct sw_reply *r);
+/* A store call could not be made (out of memory, a bad call) or its reply is out of shape: 500. */
+void sw_api_store_error(struct sw_http_req *req);
+/*
+ * Parse the {name} capture as a public key (lowercase hex, not null) into pk
+ * and hex (either may be NULL); answers 400 and returns -1 otherwise.
+ */
+int sw_svc_pk_param(struct sw_http_req *req, const char *name, uint8_t *pk, char *hex);
 
 /* The request body as JSON; NULL when answered (400 malformed JSON).  The caller deletes it. */
 cJSON *sw_api_body_json(struct sw_http_req *req);
@@ -71,6 +95,36 @@ void sw_api_reply_records(struct sw_http_req *req, const struct sw_reply *r, con
 
 /* Add the members of an index read (sw_store_index_members) to b as a JSON array of strings. */
 void sw_api_add_members(struct evbuffer *b, const struct sw_reply *members);
+
+/*
+ * The guarded write every discovery service's POST and DELETE is made of:
+ *
+ *   [lock the key] [check the signature, then authed()] read() the old
+ *   record(s) -> decide() -> txn() -> committed()
+ *
+ * Each step may refuse by answering and returning -1; a store failure at
+ * any step is answered by sw_svc_store_failed.  committed() is the one
+ * place a service tells its feed what the store now holds, counts, and
+ * answers.  w is the service's state of the write; ops->free(w) runs at
+ * the end, whatever happened.  read NULL: no read, no decide.
+ */
+struct sw_api_write_ops {
+	const char *auth_prefix; /* httpauth nonce prefix; NULL: the request is not signed */
+	int (*authed)(void *w, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN]);
+	int (*read)(void *w, sw_store_cb *cb, void *arg);
+	int (*decide)(void *w, struct sw_http_req *req, const struct sw_reply *old);
+	int (*txn)(void *w, sw_store_cb *cb, void *arg);
+	void (*committed)(void *w, struct sw_http_req *req, const struct sw_reply *r);
+	void (*free)(void *w);
+};
+
+/*
+ * Run the write of req.  writing and key (klen bytes) lock one record at a
+ * time (409 busy while another write of it runs); writing NULL: no lock.
+ */
+void sw_api_write(struct sw_svc *svc, struct sw_store *st, struct sw_http_req *req,
+    const struct sw_api_write_ops *ops, void *w, struct sw_dict *writing, const char *key,
+    size_t klen, const char *busy);
 
 /*
  * One write per key at a time: reading the old record and writing the new

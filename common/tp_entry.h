@@ -28,20 +28,8 @@
 /* The stored JSON of one entry is always shorter than this. */
 #define TP_JSON_MAX   320
 
-/*
- * transport-discovery's keys (prefix "tpd:"):
- *   tpd:tp:<t_id>     the entry JSON (tp_entry_json), with the entry's TTL
- *   tpd:all           zset t_id -> expiry (Unix s) of every live entry
- *   tpd:edge:<pk>     zset t_id -> expiry of the entries with that edge
- *   tpd:version       integer, INCRed by every write (not by expiry): readers
- *                     poll it to notice changes; expiry they see in the scores
- *   tpd:nonce:<pk>    httpauth nonces
- */
-#define TPD_PREFIX      "tpd:"
-#define TPD_KEY_ENTRY   TPD_PREFIX "tp:"
-#define TPD_KEY_ALL     TPD_PREFIX "all"
-#define TPD_KEY_EDGE    TPD_PREFIX "edge:"
-#define TPD_KEY_VERSION TPD_PREFIX "version"
+/* transport-discovery's keys, read by route-finder too. */
+#include "transport-discovery/td_schema.h"
 
 struct tp_entry {
 	uint8_t t_id[TP_ID_LEN];

@@ -12,6 +12,8 @@
 #include <event2/buffer.h>
 #include <sodium.h>
 
+#include "cxo_follow.h"
+#include "dd_schema.h"
 #include "dict.h"
 #include "dmsg_discovery.h"
 #include "http.h"
@@ -24,13 +26,13 @@
 
 #define BUSY "another update of this entry is in progress"
 
-/* One write in flight. */
+/* One write in flight: the state of its sw_api_write. */
 struct dd_write {
 	struct dd *dd;
-	struct sw_http_req *req;
 	struct dmsg_entry e;
 	struct dmsg_entry old;
 	int has_old;
+	long long expires;
 	char pk_hex[SW_PK_HEX];
 	char *json;
 };
@@ -51,69 +53,83 @@ get_entry(struct sw_http_req *req, void *arg)
 		sw_api_get_fail(g);
 }
 
-/* POST /dmsg-discovery/entry/ */
-
 static void
-write_free(struct dd_write *w)
+write_free(void *v)
 {
-	struct dd *dd = w->dd;
+	struct dd_write *w = v;
 
-	sw_api_write_end(dd->svc, dd->writing, w->pk_hex, 2 * SW_PK_LEN);
 	free(w->json);
 	free(w);
 }
 
-static void
-post_written(const struct sw_reply *r, void *arg)
+static int
+read_old(void *v, sw_store_cb *cb, void *arg)
 {
-	struct dd_write *w = arg;
+	struct dd_write *w = v;
+
+	return dd_store_get(w->dd, w->pk_hex, cb, arg);
+}
+
+/* POST /dmsg-discovery/entry/ */
+
+static int
+post_decide(void *v, struct sw_http_req *req, const struct sw_reply *r)
+{
+	struct dd_write *w = v;
+
+	if (r->type != SW_REPLY_STR)
+		return 0;
+	if (dd_entry_from_stored(r->str, r->len, &w->old) == -1) {
+		/* Unreadable record: replace it rather than refuse its owner forever. */
+		sw_log_warn(w->dd->name, "stored entry unreadable, replacing it", "pk=%s",
+		    w->pk_hex);
+		return 0;
+	}
+	w->has_old = 1;
+	if (w->e.sequence <= w->old.sequence) {
+		sw_http_error(req, 409, "sequence is not higher than the stored one");
+		return -1;
+	}
+	if (w->e.timestamp < w->old.timestamp) {
+		sw_http_error(req, 409, "timestamp is older than the stored one");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+post_txn(void *v, sw_store_cb *cb, void *arg)
+{
+	struct dd_write *w = v;
+
+	w->expires = (long long)time(NULL) +
+	    (w->e.has_server ? w->dd->server_ttl_s : w->dd->client_ttl_s);
+	return dd_store_put(w->dd, &w->e, w->json, w->has_old ? &w->old : NULL, w->expires, cb,
+	    arg);
+}
+
+static void
+post_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
+{
+	struct dd_write *w = v;
 	char body[32];
 
-	if (sw_svc_store_failed(w->req, r))
-		goto out;
+	(void)r;
+	cxo_follow_put(w->dd->feed, 0, w->pk_hex, w->json, strlen(w->json), w->expires);
 	sw_metric_add(w->dd->m_posts, (const char *[]){w->has_old ? "update" : "create"}, 1);
-	dd_feed_written(w->dd, &w->e, w->json);
 	snprintf(body, sizeof(body), "{\"created\":%s}", w->has_old ? "false" : "true");
-	sw_http_reply_raw(w->req, 200, "application/json", body, strlen(body));
+	sw_http_reply_raw(req, 200, "application/json", body, strlen(body));
 	sw_log_debug(w->dd->name, w->has_old ? "entry updated" : "entry created",
 	    "pk=%s seq=%llu", w->pk_hex, w->e.sequence);
-out:
-	write_free(w);
 }
 
-static void
-post_have_old(const struct sw_reply *r, void *arg)
-{
-	struct dd_write *w = arg;
-
-	if (sw_svc_store_failed(w->req, r))
-		goto fail;
-	if (r->type == SW_REPLY_STR) {
-		if (dd_entry_from_stored(r->str, r->len, &w->old) == -1) {
-			/* Unreadable record: replace it rather than refuse its owner forever. */
-			sw_log_warn(w->dd->name, "stored entry unreadable, replacing it", "pk=%s",
-			    w->pk_hex);
-		} else {
-			w->has_old = 1;
-			if (w->e.sequence <= w->old.sequence) {
-				sw_http_error(w->req, 409, "sequence is not higher than the stored one");
-				goto fail;
-			}
-			if (w->e.timestamp < w->old.timestamp) {
-				sw_http_error(w->req, 409, "timestamp is older than the stored one");
-				goto fail;
-			}
-		}
-	}
-	if (dd_store_put(w->dd, &w->e, w->json, w->has_old ? &w->old : NULL, post_written, w) ==
-	    -1) {
-		sw_http_error(w->req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	write_free(w);
-}
+static const struct sw_api_write_ops post_ops = {
+	.read = read_old,
+	.decide = post_decide,
+	.txn = post_txn,
+	.committed = post_committed,
+	.free = write_free,
+};
 
 static void
 post_entry(struct sw_http_req *req, void *arg)
@@ -129,7 +145,7 @@ post_entry(struct sw_http_req *req, void *arg)
 		return;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		goto out;
 	}
 	rc = dmsg_entry_parse(obj, &w->e, err, sizeof(err));
@@ -144,103 +160,94 @@ post_entry(struct sw_http_req *req, void *arg)
 	}
 	w->json = cJSON_PrintUnformatted(obj);
 	if (w->json == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		goto out;
 	}
-	sw_hex_encode(w->pk_hex, w->e.pk, SW_PK_LEN);
-	if (sw_api_write_begin(dd->svc, dd->writing, req, w->pk_hex, 2 * SW_PK_LEN, BUSY) == -1)
-		goto out;
 	w->dd = dd;
-	w->req = req;
-	if (dd_store_get(dd, w->pk_hex, post_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
-		write_free(w);
-	}
-	cJSON_Delete(obj);
-	return;
+	sw_hex_encode(w->pk_hex, w->e.pk, SW_PK_LEN);
+	sw_api_write(dd->svc, dd->st, req, &post_ops, w, dd->writing, w->pk_hex, 2 * SW_PK_LEN,
+	    BUSY);
+	w = NULL;
 out:
 	if (w != NULL)
-		free(w->json);
-	free(w);
+		write_free(w);
 	cJSON_Delete(obj);
 }
 
 /* DELETE /dmsg-discovery/entry/{pk} */
 
-static void
-del_done(const struct sw_reply *r, void *arg)
+static int
+del_authed(void *v, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN])
 {
-	struct dd_write *w = arg;
+	struct dd_write *w = v;
 
-	if (!sw_svc_store_failed(w->req, r)) {
-		dd_feed_deleted(w->dd, w->e.pk);
-		sw_http_reply_raw(w->req, 200, "application/json", "{}", 2);
-		sw_log_debug(w->dd->name, "entry deleted", "pk=%s", w->pk_hex);
+	if (memcmp(pk, w->e.pk, SW_PK_LEN) != 0) {
+		sw_http_error(req, 403, "an entry may only be deleted by its own key");
+		return -1;
 	}
-	write_free(w);
+	return 0;
 }
 
-static void
-del_have_old(const struct sw_reply *r, void *arg)
+static int
+del_decide(void *v, struct sw_http_req *req, const struct sw_reply *r)
 {
-	struct dd_write *w = arg;
+	struct dd_write *w = v;
 
-	if (sw_svc_store_failed(w->req, r))
-		goto fail;
 	if (r->type != SW_REPLY_STR) {
-		sw_http_error(w->req, 404, "entry not found");
-		goto fail;
+		sw_http_error(req, 404, "entry not found");
+		return -1;
 	}
 	if (dd_entry_from_stored(r->str, r->len, &w->old) == -1)
 		memcpy(w->old.pk, w->e.pk, SW_PK_LEN); /* still remove the record */
-	if (dd_store_del(w->dd, &w->old, del_done, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	write_free(w);
+	return 0;
+}
+
+static int
+del_txn(void *v, sw_store_cb *cb, void *arg)
+{
+	struct dd_write *w = v;
+
+	return dd_store_del(w->dd, &w->old, cb, arg);
 }
 
 static void
-del_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+del_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
 {
-	struct dd_write *w = arg;
+	struct dd_write *w = v;
 
-	if (!ok) {
-		write_free(w);
-		return;
-	}
-	if (memcmp(pk, w->e.pk, SW_PK_LEN) != 0) {
-		sw_http_error(req, 403, "an entry may only be deleted by its own key");
-		write_free(w);
-		return;
-	}
-	if (dd_store_get(w->dd, w->pk_hex, del_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
-		write_free(w);
-	}
+	(void)r;
+	cxo_follow_del(w->dd->feed, 0, w->pk_hex);
+	sw_http_reply_raw(req, 200, "application/json", "{}", 2);
+	sw_log_debug(w->dd->name, "entry deleted", "pk=%s", w->pk_hex);
 }
+
+static const struct sw_api_write_ops del_ops = {
+	.auth_prefix = DD_PREFIX,
+	.authed = del_authed,
+	.read = read_old,
+	.decide = del_decide,
+	.txn = del_txn,
+	.committed = del_committed,
+	.free = write_free,
+};
 
 static void
 del_entry(struct sw_http_req *req, void *arg)
 {
 	struct dd *dd = arg;
-	struct dd_write *w;
+	struct dd_write *w = calloc(1, sizeof(*w));
 
-	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return;
 	}
-	if (sw_svc_pk_param(req, "pk", w->e.pk, w->pk_hex) == -1 ||
-	    sw_api_write_begin(dd->svc, dd->writing, req, w->pk_hex, 2 * SW_PK_LEN, BUSY) == -1) {
+	if (sw_svc_pk_param(req, "pk", w->e.pk, w->pk_hex) == -1) {
 		free(w);
 		return;
 	}
 	w->dd = dd;
-	w->req = req;
-	sw_httpauth_check(dd->st, DD_PREFIX, req, del_authed, w);
+	sw_api_write(dd->svc, dd->st, req, &del_ops, w, dd->writing, w->pk_hex, 2 * SW_PK_LEN,
+	    BUSY);
 }
 
 /* Lists */
@@ -267,12 +274,12 @@ list_available_done(const struct sw_reply *r, void *arg)
 	if (sw_svc_store_failed(l->req, r))
 		goto out;
 	if (r->type != SW_REPLY_ARRAY) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto out;
 	}
 	idx = calloc(r->elements ? r->elements : 1, sizeof(*idx));
 	if (idx == NULL) {
-		sw_http_error(l->req, 500, "out of memory");
+		sw_api_error(l->req, 500, "out of memory", NULL);
 		goto out;
 	}
 	for (size_t i = 0; i < r->elements; i++) {
@@ -307,12 +314,12 @@ list_pks_done(const struct sw_reply *r, void *arg)
 	if (sw_svc_store_failed(l->req, r))
 		goto out;
 	if ((pks = sw_store_index_members(r, 0)) == NULL) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto out;
 	}
 	b = evbuffer_new();
 	if (b == NULL) {
-		sw_http_error(l->req, 500, "out of memory");
+		sw_api_error(l->req, 500, "out of memory", NULL);
 		goto out;
 	}
 	sw_api_add_members(b, pks);
@@ -368,14 +375,14 @@ int
 dd_api_routes(struct dd *dd)
 {
 	static const struct sw_http_route_def routes[] = {
-		{"POST", "/dmsg-discovery/entry/", post_entry},
-		{"POST", "/dmsg-discovery/entry", post_entry},
-		{"GET", "/dmsg-discovery/entry/{pk}", get_entry},
-		{"DELETE", "/dmsg-discovery/entry/{pk}", del_entry},
-		{"GET", "/dmsg-discovery/entries", get_entries},
-		{"GET", "/dmsg-discovery/available_servers", get_available_servers},
-		{"GET", "/dmsg-discovery/all_servers", get_all_servers},
-		{"GET", "/dmsg-discovery/clients-by-server/{server_pk}", get_clients_by_server},
+		{"POST", DD_PATH_ENTRY, post_entry},
+		{"POST", DD_PATH_ENTRY_BASE, post_entry},
+		{"GET", DD_PATH_ENTRY "{pk}", get_entry},
+		{"DELETE", DD_PATH_ENTRY "{pk}", del_entry},
+		{"GET", DD_PATH_ENTRIES, get_entries},
+		{"GET", DD_PATH_AVAILABLE, get_available_servers},
+		{"GET", DD_PATH_ALL_SERVERS, get_all_servers},
+		{"GET", DD_PATH_CLIENTS "{server_pk}", get_clients_by_server},
 	};
 
 	return sw_svc_api_attach(dd->svc, dd->http, routes, sizeof(routes) / sizeof(routes[0]), dd,

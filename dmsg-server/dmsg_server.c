@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "dmsg-discovery/dd_schema.h"
 #include "dmsg_entry.h"
 #include "dmsg_server.h"
 #include "http.h"
@@ -108,7 +109,7 @@ ds_create(struct sw_svc *svc, const cJSON *cfg)
 		while (n > 0 && disc[n - 1] == '/')
 			n--;
 		if (strncmp(disc, "http://", 7) != 0 ||
-		    snprintf(ds->url, sizeof(ds->url), "%.*s/dmsg-discovery/entry/", (int)n, disc) >=
+		    snprintf(ds->url, sizeof(ds->url), "%.*s" DD_PATH_ENTRY, (int)n, disc) >=
 		    (int)sizeof(ds->url)) {
 			sw_log_error(ds->name, "discovery must be an http:// URL", NULL);
 			goto fail;

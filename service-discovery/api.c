@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "cxo_follow.h"
 #include "dict.h"
 #include "http.h"
 #include "httpauth.h"
@@ -25,10 +26,9 @@
 #define SD_MAX_QUANTITY 1000000000LL
 #define WKEY_MAX        (16 + SW_PK_HEX)
 
-/* One write (post or delete) in flight. */
+/* One write (post or delete) in flight: the state of its sw_api_write. */
 struct sd_write {
 	struct sd *sd;
-	struct sw_http_req *req;
 	struct sd_service s;
 	struct sd_service old;
 	int has_old;
@@ -47,30 +47,24 @@ struct sd_query {
 };
 
 static void
-write_free(struct sd_write *w)
+write_free(void *v)
 {
-	sw_api_write_end(w->sd->svc, w->sd->writing, w->wkey, w->wlen);
+	struct sd_write *w = v;
+
 	free(w->json);
 	free(w);
 }
 
-/*
- * Take the per-key write slot, (type, pk), and begin the request (see
- * sw_api_write_begin).  -1 when answered and w freed.
- */
-static int
-write_begin(struct sd *sd, struct sd_write *w, struct sw_http_req *req)
+/* Run the write w of req, one at a time per (type, pk) (sw_api_write). */
+static void
+write_run(struct sd *sd, struct sd_write *w, struct sw_http_req *req,
+    const struct sw_api_write_ops *ops)
 {
 	w->sd = sd;
-	w->req = req;
 	w->wlen = (size_t)snprintf(w->wkey, sizeof(w->wkey), "%s:%s", sd_type_name(w->s.type),
 	    w->s.pk_hex);
-	if (sw_api_write_begin(sd->svc, sd->writing, req, w->wkey, w->wlen,
-	    "another update of this service is in progress") == -1) {
-		free(w);
-		return -1;
-	}
-	return 0;
+	sw_api_write(sd->svc, sd->st, req, ops, w, sd->writing, w->wkey, w->wlen,
+	    "another update of this service is in progress");
 }
 
 /* The type=T query parameter, required: 400 and -1 when absent or unknown. */
@@ -105,31 +99,40 @@ addr_param(struct sw_http_req *req, struct sd_service *s, char *addr)
 	return 0;
 }
 
-/* POST /api/services */
-
-static void
-post_written(const struct sw_reply *r, void *arg)
+/* The caller must be the key in the service's address. */
+static int
+check_caller(struct sd_write *w, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN],
+    const char *msg)
 {
-	struct sd_write *w = arg;
-
-	if (sw_svc_store_failed(w->req, r))
-		goto out;
-	sd_feed_changed(w->sd, &w->s, w->json);
-	sw_metric_add(w->sd->m_writes, (const char *[]){w->has_old ? "update" : "create"}, 1);
-	sw_http_reply_raw(w->req, 200, "application/json", w->json, strlen(w->json));
-	sw_log_debug(w->sd->name, w->has_old ? "service updated" : "service registered",
-	    "type=%s pk=%s", sd_type_name(w->s.type), w->s.pk_hex);
-out:
-	write_free(w);
+	if (memcmp(pk, w->s.pk, SW_PK_LEN) != 0) {
+		sw_http_error(req, 403, msg);
+		return -1;
+	}
+	return 0;
 }
 
-static void
-post_have_old(const struct sw_reply *r, void *arg)
+static int
+read_old(void *v, sw_store_cb *cb, void *arg)
 {
-	struct sd_write *w = arg;
+	struct sd_write *w = v;
 
-	if (sw_svc_store_failed(w->req, r))
-		goto fail;
+	return sd_store_get(w->sd, w->s.type, w->s.pk_hex, cb, arg);
+}
+
+/* POST /api/services */
+
+static int
+post_authed(void *v, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN])
+{
+	return check_caller(v, req, pk,
+	    "a service may only be registered by the key in its address");
+}
+
+static int
+post_decide(void *v, struct sw_http_req *req, const struct sw_reply *r)
+{
+	struct sd_write *w = v;
+
 	if (r->type == SW_REPLY_STR) {
 		if (sd_service_from_stored(r->str, r->len, &w->old) == 0)
 			w->has_old = 1;
@@ -139,49 +142,45 @@ post_have_old(const struct sw_reply *r, void *arg)
 	}
 	w->json = sd_service_json(&w->s);
 	if (w->json == NULL) {
-		sw_http_error(w->req, 500, "out of memory");
-		goto fail;
+		sw_api_error(req, 500, "out of memory", NULL);
+		return -1;
 	}
-	if (sd_store_put(w->sd, &w->s, w->json, w->has_old ? &w->old : NULL, post_written, w) ==
-	    -1) {
-		sw_http_error(w->req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	write_free(w);
+	return 0;
 }
 
-/*
- * The caller must be the key in the service's address (403 msg), then the
- * old record is read into cb.
- */
-static void
-authed_read_old(struct sd_write *w, int ok, const uint8_t pk[SW_PK_LEN], const char *msg,
-    sw_store_cb *cb)
+static int
+post_txn(void *v, sw_store_cb *cb, void *arg)
 {
-	if (!ok)
-		goto fail;
-	if (memcmp(pk, w->s.pk, SW_PK_LEN) != 0) {
-		sw_http_error(w->req, 403, msg);
-		goto fail;
-	}
-	if (sd_store_get(w->sd, w->s.type, w->s.pk_hex, cb, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	write_free(w);
+	struct sd_write *w = v;
+
+	return sd_store_put(w->sd, &w->s, w->json, w->has_old ? &w->old : NULL, cb, arg);
 }
 
 static void
-post_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+post_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
 {
-	(void)req;
-	authed_read_old(arg, ok, pk, "a service may only be registered by the key in its address",
-	    post_have_old);
+	struct sd_write *w = v;
+	size_t len = strlen(w->json);
+
+	(void)r;
+	sw_metric_add(w->sd->m_feed, (const char *[]){"put"}, 1);
+	cxo_follow_put(w->sd->feed, w->s.type, w->s.pk_hex, w->json, len,
+	    w->s.registered + w->sd->ttl_s);
+	sw_metric_add(w->sd->m_writes, (const char *[]){w->has_old ? "update" : "create"}, 1);
+	sw_http_reply_raw(req, 200, "application/json", w->json, len);
+	sw_log_debug(w->sd->name, w->has_old ? "service updated" : "service registered",
+	    "type=%s pk=%s", sd_type_name(w->s.type), w->s.pk_hex);
 }
+
+static const struct sw_api_write_ops post_ops = {
+	.auth_prefix = SD_PREFIX,
+	.authed = post_authed,
+	.read = read_old,
+	.decide = post_decide,
+	.txn = post_txn,
+	.committed = post_committed,
+	.free = write_free,
+};
 
 static void
 post_service(struct sw_http_req *req, void *arg)
@@ -196,7 +195,7 @@ post_service(struct sw_http_req *req, void *arg)
 		return;
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		goto out;
 	}
 	rc = sd_service_parse(obj, &w->s, err, sizeof(err));
@@ -206,61 +205,66 @@ post_service(struct sw_http_req *req, void *arg)
 		goto out;
 	}
 	w->s.registered = (long long)time(NULL);
-	if (write_begin(sd, w, req) == -1)
-		goto out;
-	sw_httpauth_check(sd->st, SD_PREFIX, req, post_authed, w);
+	write_run(sd, w, req, &post_ops);
 out:
 	cJSON_Delete(obj);
 }
 
 /* DELETE /api/services/{addr}?type=T */
 
-static void
-del_done(const struct sw_reply *r, void *arg)
+static int
+del_authed(void *v, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN])
 {
-	struct sd_write *w = arg;
-
-	if (!sw_svc_store_failed(w->req, r)) {
-		sd_feed_changed(w->sd, &w->old, NULL);
-		sw_metric_add(w->sd->m_writes, (const char *[]){"delete"}, 1);
-		sw_http_reply_raw(w->req, 200, "application/json", "{}", 2);
-		sw_log_debug(w->sd->name, "service deleted", "type=%s pk=%s",
-		    sd_type_name(w->s.type), w->s.pk_hex);
-	}
-	write_free(w);
+	return check_caller(v, req, pk, "a service may only be deleted by the key in its address");
 }
 
-static void
-del_have_old(const struct sw_reply *r, void *arg)
+static int
+del_decide(void *v, struct sw_http_req *req, const struct sw_reply *r)
 {
-	struct sd_write *w = arg;
+	struct sd_write *w = v;
 
-	if (sw_svc_store_failed(w->req, r))
-		goto fail;
 	if (r->type != SW_REPLY_STR || !sd_stored_has_addr(r->str, r->len, w->addr)) {
-		sw_http_error(w->req, 404, "service not found");
-		goto fail;
+		sw_http_error(req, 404, "service not found");
+		return -1;
 	}
 	if (sd_service_from_stored(r->str, r->len, &w->old) == -1) {
 		/* Unreadable: still remove the record and its type index entry. */
 		w->old = w->s;
 	}
-	if (sd_store_del(w->sd, &w->old, del_done, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	write_free(w);
+	return 0;
+}
+
+static int
+del_txn(void *v, sw_store_cb *cb, void *arg)
+{
+	struct sd_write *w = v;
+
+	return sd_store_del(w->sd, &w->old, cb, arg);
 }
 
 static void
-del_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+del_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
 {
-	(void)req;
-	authed_read_old(arg, ok, pk, "a service may only be deleted by the key in its address",
-	    del_have_old);
+	struct sd_write *w = v;
+
+	(void)r;
+	sw_metric_add(w->sd->m_feed, (const char *[]){"delete"}, 1);
+	cxo_follow_del(w->sd->feed, w->old.type, w->old.pk_hex);
+	sw_metric_add(w->sd->m_writes, (const char *[]){"delete"}, 1);
+	sw_http_reply_raw(req, 200, "application/json", "{}", 2);
+	sw_log_debug(w->sd->name, "service deleted", "type=%s pk=%s", sd_type_name(w->s.type),
+	    w->s.pk_hex);
 }
+
+static const struct sw_api_write_ops del_ops = {
+	.auth_prefix = SD_PREFIX,
+	.authed = del_authed,
+	.read = read_old,
+	.decide = del_decide,
+	.txn = del_txn,
+	.committed = del_committed,
+	.free = write_free,
+};
 
 static void
 del_service(struct sw_http_req *req, void *arg)
@@ -269,16 +273,14 @@ del_service(struct sw_http_req *req, void *arg)
 	struct sd_write *w = calloc(1, sizeof(*w));
 
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return;
 	}
 	if (addr_param(req, &w->s, w->addr) == -1 || type_param(req, &w->s.type) == -1) {
 		free(w);
 		return;
 	}
-	if (write_begin(sd, w, req) == -1)
-		return;
-	sw_httpauth_check(sd->st, SD_PREFIX, req, del_authed, w);
+	write_run(sd, w, req, &del_ops);
 }
 
 /* GET /api/services/{addr}?type=T */
@@ -353,7 +355,7 @@ query_index_done(const struct sw_reply *r, void *arg)
 	if (q->two)
 		b = sw_store_index_members(r, 2);
 	if (a == NULL || (q->two && b == NULL)) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto fail;
 	}
 	if (a->elements == 0 || (b != NULL && b->elements == 0)) {
@@ -362,7 +364,7 @@ query_index_done(const struct sw_reply *r, void *arg)
 	}
 	pks = calloc(a->elements, sizeof(*pks));
 	if (pks == NULL || (n = query_pks(a, b, pks)) == -1) {
-		sw_http_error(l->req, 500, "out of memory");
+		sw_api_error(l->req, 500, "out of memory", NULL);
 		goto fail;
 	}
 	if (q->quantity > 0 && n > q->quantity) {
@@ -381,7 +383,7 @@ query_index_done(const struct sw_reply *r, void *arg)
 		goto fail;
 	}
 	if (sd_store_mget(q->sd, q->t, pks, (size_t)n, sw_api_list_records_done, l) == -1) {
-		sw_http_error(l->req, 500, "store error");
+		sw_api_store_error(l->req);
 		goto fail;
 	}
 	free(pks);
@@ -441,7 +443,7 @@ list_services(struct sw_http_req *req, void *arg)
 	}
 	q = calloc(1, sizeof(*q));
 	if (q == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return;
 	}
 	if ((l = sw_api_list_begin(sd->svc, req, sd->st, NULL)) == NULL) {
@@ -461,12 +463,12 @@ int
 sd_api_routes(struct sd *sd)
 {
 	static const struct sw_http_route_def routes[] = {
-		{"POST", "/api/services", post_service},
-		{"POST", "/api/services/", post_service},
-		{"GET", "/api/services", list_services},
-		{"GET", "/api/services/", list_services},
-		{"GET", "/api/services/{addr}", get_service},
-		{"DELETE", "/api/services/{addr}", del_service},
+		{"POST", SD_PATH_SERVICES, post_service},
+		{"POST", SD_PATH_SERVICE, post_service},
+		{"GET", SD_PATH_SERVICES, list_services},
+		{"GET", SD_PATH_SERVICE, list_services},
+		{"GET", SD_PATH_SERVICE "{addr}", get_service},
+		{"DELETE", SD_PATH_SERVICE "{addr}", del_service},
 	};
 
 	return sw_svc_api_attach(sd->svc, sd->http, routes, sizeof(routes) / sizeof(routes[0]), sd,

@@ -5,10 +5,13 @@
  * case), so every reader sees one spelling and the indexes agree with it.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+#include "log.h"
 #include "service_discovery.h"
 
 static const char *const type_names[SD_NTYPES] = {"visor", "vpn", "skysocks"};
@@ -91,11 +94,17 @@ sd_country_parse(const char *s, char out[3])
 	return 0;
 }
 
-#define FAIL(code, ...)                                                                    \
-	do {                                                                               \
-		snprintf(err, errlen, __VA_ARGS__);                                         \
-		return (code);                                                             \
-	} while (0)
+/* Fill err and return the status, so a check reads "return fail(…)". */
+static int SW_PRINTF(4, 5)
+fail(char *err, size_t errlen, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return status;
+}
 
 static int
 parse_geo(const cJSON *geo, struct sd_service *s, char *err, size_t errlen)
@@ -105,21 +114,24 @@ parse_geo(const cJSON *geo, struct sd_service *s, char *err, size_t errlen)
 	if (geo == NULL || cJSON_IsNull(geo))
 		return 0;
 	if (!cJSON_IsObject(geo))
-		FAIL(400, "geo must be an object");
+		return fail(err, errlen, 400, "geo must be an object");
 	s->has_geo = 1;
 	cc = cJSON_GetObjectItemCaseSensitive(geo, "country");
 	region = cJSON_GetObjectItemCaseSensitive(geo, "region");
 	if (cc != NULL && !cJSON_IsNull(cc)) {
 		if (!cJSON_IsString(cc))
-			FAIL(400, "geo.country must be a string");
+			return fail(err, errlen, 400,
+			    "geo.country must be a string");
 		if (cc->valuestring[0] != '\0' && sd_country_parse(cc->valuestring, s->country) == -1)
-			FAIL(422, "geo.country must be a two-letter country code");
+			return fail(err, errlen, 422,
+			    "geo.country must be a two-letter country code");
 	}
 	if (region != NULL && !cJSON_IsNull(region)) {
 		if (!cJSON_IsString(region))
-			FAIL(400, "geo.region must be a string");
+			return fail(err, errlen, 400, "geo.region must be a string");
 		if (strlen(region->valuestring) > SD_MAX_REGION)
-			FAIL(422, "geo.region is longer than %d bytes", SD_MAX_REGION);
+			return fail(err, errlen, 422, "geo.region is longer than %d bytes",
+			    SD_MAX_REGION);
 		memcpy(s->region, region->valuestring, strlen(region->valuestring) + 1);
 	}
 	return 0;
@@ -133,7 +145,7 @@ sd_service_parse(const cJSON *o, struct sd_service *s, char *err, size_t errlen)
 
 	memset(s, 0, sizeof(*s));
 	if (!cJSON_IsObject(o))
-		FAIL(400, "a service must be a JSON object");
+		return fail(err, errlen, 400, "a service must be a JSON object");
 	addr = cJSON_GetObjectItemCaseSensitive(o, "address");
 	type = cJSON_GetObjectItemCaseSensitive(o, "type");
 	ver = cJSON_GetObjectItemCaseSensitive(o, "version");
@@ -141,21 +153,23 @@ sd_service_parse(const cJSON *o, struct sd_service *s, char *err, size_t errlen)
 	disp = cJSON_GetObjectItemCaseSensitive(o, "display_node_ip");
 	reg = cJSON_GetObjectItemCaseSensitive(o, "registered");
 	if (!cJSON_IsString(addr))
-		FAIL(400, "address must be a string \"<pk>:<port>\"");
+		return fail(err, errlen, 400, "address must be a string \"<pk>:<port>\"");
 	rc = sd_addr_parse(addr->valuestring, s->pk, &s->port);
 	if (rc != 0)
-		FAIL(rc, rc == 400 ? "address must be \"<pk>:<port>\" with a lowercase hex key" :
+		return fail(err, errlen, rc, "%s", rc == 400 ?
+		    "address must be \"<pk>:<port>\" with a lowercase hex key" :
 		    "address port must be 0-65535");
 	sw_hex_encode(s->pk_hex, s->pk, SW_PK_LEN);
 	if (!cJSON_IsString(type))
-		FAIL(400, "type must be a string");
+		return fail(err, errlen, 400, "type must be a string");
 	if (sd_type_parse(type->valuestring, &s->type) == -1)
-		FAIL(422, "type must be visor, vpn, skysocks or proxy");
+		return fail(err, errlen, 422, "type must be visor, vpn, skysocks or proxy");
 	if (ver != NULL && !cJSON_IsNull(ver)) {
 		if (!cJSON_IsString(ver))
-			FAIL(400, "version must be a string");
+			return fail(err, errlen, 400, "version must be a string");
 		if (ver->valuestring[0] != '\0' && !sd_version_valid(ver->valuestring))
-			FAIL(422, "version must be at most %d bytes of [0-9A-Za-z.+_-]",
+			return fail(err, errlen, 422,
+			    "version must be at most %d bytes of [0-9A-Za-z.+_-]",
 			    SD_MAX_VERSION);
 		memcpy(s->version, ver->valuestring, strlen(ver->valuestring) + 1);
 	}
@@ -168,12 +182,11 @@ sd_service_parse(const cJSON *o, struct sd_service *s, char *err, size_t errlen)
 		return rc;
 	if (disp != NULL && !cJSON_IsNull(disp)) {
 		if (!cJSON_IsBool(disp))
-			FAIL(400, "display_node_ip must be a boolean");
+			return fail(err, errlen, 400, "display_node_ip must be a boolean");
 		s->display_node_ip = cJSON_IsTrue(disp);
 	}
 	/* Only read back from our own records; a poster's value is replaced. */
-	if (cJSON_IsNumber(reg) && reg->valuedouble >= 0 && reg->valuedouble < 9007199254740992.0)
-		s->registered = (long long)reg->valuedouble;
+	(void)sw_json_int(reg, 0, SW_JSON_INT_LIMIT, &s->registered);
 	return 0;
 }
 
@@ -221,17 +234,14 @@ sd_service_from_stored(const char *json, size_t len, struct sd_service *s)
 	return rc == 0 ? 0 : -1;
 }
 
-/*
- * Whether a stored record is the service at addr ("<pk>:<port>"): records
- * are written by sd_service_json, which puts "address" first, so a prefix
- * compare answers without parsing the record.
- */
+/* Whether a stored record is the service at addr ("<pk>:<port>", canonical). */
 int
 sd_stored_has_addr(const char *json, size_t len, const char *addr)
 {
-	char want[SD_ADDR_TEXT + 16];
-	int n = snprintf(want, sizeof(want), "{\"address\":\"%s\"", addr);
+	cJSON *o = cJSON_ParseWithLength(json, len);
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "address");
+	int same = cJSON_IsString(a) && strcmp(a->valuestring, addr) == 0;
 
-	return n > 0 && (size_t)n < sizeof(want) && len >= (size_t)n &&
-	    memcmp(json, want, (size_t)n) == 0;
+	cJSON_Delete(o);
+	return same;
 }

@@ -3,8 +3,8 @@
  * servers) by (type, pk), with country and version filters (services.md).
  * service_discovery.c is the service, api.c the HTTP handlers, record.c a
  * service's parse and encode, store.c the records on the common store,
- * feed.c the one door every mutation goes through on its way to the
- * services-by-pk CXO feed.
+ * feed.c the services-by-pk CXO feed, which the API tells of every
+ * committed mutation.
  */
 #ifndef SERVICE_DISCOVERY_H
 #define SERVICE_DISCOVERY_H
@@ -16,10 +16,10 @@
 #include "crypto.h"
 #include "httpauth.h"
 #include "netaddr.h"
+#include "sd_schema.h"
 #include "service.h"
 #include "store.h"
 
-#define SD_PREFIX        "sd:"
 #define SD_MAX_VERSION   32  /* bytes of a version string */
 #define SD_MAX_REGION    64
 #define SD_MAX_LOCAL_IPS 16
@@ -51,11 +51,7 @@ struct sd_service {
 struct sw_http_server;
 struct sw_metric;
 struct sw_dict;
-struct cxo_pub;
-struct cxo_feed;
-struct cxo_rebuild;
-struct cxo_dmsg_pub;
-struct event;
+struct cxo_follow;
 
 struct sd {
 	struct sw_svc *svc;
@@ -66,16 +62,15 @@ struct sd {
 	struct sw_httpauth auth;
 	char listen[256];
 	long long ttl_s;
+	long long follow_ms; /* cxo_follow_ms: 0, or refill the feed this often */
 	struct sw_dict *writing; /* "<type>:<pk>" with a write in flight */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
 	/* The services-by-pk feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
 	char cxo_addr[256];
 	char dmsg_disc[256];
-	struct cxo_dmsg_pub *feed_dmsg; /* on dmsg port 48 */
-	struct cxo_pub *pub;
-	struct cxo_feed *feed;
-	struct cxo_rebuild *rebuild;
+	struct cxo_follow *feed; /* NULL when not published */
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };
 
 extern const struct sw_service_ops service_discovery_ops;
@@ -116,11 +111,13 @@ int sd_store_query(struct sd *sd, enum sd_type t, const char *country, const cha
 int sd_store_mget(struct sd *sd, enum sd_type t, const char *const *pks, size_t n,
     sw_store_cb *cb, void *arg);
 
-/* feed.c: called after every committed mutation; json NULL for a delete. */
-void sd_feed_changed(struct sd *sd, const struct sd_service *s, const char *json);
-/* Publish on addr (TCP), rebuilt from the store now and periodically.  -1 logged. */
+/*
+ * feed.c: the services-by-pk feed (record kind = the type, member the pk
+ * hex); the API's committed hook hands it each mutation
+ * (cxo_follow_put/del).  Published on addr (TCP) and/or dmsg.  -1 logged.
+ */
 int sd_feed_start(struct sd *sd, const char *addr);
-/* Stop rebuilding; done (sw_svc_drain's) once no rebuild read is in flight. */
+/* Stop publishing, then sw_svc_drain(done). */
 void sd_feed_stop(struct sd *sd, sw_svc_stopped *done);
 void sd_feed_free(struct sd *sd);
 

@@ -1,10 +1,5 @@
 /*
- * service-discovery's records on the common store.
- *
- *   sd:svc:<type>:<pk>          the service JSON, with the entry TTL
- *   sd:type:<type>              zset pk -> expiry: every live service of a type
- *   sd:cc:<type>:<CC>           zset pk -> expiry: those in one country
- *   sd:ver:<type>:<version>     zset pk -> expiry: those of one version
+ * service-discovery's records on the common store (keys in sd_schema.h).
  *
  * The indexes are common/store_index sets, scored by expiry, so a service
  * leaves every index when its record expires; a query reads the one set
@@ -23,25 +18,25 @@
 static void
 type_key(char *out, size_t size, enum sd_type t)
 {
-	snprintf(out, size, SD_PREFIX "type:%s", sd_type_name(t));
+	snprintf(out, size, SD_KEY_TYPE "%s", sd_type_name(t));
 }
 
 static void
 cc_key(char *out, size_t size, enum sd_type t, const char *cc)
 {
-	snprintf(out, size, SD_PREFIX "cc:%s:%s", sd_type_name(t), cc);
+	snprintf(out, size, SD_KEY_COUNTRY "%s:%s", sd_type_name(t), cc);
 }
 
 static void
 ver_key(char *out, size_t size, enum sd_type t, const char *ver)
 {
-	snprintf(out, size, SD_PREFIX "ver:%s:%s", sd_type_name(t), ver);
+	snprintf(out, size, SD_KEY_VERSION "%s:%s", sd_type_name(t), ver);
 }
 
 static void
 rec_prefix(char *out, size_t size, enum sd_type t)
 {
-	snprintf(out, size, SD_PREFIX "svc:%s:", sd_type_name(t));
+	snprintf(out, size, SD_KEY_SERVICE "%s:", sd_type_name(t));
 }
 
 int
@@ -49,7 +44,7 @@ sd_store_get(struct sd *sd, enum sd_type t, const char *pk_hex, sw_store_cb *cb,
 {
 	char key[KEY_MAX];
 
-	snprintf(key, sizeof(key), SD_PREFIX "svc:%s:%s", sd_type_name(t), pk_hex);
+	snprintf(key, sizeof(key), SD_KEY_SERVICE "%s:%s", sd_type_name(t), pk_hex);
 	return sw_store_cmd(sd->st, cb, arg, "GET", key, NULL);
 }
 
@@ -65,7 +60,7 @@ sd_store_put(struct sd *sd, const struct sd_service *s, const char *json,
 	if (t == NULL)
 		return -1;
 	snprintf(ttl, sizeof(ttl), "%lld", sd->ttl_s);
-	snprintf(key, sizeof(key), SD_PREFIX "svc:%s:%s", sd_type_name(s->type), s->pk_hex);
+	snprintf(key, sizeof(key), SD_KEY_SERVICE "%s:%s", sd_type_name(s->type), s->pk_hex);
 	bad |= sw_store_txn_add(t, "SET", key, json, "EX", ttl, NULL);
 	type_key(key, sizeof(key), s->type);
 	bad |= sw_store_index_add(t, key, s->pk_hex, now, sd->ttl_s);
@@ -101,7 +96,7 @@ sd_store_del(struct sd *sd, const struct sd_service *old, sw_store_cb *cb, void 
 
 	if (t == NULL)
 		return -1;
-	snprintf(key, sizeof(key), SD_PREFIX "svc:%s:%s", sd_type_name(old->type), old->pk_hex);
+	snprintf(key, sizeof(key), SD_KEY_SERVICE "%s:%s", sd_type_name(old->type), old->pk_hex);
 	bad |= sw_store_txn_add(t, "DEL", key, NULL);
 	type_key(key, sizeof(key), old->type);
 	bad |= sw_store_index_rem(t, key, old->pk_hex);

@@ -14,6 +14,7 @@
 
 #include <event2/buffer.h>
 
+#include "cxo_follow.h"
 #include "http.h"
 #include "httpauth.h"
 #include "log.h"
@@ -22,11 +23,11 @@
 #include "svc_api.h"
 #include "transport_discovery.h"
 
-/* One write (POST or DELETE) in flight. */
+/* One write (POST or DELETE) in flight: the state of its sw_api_write. */
 struct tpd_write {
 	struct tpd *tpd;
-	struct sw_http_req *req;
 	uint8_t caller[SW_PK_LEN]; /* DELETE: whom httpauth vouched for */
+	long long now;
 	size_t n;
 	struct tpd_change ch[TPD_MAX_POST];
 	char ids[TPD_MAX_POST][TP_ID_TEXT];
@@ -34,12 +35,9 @@ struct tpd_write {
 };
 
 static void
-write_free(struct tpd_write *w)
+write_free(void *w)
 {
-	struct tpd *tpd = w->tpd;
-
 	free(w);
-	sw_svc_req_end(tpd->svc);
 }
 
 /* GET /transports/id:{t_id} */
@@ -72,51 +70,68 @@ get_one(struct sw_http_req *req, void *arg)
 		sw_api_get_fail(g);
 }
 
-/* POST /transports/ */
-
-static void
-post_written(const struct sw_reply *r, void *arg)
+static int
+write_txn(void *v, sw_store_cb *cb, void *arg)
 {
-	struct tpd_write *w = arg;
-	struct evbuffer *b;
+	struct tpd_write *w = v;
+
+	return tpd_store_apply(w->tpd, w->ch, w->n, w->now, cb, arg);
+}
+
+/* What the store now holds, to the all-transports feed: the one place it is told. */
+static void
+tell_feed(const struct tpd_write *w)
+{
 	char json[TP_JSON_MAX];
 
-	if (sw_svc_store_failed(w->req, r))
-		goto out;
-	b = evbuffer_new();
-	if (b == NULL) {
-		sw_http_error(w->req, 500, "out of memory");
-		goto out;
-	}
-	evbuffer_add(b, "[", 1);
 	for (size_t i = 0; i < w->n; i++) {
-		size_t len = tp_entry_json(&w->ch[i].e, json);
+		const struct tpd_change *c = &w->ch[i];
 
-		if (i > 0)
-			evbuffer_add(b, ",", 1);
-		evbuffer_add(b, json, len);
+		sw_metric_add(w->tpd->m_feed, (const char *[]){c->del ? "delete" : "put"}, 1);
+		if (c->del)
+			cxo_follow_del(w->tpd->feed, 0, w->ids[i]);
+		else
+			cxo_follow_put(w->tpd->feed, 0, w->ids[i], json, tp_entry_json(&c->e, json),
+			    w->now + w->tpd->ttl_s);
 	}
-	evbuffer_add(b, "]", 1);
-	sw_http_reply_buf(w->req, 201, "application/json", b);
-	evbuffer_free(b);
-	sw_metric_add(w->tpd->m_writes, (const char *[]){"register"}, (double)w->n);
-	sw_log_debug(w->tpd->name, "transports registered", "n=%zu first=%s", w->n, w->ids[0]);
-out:
-	write_free(w);
+}
+
+/* POST /transports/ */
+
+static int
+post_authed(void *v, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN])
+{
+	struct tpd_write *w = v;
+
+	for (size_t i = 0; i < w->n; i++) {
+		if (!tp_entry_has_edge(&w->ch[i].e, pk)) {
+			char msg[96];
+
+			snprintf(msg, sizeof(msg), "the caller is not an edge of %s", w->ids[i]);
+			sw_http_error(req, 403, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+post_read(void *v, sw_store_cb *cb, void *arg)
+{
+	struct tpd_write *w = v;
+
+	return tpd_store_mget(w->tpd, w->idp, w->n, cb, arg);
 }
 
 /* The stored records of the batch, in its order: none may disagree with it. */
-static void
-post_have_old(const struct sw_reply *r, void *arg)
+static int
+post_decide(void *v, struct sw_http_req *req, const struct sw_reply *r)
 {
-	struct tpd_write *w = arg;
-	long long now = (long long)time(NULL);
+	struct tpd_write *w = v;
 
-	if (sw_svc_store_failed(w->req, r))
-		goto fail;
 	if (r->type != SW_REPLY_ARRAY || r->elements != w->n) {
-		sw_http_error(w->req, 500, "store error");
-		goto fail;
+		sw_api_store_error(req);
+		return -1;
 	}
 	for (size_t i = 0; i < w->n; i++) {
 		const struct sw_reply *o = r->element[i];
@@ -134,45 +149,54 @@ post_have_old(const struct sw_reply *r, void *arg)
 		if (!tp_entry_same(&old, &w->ch[i].e)) {
 			snprintf(msg, sizeof(msg), "%s is registered with other edges or type",
 			    w->ids[i]);
-			sw_http_error(w->req, 409, msg);
-			goto fail;
+			sw_http_error(req, 409, msg);
+			return -1;
 		}
 	}
+	w->now = (long long)time(NULL);
 	for (size_t i = 0; i < w->n; i++)
-		w->ch[i].e.registered = now;
-	if (tpd_store_apply(w->tpd, w->ch, w->n, now, post_written, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	write_free(w);
+		w->ch[i].e.registered = w->now;
+	return 0;
 }
 
 static void
-post_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+post_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
 {
-	struct tpd_write *w = arg;
+	struct tpd_write *w = v;
+	struct evbuffer *b;
+	char json[TP_JSON_MAX];
 
-	if (!ok)
-		goto fail;
+	(void)r;
+	tell_feed(w);
+	sw_metric_add(w->tpd->m_writes, (const char *[]){"register"}, (double)w->n);
+	sw_log_debug(w->tpd->name, "transports registered", "n=%zu first=%s", w->n, w->ids[0]);
+	b = evbuffer_new();
+	if (b == NULL) {
+		sw_api_error(req, 500, "out of memory", NULL);
+		return;
+	}
+	evbuffer_add(b, "[", 1);
 	for (size_t i = 0; i < w->n; i++) {
-		if (!tp_entry_has_edge(&w->ch[i].e, pk)) {
-			char msg[96];
+		size_t len = tp_entry_json(&w->ch[i].e, json);
 
-			snprintf(msg, sizeof(msg), "the caller is not an edge of %s", w->ids[i]);
-			sw_http_error(req, 403, msg);
-			goto fail;
-		}
+		if (i > 0)
+			evbuffer_add(b, ",", 1);
+		evbuffer_add(b, json, len);
 	}
-	if (tpd_store_mget(w->tpd, w->idp, w->n, post_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	write_free(w);
+	evbuffer_add(b, "]", 1);
+	sw_http_reply_buf(req, 201, "application/json", b);
+	evbuffer_free(b);
 }
+
+static const struct sw_api_write_ops post_ops = {
+	.auth_prefix = TPD_PREFIX,
+	.authed = post_authed,
+	.read = post_read,
+	.decide = post_decide,
+	.txn = write_txn,
+	.committed = post_committed,
+	.free = write_free,
+};
 
 static int SW_PRINTF(4, 5)
 batch_error(char *msg, size_t msglen, int status, const char *fmt, ...)
@@ -239,7 +263,7 @@ post_transports(struct sw_http_req *req, void *arg)
 	}
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		goto out;
 	}
 	rc = parse_batch(w, arr, msg, sizeof(msg));
@@ -247,11 +271,8 @@ post_transports(struct sw_http_req *req, void *arg)
 		sw_http_error(req, rc, msg);
 		goto out;
 	}
-	if (sw_svc_req_begin(tpd->svc, req) == -1)
-		goto out;
 	w->tpd = tpd;
-	w->req = req;
-	sw_httpauth_check(tpd->st, TPD_PREFIX, req, post_authed, w);
+	sw_api_write(tpd->svc, tpd->st, req, &post_ops, w, NULL, NULL, 0, NULL);
 	w = NULL;
 out:
 	free(w);
@@ -260,86 +281,87 @@ out:
 
 /* DELETE /transports/id:{t_id} */
 
-static void
-del_done(const struct sw_reply *r, void *arg)
+static int
+del_authed(void *v, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN])
 {
-	struct tpd_write *w = arg;
+	struct tpd_write *w = v;
 
-	if (!sw_svc_store_failed(w->req, r)) {
-		sw_http_reply_raw(w->req, 200, "application/json", "{}", 2);
-		sw_metric_add(w->tpd->m_writes, (const char *[]){"delete"}, 1);
-		sw_log_debug(w->tpd->name, "transport deleted", "t_id=%s", w->ids[0]);
-	}
-	write_free(w);
+	(void)req;
+	/* Whether the caller is an edge, only the stored record can tell. */
+	memcpy(w->caller, pk, SW_PK_LEN);
+	return 0;
 }
 
-static void
-del_have_old(const struct sw_reply *r, void *arg)
+static int
+del_read(void *v, sw_store_cb *cb, void *arg)
 {
-	struct tpd_write *w = arg;
+	struct tpd_write *w = v;
 
-	if (sw_svc_store_failed(w->req, r))
-		goto fail;
+	return tpd_store_get(w->tpd, w->ids[0], cb, arg);
+}
+
+static int
+del_decide(void *v, struct sw_http_req *req, const struct sw_reply *r)
+{
+	struct tpd_write *w = v;
+
 	if (r->type != SW_REPLY_STR) {
-		sw_http_error(w->req, 404, "transport not found");
-		goto fail;
+		sw_http_error(req, 404, "transport not found");
+		return -1;
 	}
 	if (tp_entry_parse_stored(r->str, r->len, &w->ch[0].e) == -1) {
 		sw_log_warn(w->tpd->name, "stored transport unreadable", "t_id=%s", w->ids[0]);
-		sw_http_error(w->req, 500, "stored transport unreadable");
-		goto fail;
+		sw_api_error(req, 500, "stored transport unreadable", NULL);
+		return -1;
 	}
 	if (!tp_entry_has_edge(&w->ch[0].e, w->caller)) {
-		sw_http_error(w->req, 403, "only an edge of a transport may delete it");
-		goto fail;
+		sw_http_error(req, 403, "only an edge of a transport may delete it");
+		return -1;
 	}
 	w->ch[0].del = 1;
-	if (tpd_store_apply(w->tpd, w->ch, 1, (long long)time(NULL), del_done, w) == -1) {
-		sw_http_error(w->req, 500, "store error");
-		goto fail;
-	}
-	return;
-fail:
-	write_free(w);
+	w->now = (long long)time(NULL);
+	return 0;
 }
 
 static void
-del_authed(struct sw_http_req *req, int ok, const uint8_t pk[SW_PK_LEN], void *arg)
+del_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
 {
-	struct tpd_write *w = arg;
+	struct tpd_write *w = v;
 
-	if (!ok) {
-		write_free(w);
-		return;
-	}
-	/* Whether the caller is an edge, only the stored record can tell. */
-	memcpy(w->caller, pk, SW_PK_LEN);
-	if (tpd_store_get(w->tpd, w->ids[0], del_have_old, w) == -1) {
-		sw_http_error(req, 500, "store error");
-		write_free(w);
-	}
+	(void)r;
+	tell_feed(w);
+	sw_http_reply_raw(req, 200, "application/json", "{}", 2);
+	sw_metric_add(w->tpd->m_writes, (const char *[]){"delete"}, 1);
+	sw_log_debug(w->tpd->name, "transport deleted", "t_id=%s", w->ids[0]);
 }
+
+static const struct sw_api_write_ops del_ops = {
+	.auth_prefix = TPD_PREFIX,
+	.authed = del_authed,
+	.read = del_read,
+	.decide = del_decide,
+	.txn = write_txn,
+	.committed = del_committed,
+	.free = write_free,
+};
 
 static void
 del_transport(struct sw_http_req *req, void *arg)
 {
 	struct tpd *tpd = arg;
-	struct tpd_write *w;
+	struct tpd_write *w = calloc(1, sizeof(*w));
 
-	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		sw_http_error(req, 500, "out of memory");
+		sw_api_error(req, 500, "out of memory", NULL);
 		return;
 	}
-	if (tid_param(req, w->ch[0].e.t_id, w->ids[0]) == -1 ||
-	    sw_svc_req_begin(tpd->svc, req) == -1) {
+	if (tid_param(req, w->ch[0].e.t_id, w->ids[0]) == -1) {
 		free(w);
 		return;
 	}
 	w->tpd = tpd;
-	w->req = req;
 	w->n = 1;
-	sw_httpauth_check(tpd->st, TPD_PREFIX, req, del_authed, w);
+	sw_api_write(tpd->svc, tpd->st, req, &del_ops, w, NULL, NULL, 0, NULL);
 }
 
 /* Lists: GET /transports/edge:{pk}, GET /all-transports */
@@ -373,12 +395,12 @@ int
 tpd_api_routes(struct tpd *tpd)
 {
 	static const struct sw_http_route_def routes[] = {
-		{"POST", "/transports/", post_transports},
+		{"POST", TPD_PATH_POST, post_transports},
 		{"POST", "/transports", post_transports},
-		{"GET", "/transports/id:{t_id}", get_one},
-		{"DELETE", "/transports/id:{t_id}", del_transport},
-		{"GET", "/transports/edge:{pk}", get_by_edge},
-		{"GET", "/all-transports", get_all},
+		{"GET", TPD_PATH_BY_ID "{t_id}", get_one},
+		{"DELETE", TPD_PATH_BY_ID "{t_id}", del_transport},
+		{"GET", TPD_PATH_BY_EDGE "{pk}", get_by_edge},
+		{"GET", TPD_PATH_ALL, get_all},
 	};
 
 	return sw_svc_api_attach(tpd->svc, tpd->http, routes, sizeof(routes) / sizeof(routes[0]), tpd,

@@ -1,6 +1,5 @@
 /*
- * transport-discovery's records on the common store (layout in
- * common/tp_entry.h):
+ * transport-discovery's records on the common store (layout in td_schema.h):
  *
  *   tpd:tp:<t_id>    the entry JSON, expiring entry_timeout_s after its last post
  *   tpd:all          zset t_id -> expiry: every live entry
@@ -10,7 +9,7 @@
  * The indexes are common/store_index sets scored by expiry, so an expired
  * entry leaves them at the same moment as its record, on both stores, with
  * no sweeper.  Every change passes through tpd_store_apply: one transaction
- * for the records, their indexes and the version, then the feed.
+ * for the records, their indexes and the version.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,15 +22,6 @@
 #include "transport_discovery.h"
 
 #define KEY_MAX 96
-
-/* An apply in flight: the changes go to the feed only once the store has them. */
-struct tpd_apply {
-	struct tpd *tpd;
-	const struct tpd_change *ch;
-	size_t n;
-	sw_store_cb *cb;
-	void *arg;
-};
 
 static void
 entry_key(char *out, size_t size, const uint8_t id[TP_ID_LEN])
@@ -113,39 +103,21 @@ add_change(struct sw_store_txn *t, const struct tpd_change *c, long long now, lo
 	return bad ? -1 : 0;
 }
 
-static void
-applied(const struct sw_reply *r, void *arg)
-{
-	struct tpd_apply *a = arg;
-
-	if (r->type == SW_REPLY_ARRAY)
-		tpd_feed_apply(a->tpd, a->ch, a->n);
-	a->cb(r, a->arg);
-	free(a);
-}
-
 int
 tpd_store_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n, long long now,
     sw_store_cb *cb, void *arg)
 {
 	struct sw_store_txn *t = sw_store_txn_new();
-	struct tpd_apply *a = calloc(1, sizeof(*a));
 
-	if (t == NULL || a == NULL)
-		goto fail;
+	if (t == NULL)
+		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (add_change(t, &ch[i], now, tpd->ttl_s) == -1)
 			goto fail;
 	if (sw_store_txn_add(t, "INCR", TPD_KEY_VERSION, NULL) == -1)
 		goto fail;
-	*a = (struct tpd_apply){tpd, ch, n, cb, arg};
-	if (sw_store_txn_exec(tpd->st, t, applied, a) == -1) {
-		free(a);
-		return -1;
-	}
-	return 0;
+	return sw_store_txn_exec(tpd->st, t, cb, arg);
 fail:
 	sw_store_txn_free(t);
-	free(a);
 	return -1;
 }

@@ -2,9 +2,8 @@
  * transport-discovery: the registry of transports between visors
  * (services.md).  transport_discovery.c is the service, api.c the HTTP
  * handlers, store.c the records on the common store (layout in
- * common/tp_entry.h, because route-finder reads it), feed.c the
- * all-transports CXO feed, which every change passes on its way out of the
- * store.
+ * td_schema.h, because route-finder reads it), feed.c the all-transports
+ * CXO feed, which the API tells of every committed change.
  */
 #ifndef TRANSPORT_DISCOVERY_H
 #define TRANSPORT_DISCOVERY_H
@@ -21,11 +20,7 @@
 
 struct sw_http_server;
 struct sw_metric;
-struct cxo_pub;
-struct cxo_feed;
-struct cxo_rebuild;
-struct cxo_dmsg_pub;
-struct event;
+struct cxo_follow;
 
 struct tpd {
 	struct sw_svc *svc;
@@ -36,15 +31,14 @@ struct tpd {
 	struct sw_httpauth auth;
 	char listen[256];
 	long long ttl_s;
+	long long follow_ms; /* cxo_follow_ms: 0, or refill the feed this often */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
 	/* The all-transports feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
 	char cxo_addr[256];
 	char dmsg_disc[256];
-	struct cxo_dmsg_pub *feed_dmsg; /* on dmsg port 49 */
-	struct cxo_pub *pub;
-	struct cxo_feed *feed;
-	struct cxo_rebuild *rebuild;
+	struct cxo_follow *feed; /* NULL when not published */
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };
 
 /* One change of the registry: an entry written (or refreshed) or deleted. */
@@ -67,16 +61,18 @@ int tpd_store_mget(struct tpd *tpd, const char *const *ids, size_t n, sw_store_c
 int tpd_store_index(struct tpd *tpd, const char *pk_hex, sw_store_cb *cb, void *arg);
 /*
  * The one door for every change: write the records and their indexes, bump
- * tpd:version, all in one transaction; once the store has them, hand them to
- * the feed.  ch must live until cb runs.  Puts expire ttl_s after now.
+ * tpd:version, all in one transaction.  ch must live until cb runs.  Puts
+ * expire ttl_s after now.
  */
 int tpd_store_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n, long long now,
     sw_store_cb *cb, void *arg);
 
-/* feed.c: what the store now holds, on its way to the all-transports feed. */
-void tpd_feed_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n);
+/*
+ * feed.c: the all-transports feed (record kind 0, member the t_id); the
+ * API's committed hook hands it each change (cxo_follow_put/del).
+ */
 int tpd_feed_start(struct tpd *tpd);
-/* Stop rebuilding; done once a rebuild's read in flight is answered. */
+/* Stop publishing, then sw_svc_drain(done). */
 void tpd_feed_stop(struct tpd *tpd, sw_svc_stopped *done);
 void tpd_feed_free(struct tpd *tpd);
 

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "httpauth_client.h"
 #include "log.h"
+#include "service-discovery/sd_schema.h"
 #include "tp_int.h"
 #include "visor.h"
 
@@ -69,7 +70,7 @@ post_all(struct visor_pub *p)
 		len = snprintf(body, sizeof(body),
 		    "{\"address\":\"%s:%d\",\"type\":\"%s\",\"version\":\"%s\"}", p->v->pk_hex,
 		    p->svcs[i].port, p->svcs[i].type, SW_VERSION);
-		if (sw_authclient_request(p->sd, "POST", "/api/services", body, (size_t)len,
+		if (sw_authclient_request(p->sd, "POST", SD_PATH_SERVICES, body, (size_t)len,
 		    VTP_HTTP_MS, posted, p) != NULL)
 			p->outstanding++;
 		else
@@ -157,6 +158,7 @@ fail:
 int
 visor_pub_start(struct visor_pub *p)
 {
+	visor_dmsgfirst_use(p->v, p->http);
 	if (p->n > 0)
 		post_all(p);
 	return 0;
@@ -172,7 +174,7 @@ visor_pub_stop(struct visor_pub *p, void (*done)(void *arg), void *arg)
 	p->done = done;
 	p->done_arg = arg;
 	for (size_t i = 0; i < p->n; i++) {
-		snprintf(path, sizeof(path), "/api/services/%s:%d?type=%s", p->v->pk_hex,
+		snprintf(path, sizeof(path), SD_PATH_SERVICE "%s:%d?type=%s", p->v->pk_hex,
 		    p->svcs[i].port, p->svcs[i].type);
 		sw_authclient_request(p->sd, "DELETE", path, NULL, 0, VTP_HTTP_MS, NULL, NULL);
 	}

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "cxo_obj.h"
+#include "dmsg-discovery/dd_schema.h"
+#include "service-discovery/sd_schema.h"
 #include "cxo_dmsg.h"
 #include "cxo_mgr.h"
 #include "http.h"
@@ -100,6 +102,8 @@ visor_query_start(struct visor *v)
 	if (q->cd == NULL || q->http == NULL || (q->mgr = cxo_mgr_new(sw_svc_base(v->svc), &mo)) ==
 	    NULL)
 		goto fail;
+	visor_dmsgfirst_use(v, q->http);
+	visor_dmsgfirst_use(v, cxo_mgr_http(q->mgr));
 	return 0;
 fail:
 	visor_query_free(v);
@@ -211,11 +215,11 @@ visor_query(struct visor *v, const struct visor_query_req *r, visor_query_fn *cb
 		return -1;
 	f = &q->feeds[r->feed];
 	if (r->feed == VISOR_FEED_SERVICES) {
-		snprintf(prefix, sizeof(prefix), "services/%s", r->key);
-		snprintf(url, sizeof(url), "%s/api/services?type=%s", f->url, r->key);
+		snprintf(prefix, sizeof(prefix), SD_FEED_ROOT "/%s", r->key);
+		snprintf(url, sizeof(url), "%s" SD_PATH_SERVICES "?type=%s", f->url, r->key);
 	} else {
-		snprintf(prefix, sizeof(prefix), "clients-by-server/%s", r->key);
-		snprintf(url, sizeof(url), "%s/dmsg-discovery/clients-by-server/%s", f->url,
+		snprintf(prefix, sizeof(prefix), DD_FEED_ROOT "/%s", r->key);
+		snprintf(url, sizeof(url), "%s" DD_PATH_CLIENTS "%s", f->url,
 		    r->key);
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)

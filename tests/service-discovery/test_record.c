@@ -151,6 +151,20 @@ test_round_trip(void **state)
 	free(json);
 }
 
+/* The address is found wherever it stands in the record, and only as the address. */
+static void
+test_has_addr_any_order(void **state)
+{
+	const char *late = "{\"type\":\"vpn\",\"geo\":{\"region\":\"\\\"address\\\":\\\"" PK
+	    ":1\\\"\"},\"address\":\"" PK ":44\"}";
+
+	(void)state;
+	assert_true(sd_stored_has_addr(late, strlen(late), PK ":44"));
+	assert_false(sd_stored_has_addr(late, strlen(late), PK ":1"));
+	assert_false(sd_stored_has_addr("{\"type\":\"vpn\"}", 15, PK ":44"));
+	assert_false(sd_stored_has_addr("not json", 8, PK ":44"));
+}
+
 int
 main(void)
 {
@@ -159,6 +173,7 @@ main(void)
 		cmocka_unit_test(test_type_country_version),
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_has_addr_any_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
