@@ -13,6 +13,7 @@
  * streams: frames are dispatched by stream id, the client's own legs odd,
  * the server-opened (incoming) legs even.
  */
+#include "backoff.h"
 #include "clock.h"
 #include "dmsg_client.h"
 
@@ -123,7 +124,7 @@ struct dmsg_client {
 
 	/* pool maintenance */
 	struct event *maint_timer;
-	int backoff_ms;
+	struct sw_backoff backoff;         /* reconnects: backoff_min_ms doubling */
 	int ever_ready;                    /* a session was up once: no more quick retries */
 	long long start_ms;                /* sw_mono_ms() at dmsg_client_start */
 	int fetching;
@@ -555,7 +556,7 @@ conn_ready(struct dmsg_session *s, void *arg)
 	(void)s;
 	conn->ready = 1;
 	c->ever_ready = 1;
-	c->backoff_ms = c->o.backoff_min_ms;
+	sw_backoff_reset(&c->backoff);
 	c->gen++;
 	sw_hex_encode(hex, conn->pk, SW_PK_LEN);
 	sw_log_info(c->svc, "dmsg session up", "server=%s addr=%s", hex, dmsg_session_peer(s));
@@ -652,16 +653,9 @@ conn_fail_streams(struct dmsg_conn *conn, const char *why)
 static int
 retry_delay(struct dmsg_client *c)
 {
-	int ms = c->backoff_ms;
-
 	if (!c->ever_ready && sw_mono_ms() - c->start_ms < c->o.backoff_min_ms)
 		return c->o.first_retry_ms;
-	if (c->backoff_ms < c->o.backoff_max_ms) {
-		c->backoff_ms *= 2;
-		if (c->backoff_ms > c->o.backoff_max_ms)
-			c->backoff_ms = c->o.backoff_max_ms;
-	}
-	return ms;
+	return (int)sw_backoff_next(&c->backoff);
 }
 
 static void
@@ -687,7 +681,7 @@ conn_closed(struct dmsg_session *s, const char *reason, void *arg)
 	if (was_ready) {
 		c->gen++;
 		post_entry(c);
-		schedule_maintain(c, c->backoff_ms);
+		schedule_maintain(c, (int)sw_backoff_peek(&c->backoff));
 		return;
 	}
 	schedule_maintain(c, retry_delay(c));
@@ -1360,7 +1354,7 @@ dmsg_client_new(struct event_base *base, const struct sw_keypair *kp,
 	if (c->o.first_retry_ms <= 0 || c->o.first_retry_ms > c->o.backoff_min_ms)
 		c->o.first_retry_ms = DEF_FIRST_RETRY < c->o.backoff_min_ms ? DEF_FIRST_RETRY :
 		    c->o.backoff_min_ms;
-	c->backoff_ms = c->o.backoff_min_ms;
+	sw_backoff_init(&c->backoff, c->o.backoff_min_ms, c->o.backoff_max_ms);
 	TAILQ_INIT(&c->conns);
 	TAILQ_INIT(&c->dials);
 	TAILQ_INIT(&c->all);
