@@ -82,7 +82,7 @@ exec 3>&-
 grow=$(( (down - first) ))
 echo "RSS growth from round 1 to round $ROUNDS after the sessions left: $grow KiB (target <= 2048)"
 summary "dmsg-server RSS after $M sessions left, round $ROUNDS" "$down" KiB \
-	"round 1 $first KiB" "$(pct "$down" "$first")" "<= 2048 KiB above round 1 ($((first + 2048)))"
+	"round 1 $first KiB" "$(pct "$down" "$first")" "<= $((first + 2048)) KiB"
 summary "dmsg-server RSS growth, round 1 to $ROUNDS of $M sessions" "$grow" KiB \
 	"round 1 $first KiB" "-" "<= 2048 KiB"
 

@@ -31,7 +31,8 @@ done
 echo
 echo "== summary: every figure, its reference from the same run, the ratio and the target"
 awk -F'|' '
-function num(s) { gsub(/[^0-9.eE+-]/, "", s); return s + 0 }
+# The number a field starts with ("61%" -> 61, "2048 KiB" -> 2048).
+function num(s) { sub(/^ +/, "", s); return match(s, /^[-+]?[0-9.]+([eE][-+]?[0-9]+)?/) ? substr(s, 1, RLENGTH) + 0 : 0 }
 function verdict(value, ratio, target,    op, rest, goal, x) {
 	if (target == "-" || target == "") return ""
 	if (!match(target, /^[<>]=?/)) return ""
