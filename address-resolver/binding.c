@@ -8,26 +8,28 @@
 #include <string.h>
 
 #include "address_resolver.h"
+#include "json.h"
 
 int
 ar_binding_parse_req(const cJSON *o, struct ar_binding *b, char *err, size_t errlen)
 {
 	const cJSON *port;
+	long long v;
 
 	if (!cJSON_IsObject(o)) {
 		snprintf(err, errlen, "a binding must be a JSON object");
 		return 400;
 	}
 	port = cJSON_GetObjectItemCaseSensitive(o, "port");
-	if (!cJSON_IsNumber(port) || port->valuedouble != (double)(long long)port->valuedouble) {
+	if (sw_json_int(port, -SW_JSON_INT_LIMIT, SW_JSON_INT_LIMIT, &v) == -1) {
 		snprintf(err, errlen, "port must be an integer");
 		return 400;
 	}
-	if (port->valuedouble < 1 || port->valuedouble > 65535) {
+	if (v < 1 || v > 65535) {
 		snprintf(err, errlen, "port must be 1-65535");
 		return 422;
 	}
-	b->port = (unsigned)port->valuedouble;
+	b->port = (unsigned)v;
 	return sw_ip_list_parse(cJSON_GetObjectItemCaseSensitive(o, "local_addresses"),
 	    AR_MAX_LOCAL, b->local, &b->nlocal, "local_addresses", err, errlen);
 }

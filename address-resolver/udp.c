@@ -27,6 +27,7 @@
 #include <event2/util.h>
 
 #include "address_resolver.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "udp.h"
@@ -165,7 +166,7 @@ dgram_handle(struct ar *ar, enum ar_dgram_type type, const uint8_t pk[SW_PK_LEN]
 {
 	static const char *const names[] = {"", "bind", "heartbeat", "unbind"};
 	struct ar_dgram *d = NULL;
-	cJSON *o = cJSON_ParseWithLength(json, jlen);
+	cJSON *o = sw_json_parse(json, jlen, NULL);
 	char err[128];
 
 	if (!cJSON_IsObject(o)) {

@@ -17,7 +17,6 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "clock.h"
@@ -27,6 +26,7 @@
 #include "cxo_tree.h"
 #include "cxo_wire.h"
 #include "dmsg_wire.h"
+#include "listener.h"
 #include "log.h"
 
 struct pconn {
@@ -35,6 +35,7 @@ struct pconn {
 	struct cxo_feed *subs[CXO_MAX_SUBS_PER_CONN];
 	size_t nsubs;
 	struct pconn *prev, *next;
+	struct sw_listener_peer *lpeer; /* accepted over TCP: give back on close */
 };
 
 struct cxo_feed {
@@ -63,8 +64,7 @@ struct cxo_feed {
 struct cxo_pub {
 	struct event_base *base;
 	const char *svc;
-	struct evconnlistener *lis;
-	struct event *resume;
+	struct sw_listener *lis;
 	int port;
 	struct pconn *conns;
 	size_t nconns;
@@ -137,9 +137,9 @@ pconn_free(struct pconn *pc, int hard)
 		cxo_conn_abort(pc->c);
 	else
 		cxo_conn_free(pc->c);
+	sw_listener_release(p->lis, pc->lpeer);
 	free(pc);
-	if (p->nconns-- == CXO_PUB_MAX_CONNS && p->lis != NULL)
-		evconnlistener_enable(p->lis);
+	p->nconns--;
 }
 
 static int
@@ -223,8 +223,8 @@ static const struct cxo_conn_cbs pub_cbs = {
 	.closed = on_closed,
 };
 
-int
-cxo_pub_attach(struct cxo_pub *p, struct bufferevent *bev)
+static struct pconn *
+pconn_new(struct cxo_pub *p, struct bufferevent *bev)
 {
 	struct pconn *pc = calloc(1, sizeof(*pc));
 
@@ -238,55 +238,41 @@ cxo_pub_attach(struct cxo_pub *p, struct bufferevent *bev)
 	if (p->conns != NULL)
 		p->conns->prev = pc;
 	p->conns = pc;
-	if (++p->nconns == CXO_PUB_MAX_CONNS && p->lis != NULL)
-		evconnlistener_disable(p->lis);
-	return 0;
+	p->nconns++;
+	return pc;
 fail:
 	free(pc);
 	bufferevent_free(bev);
-	return -1;
+	return NULL;
+}
+
+int
+cxo_pub_attach(struct cxo_pub *p, struct bufferevent *bev)
+{
+	return pconn_new(p, bev) != NULL ? 0 : -1;
 }
 
 static void
-on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int slen,
-    void *arg)
+on_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
+    struct sw_listener_peer *peer, int over_cap, void *arg)
 {
 	struct cxo_pub *p = arg;
 	struct bufferevent *bev;
+	struct pconn *pc;
 
-	(void)lis;
 	(void)sa;
-	(void)slen;
+	(void)salen;
+	(void)over_cap;
 	bev = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		evutil_closesocket(fd);
+		sw_listener_release(p->lis, peer);
 		return;
 	}
-	cxo_pub_attach(p, bev);
-}
-
-static void
-resume_accept(evutil_socket_t fd, short what, void *arg)
-{
-	struct cxo_pub *p = arg;
-
-	(void)fd;
-	(void)what;
-	if (p->nconns < CXO_PUB_MAX_CONNS)
-		evconnlistener_enable(p->lis);
-}
-
-/* Out of descriptors: pause accepting for a second instead of spinning. */
-static void
-on_accept_error(struct evconnlistener *lis, void *arg)
-{
-	struct cxo_pub *p = arg;
-	struct timeval tv = {1, 0};
-
-	sw_log_warn(p->svc, "cxo accept failed, pausing", "err=%s",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	evconnlistener_disable(lis);
-	evtimer_add(p->resume, &tv);
+	if ((pc = pconn_new(p, bev)) == NULL)
+		sw_listener_release(p->lis, peer);
+	else
+		pc->lpeer = peer;
 }
 
 struct cxo_pub *
@@ -298,62 +284,23 @@ cxo_pub_new(struct event_base *base, const char *svc)
 		return NULL;
 	p->base = base;
 	p->svc = svc;
-	p->resume = evtimer_new(base, resume_accept, p);
-	if (p->resume == NULL) {
-		free(p);
-		return NULL;
-	}
 	return p;
-}
-
-/* "ip:port" with port 0 allowed (libevent's parser refuses it). */
-static int
-parse_addr(const char *addr, struct sockaddr_storage *ss, int *sl)
-{
-	size_t n = strlen(addr);
-	char buf[128];
-
-	if (n >= 2 && n < sizeof(buf) && strcmp(addr + n - 2, ":0") == 0) {
-		memcpy(buf, addr, n + 1);
-		buf[n - 1] = '1';
-		if (evutil_parse_sockaddr_port(buf, (struct sockaddr *)ss, sl) == -1)
-			return -1;
-		if (ss->ss_family == AF_INET)
-			((struct sockaddr_in *)ss)->sin_port = 0;
-		else
-			((struct sockaddr_in6 *)ss)->sin6_port = 0;
-		return 0;
-	}
-	return evutil_parse_sockaddr_port(addr, (struct sockaddr *)ss, sl);
 }
 
 int
 cxo_pub_listen(struct cxo_pub *p, const char *addr)
 {
-	struct sockaddr_storage ss;
-	int sl = sizeof(ss);
+	struct sw_listener_opts o = {.max_conns = CXO_PUB_MAX_CONNS};
 
-	if (parse_addr(addr, &ss, &sl) == -1) {
-		sw_log_error(p->svc, "cxo_tcp_addr must be ip:port", "addr=%s", addr);
+	if (p->lis == NULL &&
+	    (p->lis = sw_listener_new(p->base, p->svc, &o, on_accept, p)) == NULL)
+		return -1;
+	if (sw_listener_bind(p->lis, addr) == -1) {
+		sw_log_error(p->svc, "cxo listen failed", "addr=%s",
+		    sw_log_q((char[128]){0}, 128, addr));
 		return -1;
 	}
-	p->lis = evconnlistener_new_bind(p->base, on_accept, p,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, (struct sockaddr *)&ss, sl);
-	if (p->lis == NULL) {
-		sw_log_error(p->svc, "cxo listen failed", "addr=%s err=%s", addr,
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		return -1;
-	}
-	evconnlistener_set_error_cb(p->lis, on_accept_error);
-	ss.ss_family = 0;
-	sl = sizeof(ss);
-	if (getsockname(evconnlistener_get_fd(p->lis), (struct sockaddr *)&ss,
-	    (socklen_t *)&sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			p->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		else if (ss.ss_family == AF_INET6)
-			p->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	}
+	p->port = sw_listener_port(p->lis);
 	return 0;
 }
 
@@ -379,9 +326,7 @@ cxo_pub_free(struct cxo_pub *p)
 	/* Shutting down: what is queued for subscribers is dropped, not flushed. */
 	while (p->conns != NULL)
 		pconn_free(p->conns, 1);
-	if (p->lis != NULL)
-		evconnlistener_free(p->lis);
-	event_free(p->resume);
+	sw_listener_free(p->lis);
 	free(p);
 }
 

@@ -23,6 +23,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "backoff.h"
+#include "clock.h"
 #include "cxo_obj.h"
 #include "cxo_store.h"
 #include "cxo_sub.h"
@@ -48,7 +50,7 @@ struct cxo_sub {
 	struct cxo_sub_opts o;
 	struct cxo_conn *c;
 	struct event *retry;
-	int backoff_ms;
+	struct sw_backoff backoff;
 	uint32_t sub_seq;
 	int subscribed;
 	struct cxo_store *st;
@@ -449,7 +451,7 @@ on_root(struct cxo_sub *s, const uint8_t *b, size_t len)
 	/* The root we hold (or are fetching) again, e.g. after a reconnect. */
 	if ((s->has_snap && memcmp(b, s->snap_root, CXO_ROOT_LEN) == 0) ||
 	    (s->fetching && memcmp(b, s->want_root, CXO_ROOT_LEN) == 0)) {
-		s->backoff_ms = s->o.backoff_ms;
+		sw_backoff_reset(&s->backoff);
 		return 0;
 	}
 	/*
@@ -463,7 +465,7 @@ on_root(struct cxo_sub *s, const uint8_t *b, size_t len)
 	}
 	s->last_seq = r.seq;
 	s->stats.roots++;
-	s->backoff_ms = s->o.backoff_ms;
+	sw_backoff_reset(&s->backoff);
 	s->want = r;
 	memcpy(s->want_root, b, CXO_ROOT_LEN);
 	s->gen++;
@@ -597,11 +599,7 @@ on_ready(struct cxo_conn *c, void *arg)
 static void
 schedule_retry(struct cxo_sub *s)
 {
-	struct timeval tv = {s->backoff_ms / 1000, (s->backoff_ms % 1000) * 1000};
-
-	evtimer_add(s->retry, &tv);
-	s->backoff_ms = s->backoff_ms * 2 > s->o.backoff_max_ms ? s->o.backoff_max_ms :
-	    s->backoff_ms * 2;
+	sw_timer_in(s->retry, sw_backoff_next(&s->backoff));
 }
 
 /* The connection is gone: keep the snapshot and what was fetched, redial later. */
@@ -690,7 +688,7 @@ cxo_sub_new(struct event_base *base, const struct cxo_sub_opts *o)
 		s->o.backoff_max_ms = CXO_BACKOFF_MAX_MS;
 	if (s->o.ping_ms <= 0)
 		s->o.ping_ms = CXO_PING_S * 1000;
-	s->backoff_ms = s->o.backoff_ms;
+	sw_backoff_init(&s->backoff, s->o.backoff_ms, s->o.backoff_max_ms);
 	s->retry = evtimer_new(base, retry_fire, s);
 	s->st = cxo_store_new();
 	s->seen = sw_dict_new(NULL);

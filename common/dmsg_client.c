@@ -30,12 +30,14 @@
 
 #include "dict.h"
 #include "dmsg-discovery/dd_schema.h"
+#include "dmsg_ended.h"
 #include "dmsg_entry.h"
 #include "dmsg_stream.h"
 #include "dmsg_wire.h"
 #include "http.h"
 #include "log.h"
 
+#define DEF_FIRST_RETRY   25      /* at start-up the server may register any moment now */
 #define DEF_BACKOFF_MIN   1000
 #define DEF_BACKOFF_MAX   60000
 #define DEF_REFRESH       60000
@@ -68,6 +70,7 @@ struct dmsg_conn {
 	int ready;
 	int dead;
 	struct sw_dict *streams;           /* id (u32 BE) -> stream */
+	uint64_t serial;                   /* names it in c->ended */
 	uint32_t next_id;                  /* odd */
 	TAILQ_HEAD(, dmsg_stream) waitq;   /* streams held back by congestion */
 	TAILQ_ENTRY(dmsg_conn) entry;
@@ -110,6 +113,8 @@ struct dmsg_client {
 
 	TAILQ_HEAD(, dmsg_conn) conns;
 	int nconns;
+	uint64_t conn_serial;
+	struct dmsg_ended *ended;          /* streams that ended lately, by (conn serial, id) */
 	struct sw_dict *listeners;         /* port (u16 BE) -> listener */
 	TAILQ_HEAD(, dmsg_stream) dials;   /* dials in lookup, server or wait */
 	TAILQ_HEAD(, dmsg_stream) all;
@@ -119,6 +124,8 @@ struct dmsg_client {
 	/* pool maintenance */
 	struct event *maint_timer;
 	int backoff_ms;
+	int ever_ready;                    /* a session was up once: no more quick retries */
+	long long start_ms;                /* sw_mono_ms() at dmsg_client_start */
 	int fetching;
 	struct penalty penalties[MAX_PENALTIES];
 
@@ -312,7 +319,8 @@ link_detach(void *link, struct dmsg_stream *st)
 		TAILQ_REMOVE(&conn->waitq, st, wait_entry);
 	st->waiting = 0;
 	sw_put_u32(key, st->id);
-	sw_dict_take(conn->streams, key, sizeof(key), NULL);
+	if (sw_dict_take(conn->streams, key, sizeof(key), NULL))
+		dmsg_ended_add(conn->c->ended, conn->serial, st->id, sw_mono_ms());
 }
 
 static const struct dmsg_link_ops conn_link_ops = {
@@ -489,6 +497,9 @@ conn_frame(struct dmsg_session *s, uint8_t type, uint32_t id, const uint8_t *p, 
 	}
 	st = conn_stream(conn, id);
 	if (st == NULL) {
+		/* late for a stream that just ended: ignored (dmsg.md) */
+		if (dmsg_ended_has(conn->c->ended, conn->serial, id, sw_mono_ms()))
+			return;
 		/* a stream error: say so, unless it is a RESET or REJECT itself */
 		if (type != DMSG_RESET && type != DMSG_REJECT)
 			dmsg_session_send(conn->s, DMSG_RESET, id, NULL, 0);
@@ -543,6 +554,7 @@ conn_ready(struct dmsg_session *s, void *arg)
 
 	(void)s;
 	conn->ready = 1;
+	c->ever_ready = 1;
 	c->backoff_ms = c->o.backoff_min_ms;
 	c->gen++;
 	sw_hex_encode(hex, conn->pk, SW_PK_LEN);
@@ -630,6 +642,28 @@ conn_fail_streams(struct dmsg_conn *conn, const char *why)
 	}
 }
 
+/*
+ * The wait before the next try to find or reach a server, and the next
+ * backoff step.  In the first backoff_min_ms after start, before any session
+ * was up, the wait is first_retry_ms: a deployment that starts at once finds
+ * no server for the few ms before the servers registered, and a full second
+ * of backoff is what kept it from being healthy.
+ */
+static int
+retry_delay(struct dmsg_client *c)
+{
+	int ms = c->backoff_ms;
+
+	if (!c->ever_ready && sw_mono_ms() - c->start_ms < c->o.backoff_min_ms)
+		return c->o.first_retry_ms;
+	if (c->backoff_ms < c->o.backoff_max_ms) {
+		c->backoff_ms *= 2;
+		if (c->backoff_ms > c->o.backoff_max_ms)
+			c->backoff_ms = c->o.backoff_max_ms;
+	}
+	return ms;
+}
+
 static void
 conn_closed(struct dmsg_session *s, const char *reason, void *arg)
 {
@@ -653,12 +687,10 @@ conn_closed(struct dmsg_session *s, const char *reason, void *arg)
 	if (was_ready) {
 		c->gen++;
 		post_entry(c);
-	} else if (c->backoff_ms < c->o.backoff_max_ms) {
-		c->backoff_ms *= 2;
-		if (c->backoff_ms > c->o.backoff_max_ms)
-			c->backoff_ms = c->o.backoff_max_ms;
+		schedule_maintain(c, c->backoff_ms);
+		return;
 	}
-	schedule_maintain(c, c->backoff_ms);
+	schedule_maintain(c, retry_delay(c));
 }
 
 static const struct dmsg_session_cbs conn_cbs = {
@@ -693,6 +725,7 @@ conn_open(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], const char *addr)
 	    (conn->streams = sw_dict_new(NULL)) == NULL)
 		goto fail;
 	conn->c = c;
+	conn->serial = ++c->conn_serial;
 	memcpy(conn->pk, pk, SW_PK_LEN);
 	conn->next_id = 1;
 	TAILQ_INIT(&conn->waitq);
@@ -780,12 +813,7 @@ servers_fetched(const struct sw_http_resp *resp, void *arg)
 		return;
 	sw_log_warn(c->svc, "no dmsg server to connect to", "need=%d", need);
 retry:
-	schedule_maintain(c, c->backoff_ms);
-	if (c->backoff_ms < c->o.backoff_max_ms) {
-		c->backoff_ms *= 2;
-		if (c->backoff_ms > c->o.backoff_max_ms)
-			c->backoff_ms = c->o.backoff_max_ms;
-	}
+	schedule_maintain(c, retry_delay(c));
 }
 
 static void
@@ -800,7 +828,7 @@ maintain(struct dmsg_client *c)
 	c->fetching = 1;
 	if (sw_http_request(c->http, "GET", url, NULL, 0, &o, servers_fetched, c) == -1) {
 		c->fetching = 0;
-		schedule_maintain(c, c->backoff_ms);
+		schedule_maintain(c, retry_delay(c));
 	}
 }
 
@@ -1329,6 +1357,9 @@ dmsg_client_new(struct event_base *base, const struct sw_keypair *kp,
 		c->o.stream_idle_ms = DEF_IDLE;
 	if (c->o.session_hwm == 0)
 		c->o.session_hwm = DEF_HWM;
+	if (c->o.first_retry_ms <= 0 || c->o.first_retry_ms > c->o.backoff_min_ms)
+		c->o.first_retry_ms = DEF_FIRST_RETRY < c->o.backoff_min_ms ? DEF_FIRST_RETRY :
+		    c->o.backoff_min_ms;
 	c->backoff_ms = c->o.backoff_min_ms;
 	TAILQ_INIT(&c->conns);
 	TAILQ_INIT(&c->dials);
@@ -1354,6 +1385,7 @@ dmsg_client_new(struct event_base *base, const struct sw_keypair *kp,
 		goto fail;
 	if ((c->http = sw_http_client_new(base, c->svc)) == NULL ||
 	    (c->listeners = sw_dict_new(NULL)) == NULL ||
+	    (c->ended = dmsg_ended_new(0, 0)) == NULL ||
 	    (c->maint_timer = evtimer_new(base, maint_timer_cb, c)) == NULL ||
 	    (c->refresh_timer = evtimer_new(base, refresh_cb, c)) == NULL ||
 	    (c->post_timer = evtimer_new(base, post_timer_cb, c)) == NULL ||
@@ -1379,6 +1411,7 @@ dmsg_client_start(struct dmsg_client *c)
 	if (c->started)
 		return -1;
 	c->started = 1;
+	c->start_ms = sw_mono_ms();
 	sw_ms_to_tv(c->o.refresh_ms, &tv);
 	evtimer_add(c->refresh_timer, &tv);
 	maintain(c);
@@ -1434,6 +1467,7 @@ dmsg_client_free(struct dmsg_client *c)
 	if (c->env != NULL)
 		sodium_memzero(c->env->xsk, sizeof(c->env->xsk));
 	free(c->env);
+	dmsg_ended_free(c->ended);
 	free(c->svc);
 	free(c->discovery);
 	free(c);

@@ -53,6 +53,7 @@ struct dmsg_stream_cbs {
 struct dmsg_client_opts {
 	const char *discovery;    /* "http://host:port" of dmsg-discovery (required) */
 	int min_sessions;         /* default 1 */
+	int first_retry_ms;       /* retry before any session was up, default 25, doubling */
 	int backoff_min_ms;       /* first reconnect delay, default 1000, doubling */
 	int backoff_max_ms;       /* default 60000 */
 	int refresh_ms;           /* entry re-post period, default 60000 */

@@ -1,20 +1,26 @@
 /*
- * http (server): routing, JSON answers and request bookkeeping over evhttp.
+ * http (server): an HTTP/1.1 server on bufferevents, routing, JSON answers
+ * and request bookkeeping.
  *
- * The one idea: a struct sw_http_req wraps each evhttp_request and is what
- * handlers hold, so an answer given later never touches a request libevent
- * has freed.  libevent 2.1 keeps a pending request alive while the
- * connection lives (it stops reading while the user holds it), so the danger
- * is the connection going away: the client closing (we watch the socket for
- * EOF while an answer is outstanding, and then free the connection early)
- * or the server being freed.  Both pass through the connection's close
- * callback, which marks the wrapper gone; the late answer then only frees the
- * wrapper.
+ * The one idea: every byte of a request passes through one small state
+ * machine per connection (idle, header, body, handling, writing, closing),
+ * and each phase has its own bound: the whole header within 10 s and 16 KiB,
+ * the body within 30 s and the body limit (a Content-Length past it gets 413
+ * before a byte of the body is read), the answer written within 30 s of
+ * inactivity, a closing connection drained for at most 2 s.  Whatever
+ * refuses a request (framing, limits, routing, handlers), the answer is the
+ * JSON {"error":…}; there is no other error page.  (evhttp, used before,
+ * could do none of this: no accept hook, no header deadline, HTML errors.)
  *
- * Per-connection state lives in a table indexed by file descriptor, filled at
- * a connection's first request: evhttp gives no hook at accept time, so
- * "open connections" counts connections that have sent a request (idle ones
- * are closed by the timeout anyway).
+ * Connections are accepted through common/listener (descriptor exhaustion,
+ * the connection cap and the per-IP cap); one over its IP's cap is read up
+ * to its header and answered 503.  sw_http_server_adopt serves a connection
+ * that arrived some other way (any bufferevent, e.g. a dmsg stream).
+ *
+ * A struct sw_http_req is what handlers hold, so an answer given later never
+ * touches a connection that has gone: the connection going away (client EOF
+ * while an answer is outstanding, a write timeout, the server freed) marks
+ * the request gone and the late answer only frees it.
  *
  * Matching allocates nothing: the path is decoded once into the wrapper's
  * buffer, split into segments, and captures point into it.  Patterns are
@@ -27,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -35,19 +42,23 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/listener.h>
 
+#include "clock.h"
 #include "http.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "str.h"
 
 #define SW_HTTP_MAX_SEGS     32
 #define SW_HTTP_MAX_PARAMS   8
-#define SW_HTTP_MAX_HEADERS  (16 * 1024)
-#define SW_HTTP_TIMEOUT_S    30
-#define SW_HTTP_MAX_CONNS    4096
-#define SW_HTTP_MAX_LISTENERS 4
+#define SW_HTTP_MAX_HEADERS  (16 * 1024) /* request line and header block */
+#define SW_HTTP_MAX_LINES    100         /* header lines */
+#define SW_HTTP_MAX_METHOD   16
+#define SW_HTTP_IDLE_MS      30000       /* keep-alive, between requests */
+#define SW_HTTP_WRITE_S      30          /* answer: inactivity while writing */
+#define SW_HTTP_LINGER_MS    2000        /* drain after an answer that closes */
+#define SW_HTTP_INPUT_MAX    (256 * 1024)/* buffered unread input (pipelining) */
 #define SW_HTTP_UNMATCHED    "unmatched"
 
 struct seg {
@@ -65,29 +76,54 @@ struct route {
 	struct seg segs[SW_HTTP_MAX_SEGS];
 };
 
+enum conn_state {
+	C_IDLE,      /* keep-alive, waiting for the next request */
+	C_HEAD,      /* reading the request line and headers */
+	C_BODY,      /* reading the body */
+	C_HANDLING,  /* the handler has the request */
+	C_WRITING,   /* the answer is going out */
+	C_CLOSING,   /* answer sent, write side shut, draining until EOF */
+	C_STREAM,    /* a streamed answer (sw_http_stream_start) is going out */
+};
+
+/* Chunked body decoding. */
+enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
+
 struct http_conn {
 	struct sw_http_server *srv;
-	struct evhttp_connection *evcon;
-	int fd;
-	struct sw_http_req *pending; /* the request being handled, if any */
-	struct event *watch;         /* EOF watch while an answer is outstanding */
+	struct http_conn *prev, *next;
+	struct bufferevent *bev;
+	struct sw_listener_peer *lpeer; /* NULL when adopted */
+	struct event *timer;            /* the deadline of the current phase */
+	enum conn_state state;
+	int refuse;                     /* over its IP's cap: answer 503 */
+	int busy;                       /* inside conn_process: free later */
+	int dead;                       /* freed while busy */
+	int close_after;                /* close once the answer is out */
+	char peer[72];
+	const char *carrier;            /* "tcp", or what adopted it ("dmsg") */
+	char *hbuf;                     /* header lines, each NUL-terminated */
+	size_t hlen;
+	size_t nlines;
+	/* body framing */
+	size_t body_left;               /* Content-Length, or of this chunk */
+	int chunked;
+	enum chunk_state ch;
+	struct sw_http_req *pending;    /* the request being read or handled */
 };
 
 struct sw_http_server {
 	struct event_base *base;
-	struct evhttp *http;
 	char *svc;
 	struct sw_metrics *metrics;
-	struct sw_metric *m_requests, *m_duration, *m_open;
+	struct sw_metric *m_requests, *m_duration, *m_open, *m_carrier;
+	struct sw_listener *lis;
+	struct sw_http_limits lim;
 	size_t max_body;
 	size_t max_conns;
 	size_t nconns;
-	int paused;
 	int closing;
-	struct http_conn **conns; /* by fd */
-	size_t nconnslots;
-	struct evhttp_bound_socket *bound[SW_HTTP_MAX_LISTENERS];
-	size_t nbound;
+	struct http_conn *conns;
 	struct route **routes;
 	size_t nroutes;
 };
@@ -97,65 +133,90 @@ struct param {
 	const char *value;
 };
 
+struct header {
+	const char *name;
+	const char *value;
+};
+
 struct sw_http_req {
 	struct sw_http_server *srv;  /* NULL once gone */
-	struct evhttp_request *ev;   /* NULL once gone */
 	struct http_conn *conn;      /* NULL once gone */
 	const struct route *route;
-	const char *method;
+	char method[SW_HTTP_MAX_METHOD + 1];
+	const char *mlabel;          /* method as a metrics label (bounded set) */
 	struct timespec t0;
 	void *data;
 	char *query;      /* decoded pairs, see query_decode */
+	const char *rawquery;
+	struct evbuffer *body;
 	int gone;
+	int head;         /* HEAD: the answer has no body */
+	int keepalive;
 	int body_ready;
 	size_t body_len;
 	char *uri;
 	char *path;
+	char allow[96];   /* Allow header of a 405 */
 	size_t nparams;
 	struct param params[SW_HTTP_MAX_PARAMS];
 	size_t nsegs;
 	char *segs[SW_HTTP_MAX_SEGS];
-	char peer[64];
+	size_t nheaders;
+	struct header headers[SW_HTTP_MAX_LINES];
+	char peer[72];
+	const char *carrier;
+	int status;       /* of a streamed answer */
 	char buf[];
 };
 
-static void conn_closed(struct evhttp_connection *evcon, void *arg);
+static void conn_free(struct http_conn *c);
+static void conn_process(struct http_conn *c);
 
-static char *
-xstrdup(const char *s)
+static const char *
+method_label(const char *m)
 {
-	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
+	static const char *const known[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS",
+	    "PATCH", "TRACE", "CONNECT"};
 
-	if (p != NULL)
-		memcpy(p, s, n);
-	return p;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(m, known[i]) == 0)
+			return known[i];
+	return "OTHER";
 }
 
 static const char *
-method_name(enum evhttp_cmd_type t)
+reason(int status)
 {
-	switch (t) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_HEAD:
-		return "HEAD";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	case EVHTTP_REQ_OPTIONS:
-		return "OPTIONS";
-	case EVHTTP_REQ_TRACE:
-		return "TRACE";
-	case EVHTTP_REQ_CONNECT:
-		return "CONNECT";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 417: return "Expectation Failed";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
 	}
-	return "OTHER";
+	return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
 }
 
 static double
@@ -167,18 +228,8 @@ elapsed_s(const struct timespec *t0)
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* evhttp reads bodies up to its own limit before we see them; ours is checked after. */
-static void
-apply_body_limit(struct sw_http_server *srv)
-{
-	size_t ev = srv->max_body * 2;
-
-	if (ev < srv->max_body + 1)
-		ev = srv->max_body + 1;
-	evhttp_set_max_body_size(srv->http, (ev_ssize_t)ev);
-}
-
-static void on_request(struct evhttp_request *ev, void *arg);
+static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
+    struct sw_listener_peer *peer, int over_cap, void *arg);
 
 struct sw_http_server *
 sw_http_server_new(struct event_base *base, const char *svc, struct sw_metrics *metrics)
@@ -192,28 +243,22 @@ sw_http_server_new(struct event_base *base, const char *svc, struct sw_metrics *
 	srv->base = base;
 	srv->metrics = metrics;
 	srv->max_body = SW_HTTP_MAX_BODY;
-	srv->max_conns = SW_HTTP_MAX_CONNS;
-	if ((srv->svc = xstrdup(svc != NULL ? svc : "http")) == NULL)
+	srv->max_conns = SW_LISTENER_MAX_CONNS;
+	srv->lim.header_ms = SW_HTTP_HEADER_MS;
+	srv->lim.body_ms = SW_HTTP_BODY_MS;
+	srv->lim.max_per_peer = SW_HTTP_MAX_PER_PEER;
+	if ((srv->svc = sw_xstrdup(svc != NULL ? svc : "http")) == NULL)
 		goto fail;
-	if ((srv->http = evhttp_new(base)) == NULL)
-		goto fail;
-	evhttp_set_gencb(srv->http, on_request, srv);
-	/* Every method reaches the router, which answers 405 in JSON. */
-	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-	    EVHTTP_REQ_PATCH);
-	evhttp_set_timeout(srv->http, SW_HTTP_TIMEOUT_S);
-	evhttp_set_max_headers_size(srv->http, SW_HTTP_MAX_HEADERS);
-	/* Read the rest of an oversized body so the client sees libevent's 413, not a reset. */
-	evhttp_set_flags(srv->http, EVHTTP_SERVER_LINGERING_CLOSE);
-	apply_body_limit(srv);
 	if (metrics != NULL) {
 		srv->m_requests = sw_metric_new(metrics, "sw_http_requests_total",
 		    "HTTP requests by route, method and status code.", SW_COUNTER, l_req, NULL, 0);
 		srv->m_duration = sw_metric_new(metrics, "sw_http_request_duration_seconds",
 		    "HTTP request latency by route.", SW_HISTOGRAM, l_route, NULL, 0);
 		srv->m_open = sw_metric_new(metrics, "sw_http_open_connections",
-		    "Open HTTP connections that have sent a request.", SW_GAUGE, NULL, NULL, 0);
+		    "Open HTTP connections (every accepted one).", SW_GAUGE, NULL, NULL, 0);
+		srv->m_carrier = sw_metric_new(metrics, "sw_http_carrier_requests_total",
+		    "HTTP requests served, by carrier (tcp, dmsg).", SW_COUNTER,
+		    (const char *const[]){"carrier", NULL}, NULL, 0);
 	}
 	return srv;
 fail:
@@ -228,9 +273,10 @@ sw_http_server_free(struct sw_http_server *srv)
 	if (srv == NULL)
 		return;
 	srv->closing = 1;
-	/* Closes every connection; their close callbacks mark pending requests gone. */
-	if (srv->http != NULL)
-		evhttp_free(srv->http);
+	/* Marks pending requests gone; their late answers only free them. */
+	while (srv->conns != NULL)
+		conn_free(srv->conns);
+	sw_listener_free(srv->lis);
 	for (size_t i = 0; i < srv->nroutes; i++) {
 		struct route *r = srv->routes[i];
 
@@ -240,107 +286,368 @@ sw_http_server_free(struct sw_http_server *srv)
 		free(r);
 	}
 	free(srv->routes);
-	free(srv->conns);
 	free(srv->svc);
 	free(srv);
-}
-
-static void
-set_listening(struct sw_http_server *srv, int on)
-{
-	for (size_t i = 0; i < srv->nbound; i++) {
-		struct evconnlistener *l = evhttp_bound_socket_get_listener(srv->bound[i]);
-
-		if (on)
-			evconnlistener_enable(l);
-		else
-			evconnlistener_disable(l);
-	}
-	srv->paused = !on;
 }
 
 int
 sw_http_server_listen(struct sw_http_server *srv, const char *addr)
 {
-	char host[256];
-	const char *colon;
-	char *end;
-	size_t hlen;
-	long port;
-	struct evhttp_bound_socket *b;
+	struct sw_listener_opts o = {srv->max_conns, srv->lim.max_per_peer, 1};
 
-	if (addr == NULL || (colon = strrchr(addr, ':')) == NULL)
-		goto bad;
-	hlen = (size_t)(colon - addr);
-	if (hlen >= 2 && addr[0] == '[' && addr[hlen - 1] == ']') {
-		addr++;
-		hlen -= 2;
-	}
-	if (hlen >= sizeof(host))
-		goto bad;
-	memcpy(host, addr, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 0 || port > 65535)
-		goto bad;
-	if (srv->nbound == SW_HTTP_MAX_LISTENERS) {
-		sw_log_error(srv->svc, "too many listeners", "addr=%s", addr);
+	if (srv->lis == NULL &&
+	    (srv->lis = sw_listener_new(srv->base, srv->svc, &o, on_accept, srv)) == NULL)
 		return -1;
-	}
-	b = evhttp_bind_socket_with_handle(srv->http, hlen == 0 ? "0.0.0.0" : host,
-	    (ev_uint16_t)port);
-	if (b == NULL) {
-		sw_log_error(srv->svc, "listen failed", "addr=%s error=%s", addr,
-		    sw_log_q((char[128]){0}, 128, strerror(errno)));
+	if (sw_listener_bind(srv->lis, addr) == -1)
 		return -1;
-	}
-	srv->bound[srv->nbound++] = b;
-	if (srv->paused)
-		evconnlistener_disable(evhttp_bound_socket_get_listener(b));
-	sw_log_info(srv->svc, "listening", "addr=%s port=%d", hlen == 0 ? "0.0.0.0" : host,
+	sw_log_info(srv->svc, "listening", "addr=%s port=%d", sw_log_q((char[128]){0}, 128, addr),
 	    sw_http_server_port(srv));
 	return 0;
-bad:
-	sw_log_error(srv->svc, "bad listen address, want host:port", "addr=%s",
-	    sw_log_q((char[128]){0}, 128, addr));
-	return -1;
 }
 
 int
 sw_http_server_port(const struct sw_http_server *srv)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	evutil_socket_t fd;
-
-	if (srv == NULL || srv->nbound == 0)
-		return -1;
-	fd = evhttp_bound_socket_get_fd(srv->bound[0]);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
+	return srv != NULL ? sw_listener_port(srv->lis) : -1;
 }
 
 void
 sw_http_server_set_max_body(struct sw_http_server *srv, size_t max)
 {
 	srv->max_body = max;
-	apply_body_limit(srv);
 }
 
 void
 sw_http_server_set_max_conns(struct sw_http_server *srv, size_t max)
 {
 	srv->max_conns = max > 0 ? max : 1;
-	if (!srv->paused && srv->nconns >= srv->max_conns)
-		set_listening(srv, 0);
-	else if (srv->paused && srv->nconns < srv->max_conns)
-		set_listening(srv, 1);
+	if (srv->lis != NULL)
+		sw_listener_set_max_conns(srv->lis, srv->max_conns);
+}
+
+void
+sw_http_server_set_limits(struct sw_http_server *srv, const struct sw_http_limits *lim)
+{
+	if (lim->header_ms > 0)
+		srv->lim.header_ms = lim->header_ms;
+	if (lim->body_ms > 0)
+		srv->lim.body_ms = lim->body_ms;
+	if (lim->max_per_peer > 0)
+		srv->lim.max_per_peer = lim->max_per_peer;
+}
+
+/* ---- connections ---- */
+
+static void
+conn_arm(struct http_conn *c, long long ms)
+{
+	if (ms > 0)
+		sw_timer_in(c->timer, ms);
+	else
+		event_del(c->timer);
+}
+
+/* Detach the pending request: its answer, when it comes, only frees it. */
+static void
+req_orphan(struct sw_http_req *r)
+{
+	struct sw_http_server *srv = r->srv;
+
+	if (srv != NULL && !srv->closing)
+		sw_log_debug(srv->svc, "client gone before the answer", "method=%s path=%s",
+		    sw_log_q((char[32]){0}, 32, r->method), sw_log_q((char[256]){0}, 256, r->uri));
+	free(r->query);
+	r->query = NULL;
+	if (r->body != NULL)
+		evbuffer_free(r->body);
+	r->body = NULL;
+	r->nheaders = 0;
+	r->conn = NULL;
+	r->srv = NULL;
+	r->route = NULL;
+	/* Capture names live in the routes, which a server free takes along. */
+	if (srv != NULL && srv->closing)
+		r->nparams = 0;
+	r->gone = 1;
+}
+
+static void
+req_free(struct sw_http_req *r)
+{
+	free(r->query);
+	if (r->body != NULL)
+		evbuffer_free(r->body);
+	free(r);
+}
+
+static void
+conn_destroy(struct http_conn *c)
+{
+	struct sw_http_server *srv = c->srv;
+	struct sw_http_req *r = c->pending;
+
+	if (r != NULL) {
+		c->pending = NULL;
+		/* One still being read was never handed out: ours to free. */
+		if (c->state == C_HEAD || c->state == C_BODY)
+			req_free(r);
+		else
+			req_orphan(r);
+	}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	sw_listener_release(srv->lis, c->lpeer);
+	srv->nconns--;
+	if (!srv->closing)
+		sw_metric_set(srv->m_open, NULL, (double)srv->nconns);
+	free(c->hbuf);
+	free(c);
+}
+
+/*
+ * A handler may answer (and so end the connection) from inside
+ * conn_process; the connection then goes when conn_process returns.
+ */
+static void
+conn_free(struct http_conn *c)
+{
+	if (c->busy && !c->srv->closing)
+		c->dead = 1;
+	else
+		conn_destroy(c);
+}
+
+/* Status line and headers for an answer with a body of len bytes. */
+static int
+write_head(struct evbuffer *out, int status, const char *ctype, const char *allow,
+    size_t len, int keepalive)
+{
+	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, reason(status)) < 0 ||
+	    (ctype != NULL && ctype[0] != '\0' &&
+	    evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype) < 0) ||
+	    (allow != NULL && allow[0] != '\0' &&
+	    evbuffer_add_printf(out, "Allow: %s\r\n", allow) < 0) ||
+	    evbuffer_add_printf(out, "Content-Length: %zu\r\n%s\r\n", len,
+	    keepalive ? "" : "Connection: close\r\n") < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * Closing: the peer may still be sending a body we refused (a 413 from the
+ * header).  Its declared rest is read and dropped before our side shuts, so
+ * a client that reads only after sending sees the answer rather than a
+ * reset; the linger deadline bounds it all.
+ */
+static void
+conn_linger(struct http_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t n = evbuffer_get_length(in);
+	int fd;
+
+	evbuffer_drain(in, n);
+	c->body_left = n < c->body_left ? c->body_left - n : 0;
+	if (c->body_left == 0 && !c->chunked && (fd = (int)bufferevent_getfd(c->bev)) >= 0)
+		(void)shutdown(fd, SHUT_WR);
+}
+
+/* After the answer: next request, or close. */
+static void
+conn_answered(struct http_conn *c)
+{
+	if (c->close_after) {
+		if (bufferevent_getfd(c->bev) < 0) {
+			conn_free(c);
+			return;
+		}
+		c->state = C_CLOSING;
+		bufferevent_enable(c->bev, EV_READ);
+		conn_arm(c, SW_HTTP_LINGER_MS);
+		conn_linger(c);
+		return;
+	}
+	c->state = C_IDLE;
+	conn_arm(c, SW_HTTP_IDLE_MS);
+	bufferevent_enable(c->bev, EV_READ);
+	conn_process(c);
+}
+
+/*
+ * An error before there is a request to answer (a header too large, or too
+ * slow): the JSON error, then close.
+ */
+static void
+conn_fail(struct http_conn *c, int status, const char *msg)
+{
+	struct sw_http_server *srv = c->srv;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char body[160], code[16];
+	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
+
+	if (c->pending != NULL) {
+		req_free(c->pending);
+		c->pending = NULL;
+	}
+	snprintf(code, sizeof(code), "%d", status);
+	sw_metric_add(srv->m_requests, (const char *const[]){SW_HTTP_UNMATCHED, "OTHER", code}, 1);
+	sw_log_debug(srv->svc, "request refused", "status=%d reason=\"%s\" peer=%s", status, msg,
+	    c->peer);
+	c->close_after = 1;
+	c->chunked = 0; /* a refused chunked body has no known rest to drain */
+	c->state = C_WRITING;
+	event_del(c->timer);
+	bufferevent_disable(c->bev, EV_READ);
+	if (write_head(out, status, "application/json", NULL, (size_t)n, 0) == -1 ||
+	    evbuffer_add(out, body, (size_t)n) == -1)
+		conn_free(c);
+}
+
+static void
+conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	switch (c->state) {
+	case C_HEAD:
+		c->body_left = 0;
+		c->chunked = 0;
+		conn_fail(c, 408, "request header not complete in time");
+		break;
+	case C_BODY:
+		c->body_left = 0;
+		c->chunked = 0;
+		conn_fail(c, 408, "request body not complete in time");
+		break;
+	case C_IDLE:
+	case C_CLOSING:
+	case C_HANDLING:
+	case C_WRITING:
+	case C_STREAM:
+		conn_free(c);
+		break;
+	}
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_process(arg);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)bev;
+	if (c->state == C_WRITING)
+		conn_answered(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)bev;
+	/*
+	 * EOF with an answer outstanding means the client left (a half-close
+	 * after the request counts as leaving): drop the connection now, not
+	 * at the answer.
+	 */
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		conn_free(c);
+}
+
+static struct http_conn *
+conn_new(struct sw_http_server *srv, struct bufferevent *bev, const char *peer,
+    struct sw_listener_peer *lpeer, const char *carrier)
+{
+	struct http_conn *c;
+	struct timeval wr = {SW_HTTP_WRITE_S, 0};
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->timer = evtimer_new(srv->base, conn_timeout, c)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->srv = srv;
+	c->bev = bev;
+	c->lpeer = lpeer;
+	c->carrier = carrier != NULL ? carrier : "tcp";
+	sw_strlcpy(c->peer, peer != NULL ? peer : "", sizeof(c->peer));
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	sw_metric_set(srv->m_open, NULL, (double)srv->nconns);
+	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(bev, EV_READ, 0, SW_HTTP_INPUT_MAX);
+	bufferevent_set_timeouts(bev, NULL, &wr);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* The header deadline runs from accept: a silent connection is a slow header. */
+	c->state = C_HEAD;
+	conn_arm(c, srv->lim.header_ms);
+	return c;
+}
+
+static void
+on_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
+    struct sw_listener_peer *peer, int over_cap, void *arg)
+{
+	struct sw_http_server *srv = arg;
+	struct bufferevent *bev;
+	struct http_conn *c;
+	int one = 1;
+
+	(void)sa;
+	(void)salen;
+	/*
+	 * Nagle off: an answer larger than a segment would otherwise wait for
+	 * the client's delayed ACK (40 ms) on every request.
+	 */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		evutil_closesocket(fd);
+		sw_listener_release(srv->lis, peer);
+		return;
+	}
+	if ((c = conn_new(srv, bev, sw_listener_peer_ip(peer), peer, "tcp")) == NULL) {
+		bufferevent_free(bev);
+		sw_listener_release(srv->lis, peer);
+		return;
+	}
+	c->refuse = over_cap;
+}
+
+int
+sw_http_server_adopt(struct sw_http_server *srv, struct bufferevent *bev, const char *peer)
+{
+	return sw_http_server_adopt_as(srv, bev, peer, NULL);
+}
+
+int
+sw_http_server_adopt_as(struct sw_http_server *srv, struct bufferevent *bev, const char *peer,
+    const char *carrier)
+{
+	if (srv->closing || conn_new(srv, bev, peer, NULL, carrier) == NULL) {
+		bufferevent_free(bev);
+		return -1;
+	}
+	return 0;
 }
 
 /* Parse "/a/{b}/id:{c}" into segments; every '/' starts a segment. */
@@ -402,7 +709,7 @@ sw_http_route(struct sw_http_server *srv, const char *method, const char *patter
 	memcpy(r->method, method, strlen(method) + 1);
 	r->h = h;
 	r->arg = arg;
-	if ((r->pattern = xstrdup(pattern)) == NULL || route_parse(r, pattern) == -1)
+	if ((r->pattern = sw_xstrdup(pattern)) == NULL || route_parse(r, pattern) == -1)
 		goto bad;
 	for (size_t i = 0; i < r->nsegs; i++)
 		ncap += r->segs[i].cap != NULL;
@@ -529,206 +836,491 @@ method_ok(const struct route *rt, const char *method)
 	    (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
 }
 
-static void
-conn_watch_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct http_conn *c = arg;
-	char ch;
-	ssize_t n;
+/* ---- reading a request ---- */
 
-	(void)what;
-	n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n > 0)
-		return; /* pipelined data: evhttp reads it after the answer */
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-		event_add(c->watch, NULL);
-		return;
-	}
-	/* The client left; drop the connection now instead of at the answer. */
-	evhttp_connection_free(c->evcon);
+static int
+is_tchar(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
-static struct http_conn *
-conn_get(struct sw_http_server *srv, struct evhttp_request *ev)
+/* A comma-separated header value holds token t (case-insensitive). */
+static int
+has_token(const char *v, const char *t)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
-	struct http_conn *c;
-	int fd;
+	size_t tl = strlen(t);
 
-	if (evcon == NULL)
-		return NULL;
-	fd = (int)bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-	if (fd < 0)
-		return NULL;
-	if ((size_t)fd < srv->nconnslots && srv->conns[fd] != NULL) {
-		if (srv->conns[fd]->evcon == evcon)
-			return srv->conns[fd];
-		/* A close we never heard of: retire the stale entry. */
-		conn_closed(srv->conns[fd]->evcon, srv->conns[fd]);
-	}
-	if ((size_t)fd >= srv->nconnslots) {
-		size_t n = srv->nconnslots ? srv->nconnslots : 64;
-		struct http_conn **cs;
+	while (v != NULL && *v != '\0') {
+		size_t n;
 
-		while (n <= (size_t)fd)
-			n *= 2;
-		if ((cs = realloc(srv->conns, n * sizeof(*cs))) == NULL)
-			return NULL;
-		memset(cs + srv->nconnslots, 0, (n - srv->nconnslots) * sizeof(*cs));
-		srv->conns = cs;
-		srv->nconnslots = n;
+		v += strspn(v, " \t,");
+		n = strcspn(v, ",");
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		if (n == tl && strncasecmp(v, t, tl) == 0)
+			return 1;
+		v += strcspn(v, ",");
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	/*
-	 * evhttp leaves Nagle on: an answer larger than a segment then waits
-	 * for the client's delayed ACK (40 ms) on every request.
-	 */
-	{
-		int one = 1;
-
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	c->srv = srv;
-	c->evcon = evcon;
-	c->fd = fd;
-	srv->conns[fd] = c;
-	evhttp_connection_set_closecb(evcon, conn_closed, c);
-	srv->nconns++;
-	sw_metric_set(srv->m_open, NULL, (double)srv->nconns);
-	if (!srv->paused && srv->nconns >= srv->max_conns) {
-		sw_log_warn(srv->svc, "connection limit reached, pausing accept", "limit=%zu",
-		    srv->max_conns);
-		set_listening(srv, 0);
-	}
-	return c;
+	return 0;
 }
 
-static void
-conn_closed(struct evhttp_connection *evcon, void *arg)
+/* Strict decimal (no sign, no space), at most 2^62. */
+static int
+parse_length(const char *s, size_t *out)
 {
-	struct http_conn *c = arg;
-	struct sw_http_server *srv = c->srv;
-	struct sw_http_req *r = c->pending;
+	size_t v = 0;
 
-	(void)evcon;
-	if (r != NULL) {
-		if (!srv->closing)
-			sw_log_debug(srv->svc, "client gone before the answer", "method=%s path=%s",
-			    r->method, sw_log_q((char[256]){0}, 256, r->uri));
-		/*
-		 * A request libevent detached from the connection is ours to
-		 * free; one still queued is freed by libevent right after this.
-		 */
-		if (evhttp_request_get_connection(r->ev) == NULL)
-			evhttp_request_free(r->ev);
-		free(r->query);
-		r->query = NULL;
-		r->ev = NULL;
-		r->conn = NULL;
-		r->srv = NULL;
-		r->route = NULL;
-		/* Capture names live in the routes, which a server free takes along. */
-		if (srv->closing)
-			r->nparams = 0;
-		r->gone = 1;
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || v > ((size_t)1 << 58))
+			return -1;
+		v = v * 10 + (size_t)(*s - '0');
 	}
-	if (c->watch != NULL)
-		event_free(c->watch);
-	if ((size_t)c->fd < srv->nconnslots && srv->conns[c->fd] == c)
-		srv->conns[c->fd] = NULL;
-	srv->nconns--;
-	if (!srv->closing) {
-		sw_metric_set(srv->m_open, NULL, (double)srv->nconns);
-		if (srv->paused && srv->nconns < srv->max_conns) {
-			sw_log_info(srv->svc, "below connection limit, accepting again",
-			    "open=%zu", srv->nconns);
-			set_listening(srv, 1);
-		}
-	}
-	free(c);
+	*out = v;
+	return 0;
 }
 
-static void
-req_free(struct sw_http_req *r)
+/*
+ * The request line and headers in c->hbuf become a request.  Returns the
+ * request, or NULL with *status and *msg set.
+ */
+static struct sw_http_req *
+req_build(struct http_conn *c, int *status, const char **msg)
 {
-	free(r->query);
-	free(r);
-}
-
-static void
-on_request(struct evhttp_request *ev, void *arg)
-{
-	struct sw_http_server *srv = arg;
-	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(ev);
-	const char *uri = evhttp_request_get_uri(ev), *raw = NULL;
-	const struct route *best = NULL;
+	const char *line = c->hbuf, *sp1, *sp2, *target, *version;
+	size_t mlen, tlen, n;
 	struct sw_http_req *r;
-	struct evhttp_connection *evcon;
-	struct http_conn *c;
-	size_t n;
-	int rc, other_method = 0;
-	char allow[64] = "";
+	char *p;
 
-	if (uri == NULL)
-		uri = "";
-	if (u != NULL)
-		raw = evhttp_uri_get_path(u);
-	if (raw == NULL || *raw == '\0')
-		raw = "/";
-	n = strlen(uri) + 1 + strlen(raw) + 1;
-	/* uri copy, decoded path, decoded segments */
-	if ((r = calloc(1, sizeof(*r) + n * 2)) == NULL) {
-		evhttp_send_error(ev, 503, NULL);
-		return;
+	*status = 400;
+	*msg = "bad request line";
+	if ((sp1 = strchr(line, ' ')) == NULL || (sp2 = strchr(sp1 + 1, ' ')) == NULL ||
+	    strchr(sp2 + 1, ' ') != NULL)
+		return NULL;
+	mlen = (size_t)(sp1 - line);
+	target = sp1 + 1;
+	tlen = (size_t)(sp2 - target);
+	version = sp2 + 1;
+	if (mlen == 0 || mlen > SW_HTTP_MAX_METHOD || tlen == 0)
+		return NULL;
+	for (size_t i = 0; i < mlen; i++)
+		if (!is_tchar((unsigned char)line[i]))
+			return NULL;
+	for (size_t i = 0; i < tlen; i++)
+		if ((unsigned char)target[i] <= 0x20 || (unsigned char)target[i] >= 0x7f)
+			return NULL;
+	if (strncmp(version, "HTTP/", 5) != 0 || strlen(version) != 8 ||
+	    version[5] < '0' || version[5] > '9' || version[6] != '.' ||
+	    version[7] < '0' || version[7] > '9')
+		return NULL;
+	if (version[5] != '1') {
+		*status = 505;
+		*msg = "HTTP version not supported";
+		return NULL;
+	}
+	/* Absolute form: keep the path and query. */
+	if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
+		const char *a = strstr(target, "//") + 2, *slash = memchr(a, '/',
+		    tlen - (size_t)(a - target));
+
+		if (slash == NULL)
+			return NULL;
+		tlen -= (size_t)(slash - target);
+		target = slash;
+	}
+	if (target[0] != '/' && !(tlen == 1 && target[0] == '*'))
+		return NULL;
+	/* header copy, uri, decoded path, raw path, decoded segments */
+	n = c->hlen + 4 * (tlen + 2);
+	if ((r = calloc(1, sizeof(*r) + n)) == NULL) {
+		*status = 503;
+		*msg = "out of memory";
+		return NULL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
-	r->srv = srv;
-	r->ev = ev;
-	r->method = method_name(evhttp_request_get_command(ev));
-	r->uri = r->buf;
-	memcpy(r->uri, uri, strlen(uri) + 1);
-	r->path = r->uri + strlen(uri) + 1;
-	r->conn = conn_get(srv, ev);
-	if (r->conn != NULL)
-		r->conn->pending = r;
-	if ((evcon = evhttp_request_get_connection(ev)) != NULL) {
-		char *addr = NULL;
-		ev_uint16_t port;
+	memcpy(r->method, line, mlen);
+	r->mlabel = method_label(r->method);
+	r->head = strcmp(r->method, "HEAD") == 0;
+	r->keepalive = version[7] != '0';
+	sw_strlcpy(r->peer, c->peer, sizeof(r->peer));
+	memcpy(r->buf, c->hbuf, c->hlen);
+	p = r->buf + c->hlen;
+	r->uri = p;
+	memcpy(r->uri, target, tlen);
+	r->uri[tlen] = '\0';
+	p += tlen + 1;
+	r->path = p;
+	/* Headers: "name: value", no folding, names are tokens. */
+	*msg = "bad header line";
+	for (char *h = r->buf + strlen(r->buf) + 1, *next; h < r->buf + c->hlen; h = next) {
+		char *colon = strchr(h, ':'), *v, *e;
 
-		evhttp_connection_get_peer(evcon, &addr, &port);
-		if (addr != NULL)
-			snprintf(r->peer, sizeof(r->peer), "%s", addr);
+		next = h + strlen(h) + 1;
+
+		if (colon == NULL || colon == h || r->nheaders == SW_HTTP_MAX_LINES)
+			goto fail;
+		for (const char *q = h; q < colon; q++)
+			if (!is_tchar((unsigned char)*q))
+				goto fail;
+		*colon = '\0';
+		v = colon + 1;
+		v += strspn(v, " \t");
+		e = v + strlen(v);
+		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		for (const char *q = v; *q != '\0'; q++)
+			if ((unsigned char)*q < 0x20 && *q != '\t')
+				goto fail;
+		r->headers[r->nheaders].name = h;
+		r->headers[r->nheaders++].value = v;
 	}
-	if (pct_decode(r->path, raw, strlen(raw)) == -1 ||
-	    (rc = split_path(r, raw, r->path + strlen(r->path) + 1)) == -1) {
+	*status = 0;
+	return r;
+fail:
+	free(r);
+	return NULL;
+}
+
+/* Framing from the headers: body length, chunked, keep-alive, 100-continue. */
+static int
+req_framing(struct http_conn *c, struct sw_http_req *r, int *status, const char **msg)
+{
+	const char *cl = NULL, *te = NULL, *expect = NULL;
+	size_t len = 0;
+
+	*status = 400;
+	for (size_t i = 0; i < r->nheaders; i++) {
+		const char *k = r->headers[i].name, *v = r->headers[i].value;
+
+		if (strcasecmp(k, "Content-Length") == 0) {
+			size_t l;
+
+			*msg = "bad Content-Length";
+			if (parse_length(v, &l) == -1 || (cl != NULL && l != len))
+				return -1;
+			cl = v;
+			len = l;
+		} else if (strcasecmp(k, "Transfer-Encoding") == 0) {
+			*msg = "more than one Transfer-Encoding";
+			if (te != NULL)
+				return -1;
+			te = v;
+		} else if (strcasecmp(k, "Connection") == 0) {
+			if (has_token(v, "close"))
+				r->keepalive = 0;
+			else if (has_token(v, "keep-alive"))
+				r->keepalive = 1;
+		} else if (strcasecmp(k, "Expect") == 0) {
+			expect = v;
+		}
+	}
+	if (te != NULL) {
+		*msg = "Transfer-Encoding with Content-Length";
+		if (cl != NULL)
+			return -1;
+		*status = 501;
+		*msg = "only the chunked transfer coding is supported";
+		if (strcasecmp(te, "chunked") != 0)
+			return -1;
+		c->chunked = 1;
+		c->ch = CH_SIZE;
+	}
+	/* The limit is ours at every size, and known before the body is read. */
+	c->body_left = len;
+	if (len > c->srv->max_body) {
+		*status = 413;
+		*msg = "request body too large";
+		return -1;
+	}
+	if (expect != NULL) {
+		*status = 417;
+		*msg = "unsupported expectation";
+		if (strcasecmp(expect, "100-continue") != 0)
+			return -1;
+		if (len > 0 || c->chunked)
+			evbuffer_add_printf(bufferevent_get_output(c->bev),
+			    "HTTP/1.1 100 Continue\r\n\r\n");
+	}
+	if ((r->body = evbuffer_new()) == NULL) {
+		*status = 503;
+		*msg = "out of memory";
+		return -1;
+	}
+	return 0;
+}
+
+/* Read header lines.  1 complete, 0 need more, -1 answered (and closing). */
+static int
+read_head(struct http_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	for (;;) {
+		size_t eol_len = 0, n;
+		struct evbuffer_ptr e = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+
+		if (e.pos < 0) {
+			if (c->hlen + evbuffer_get_length(in) > SW_HTTP_MAX_HEADERS) {
+				conn_fail(c, 431, "request header too large");
+				return -1;
+			}
+			return 0;
+		}
+		n = (size_t)e.pos;
+		if (c->hlen + n + 1 > SW_HTTP_MAX_HEADERS || c->nlines > SW_HTTP_MAX_LINES) {
+			conn_fail(c, 431, "request header too large");
+			return -1;
+		}
+		if (n == 0) {
+			evbuffer_drain(in, eol_len);
+			if (c->nlines == 0)
+				continue; /* empty lines before a request are allowed */
+			return 1;
+		}
+		if (c->hbuf == NULL && (c->hbuf = malloc(SW_HTTP_MAX_HEADERS)) == NULL) {
+			conn_fail(c, 503, "out of memory");
+			return -1;
+		}
+		evbuffer_remove(in, c->hbuf + c->hlen, n);
+		evbuffer_drain(in, eol_len);
+		if (memchr(c->hbuf + c->hlen, '\0', n) != NULL ||
+		    (c->nlines > 0 && (c->hbuf[c->hlen] == ' ' || c->hbuf[c->hlen] == '\t'))) {
+			conn_fail(c, 400, "bad header line");
+			return -1;
+		}
+		c->hbuf[c->hlen + n] = '\0';
+		c->hlen += n + 1;
+		c->nlines++;
+	}
+}
+
+/* Move body bytes.  1 complete, 0 need more, -1 answered (and closing). */
+static int
+read_body(struct http_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct sw_http_req *r = c->pending;
+
+	for (;;) {
+		size_t eol_len = 0, n;
+		struct evbuffer_ptr e;
+		char line[64];
+
+		if (!c->chunked || c->ch == CH_DATA) {
+			n = evbuffer_get_length(in);
+			if (n > c->body_left)
+				n = c->body_left;
+			if (n > 0 && evbuffer_remove_buffer(in, r->body, n) != (int)n) {
+				conn_fail(c, 503, "out of memory");
+				return -1;
+			}
+			c->body_left -= n;
+			if (c->body_left > 0)
+				return 0;
+			if (!c->chunked)
+				return 1;
+			c->ch = CH_DATA_END;
+			continue;
+		}
+		e = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+		if (e.pos < 0) {
+			if (evbuffer_get_length(in) > sizeof(line) && c->ch != CH_TRAILER) {
+				conn_fail(c, 400, "bad chunk");
+				return -1;
+			}
+			if (c->ch == CH_TRAILER && evbuffer_get_length(in) > SW_HTTP_MAX_HEADERS) {
+				conn_fail(c, 431, "request trailer too large");
+				return -1;
+			}
+			return 0;
+		}
+		n = (size_t)e.pos;
+		if (c->ch == CH_TRAILER) {
+			evbuffer_drain(in, n + eol_len);
+			if (n == 0)
+				return 1;
+			continue;
+		}
+		if (n >= sizeof(line)) {
+			conn_fail(c, 400, "bad chunk");
+			return -1;
+		}
+		evbuffer_remove(in, line, n);
+		evbuffer_drain(in, eol_len);
+		line[n] = '\0';
+		if (c->ch == CH_DATA_END) {
+			if (n != 0) {
+				conn_fail(c, 400, "bad chunk");
+				return -1;
+			}
+			c->ch = CH_SIZE;
+			continue;
+		}
+		{
+			size_t sz = 0, i;
+
+			for (i = 0; line[i] != '\0' && line[i] != ';' && line[i] != ' ' &&
+			    line[i] != '\t'; i++) {
+				int h = hexval(line[i]);
+
+				if (h < 0 || i >= 15) {
+					conn_fail(c, 400, "bad chunk size");
+					return -1;
+				}
+				sz = sz * 16 + (size_t)h;
+			}
+			if (i == 0) {
+				conn_fail(c, 400, "bad chunk size");
+				return -1;
+			}
+			if (sz > c->srv->max_body - evbuffer_get_length(r->body)) {
+				conn_fail(c, 413, "request body too large");
+				return -1;
+			}
+			c->body_left = sz;
+			c->ch = sz == 0 ? CH_TRAILER : CH_DATA;
+		}
+	}
+}
+
+static void dispatch(struct http_conn *c);
+
+/* One step of the connection's state machine: 1 to go on, 0 to wait. */
+static int
+conn_step(struct http_conn *c, struct evbuffer *in)
+{
+	int status;
+	const char *msg;
+
+	switch (c->state) {
+	case C_IDLE:
+		if (evbuffer_get_length(in) == 0)
+			return 0;
+		c->state = C_HEAD;
+		conn_arm(c, c->srv->lim.header_ms);
+		return 1;
+	case C_HEAD:
+		if (read_head(c) <= 0)
+			return 0;
+		if ((c->pending = req_build(c, &status, &msg)) == NULL ||
+		    req_framing(c, c->pending, &status, &msg) == -1) {
+			conn_fail(c, status, msg);
+			return 0;
+		}
+		c->hlen = 0;
+		c->nlines = 0;
+		c->state = C_BODY;
+		conn_arm(c, c->srv->lim.body_ms);
+		return 1;
+	case C_BODY:
+		if (read_body(c) <= 0)
+			return 0;
+		c->state = C_HANDLING;
+		event_del(c->timer);
+		c->chunked = 0;
+		dispatch(c);
+		return 1;
+	case C_CLOSING:
+		conn_linger(c);
+		return 0;
+	case C_HANDLING:
+	case C_WRITING:
+	case C_STREAM:
+		break;
+	}
+	return 0;
+}
+
+static void
+conn_process(struct http_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	/* Re-entered from an answer given inside the loop: the loop goes on. */
+	if (c->busy)
+		return;
+	c->busy = 1;
+	while (!c->dead && conn_step(c, in))
+		;
+	c->busy = 0;
+	if (c->dead)
+		conn_destroy(c);
+}
+
+/* ---- routing a complete request ---- */
+
+/* Add m to the Allow list unless it is there. */
+static void
+allow_add(char *allow, size_t size, const char *m)
+{
+	size_t al = strlen(allow), ml = strlen(m);
+
+	for (const char *p = allow; (p = strstr(p, m)) != NULL; p += ml)
+		if ((p == allow || p[-1] == ' ') && (p[ml] == ',' || p[ml] == '\0'))
+			return;
+	snprintf(allow + al, size - al, "%s%s", al ? ", " : "", m);
+}
+
+static void
+dispatch(struct http_conn *c)
+{
+	struct sw_http_server *srv = c->srv;
+	struct sw_http_req *r = c->pending;
+	const struct route *best = NULL;
+	const char *raw = r->uri;
+	char *q, *rawpath;
+	int rc, other_method = 0, any_method = 0, method_known = 0;
+
+	r->srv = srv;
+	r->conn = c;
+	r->carrier = c->carrier;
+	if (c->refuse) {
+		r->keepalive = 0;
+		sw_http_error(r, 503, "too many connections from this address");
+		return;
+	}
+	/* The path is what comes before '?'; the query is kept raw. */
+	rawpath = r->path + strlen(r->uri) + 1; /* scratch after the decoded path */
+	memcpy(rawpath, raw, strlen(raw) + 1);
+	if ((q = strpbrk(rawpath, "?#")) != NULL) {
+		if (*q == '?') {
+			size_t off = (size_t)(q - rawpath) + 1;
+
+			r->rawquery = r->uri + off;
+		}
+		*q = '\0';
+	}
+	if (pct_decode(r->path, rawpath, strlen(rawpath)) == -1 ||
+	    (rc = split_path(r, rawpath, rawpath + strlen(rawpath) + 1)) == -1) {
 		sw_http_error(r, 400, "bad path");
 		return;
 	}
-	if (rc == 0) {
-		for (size_t i = 0; i < srv->nroutes; i++) {
-			const struct route *rt = srv->routes[i];
+	for (size_t i = 0; i < srv->nroutes; i++) {
+		const struct route *rt = srv->routes[i];
 
-			if (!route_match(rt, r))
-				continue;
-			if (!method_ok(rt, r->method)) {
-				size_t al = strlen(allow);
-
-				if (!other_method || strstr(allow, rt->method) == NULL)
-					snprintf(allow + al, sizeof(allow) - al, "%s%s",
-					    al ? ", " : "", rt->method);
-				if (!other_method)
-					r->route = rt; /* the 405 is counted under it */
-				other_method = 1;
-				continue;
-			}
-			if (best == NULL || route_cmp(rt, best) < 0)
-				best = rt;
+		any_method |= strcmp(rt->method, "*") == 0;
+		method_known |= method_ok(rt, r->method);
+		if (rc != 0 || !route_match(rt, r))
+			continue;
+		if (!method_ok(rt, r->method)) {
+			allow_add(r->allow, sizeof(r->allow), rt->method);
+			if (!other_method)
+				r->route = rt; /* the 405 is counted under it */
+			other_method = 1;
+			continue;
 		}
+		if (best == NULL || route_cmp(rt, best) < 0)
+			best = rt;
 	}
 	if (best == NULL) {
 		if (other_method) {
-			evhttp_add_header(evhttp_request_get_output_headers(ev), "Allow", allow);
+			sw_http_error(r, 405, "method not allowed");
+		} else if (!method_known && !any_method) {
+			/* A method no route takes (TRACE, PROPFIND…), whatever the path. */
+			for (size_t i = 0; i < srv->nroutes; i++)
+				allow_add(r->allow, sizeof(r->allow), srv->routes[i]->method);
 			sw_http_error(r, 405, "method not allowed");
 		} else {
 			sw_http_error(r, 404, "not found");
@@ -741,23 +1333,7 @@ on_request(struct evhttp_request *ev, void *arg)
 			r->params[r->nparams].name = best->segs[i].cap;
 			r->params[r->nparams++].value = r->segs[i] + best->segs[i].litlen;
 		}
-	if (evbuffer_get_length(evhttp_request_get_input_buffer(ev)) > srv->max_body) {
-		sw_http_error(r, 413, "request body too large");
-		return;
-	}
-	c = r->conn;
 	best->h(r, best->arg);
-	/*
-	 * r may be freed by now.  Still pending means not answered yet: watch
-	 * for the client leaving.  The connection is still here because a
-	 * close needs the loop to run.
-	 */
-	if (c != NULL && c->pending != NULL) {
-		if (c->watch == NULL)
-			c->watch = event_new(srv->base, c->fd, EV_READ, conn_watch_cb, c);
-		if (c->watch != NULL)
-			event_add(c->watch, NULL);
-	}
 }
 
 const char *
@@ -830,15 +1406,11 @@ sw_http_req_query(const struct sw_http_req *req, const char *name)
 	/* Decoded on first use; the cache is not part of the request's meaning. */
 	struct sw_http_req *r = (struct sw_http_req *)(uintptr_t)req;
 
-	if (r->ev == NULL)
+	if (r->gone)
 		return NULL;
-	if (r->query == NULL) {
-		const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->ev);
-		const char *q = u != NULL ? evhttp_uri_get_query(u) : NULL;
-
-		if ((r->query = query_decode(q != NULL ? q : "")) == NULL)
-			return NULL;
-	}
+	if (r->query == NULL &&
+	    (r->query = query_decode(r->rawquery != NULL ? r->rawquery : "")) == NULL)
+		return NULL;
 	for (const char *k = r->query; *k != '\0';) {
 		const char *v = k + strlen(k) + 1;
 
@@ -852,31 +1424,30 @@ sw_http_req_query(const struct sw_http_req *req, const char *name)
 const char *
 sw_http_req_header(const struct sw_http_req *req, const char *name)
 {
-	if (req->ev == NULL)
-		return NULL;
-	return evhttp_find_header(evhttp_request_get_input_headers(req->ev), name);
+	for (size_t i = 0; i < req->nheaders; i++)
+		if (strcasecmp(req->headers[i].name, name) == 0)
+			return req->headers[i].value;
+	return NULL;
 }
 
 const unsigned char *
 sw_http_req_body(const struct sw_http_req *req, size_t *len)
 {
 	struct sw_http_req *r = (struct sw_http_req *)(uintptr_t)req;
-	struct evbuffer *in;
 	unsigned char *p;
 
 	if (len != NULL)
 		*len = 0;
-	if (r->ev == NULL)
+	if (r->body == NULL)
 		return NULL;
-	in = evhttp_request_get_input_buffer(r->ev);
 	/* A trailing NUL (not counted) lets handlers use C string parsers. */
 	if (!r->body_ready) {
-		r->body_len = evbuffer_get_length(in);
-		if (evbuffer_add(in, "", 1) == -1)
+		r->body_len = evbuffer_get_length(r->body);
+		if (evbuffer_add(r->body, "", 1) == -1)
 			return NULL;
 		r->body_ready = 1;
 	}
-	if ((p = evbuffer_pullup(in, -1)) == NULL)
+	if ((p = evbuffer_pullup(r->body, -1)) == NULL)
 		return NULL;
 	if (len != NULL)
 		*len = r->body_len;
@@ -887,6 +1458,12 @@ const char *
 sw_http_req_peer(const struct sw_http_req *req)
 {
 	return req->peer;
+}
+
+const char *
+sw_http_req_carrier(const struct sw_http_req *req)
+{
+	return req->carrier != NULL ? req->carrier : "tcp";
 }
 
 const char *
@@ -919,74 +1496,139 @@ sw_http_req_get_data(const struct sw_http_req *req)
 	return req->data;
 }
 
-/* Send what is in the output buffer, count it, log it, free the wrapper. */
+/* ---- answers ---- */
+
+/*
+ * Write the answer (body is an evbuffer or a pointer), count it, log it,
+ * free the wrapper.  The connection goes on once the answer is out.
+ */
 static void
-finish(struct sw_http_req *r, int status)
+finish(struct sw_http_req *r, int status, const char *ctype, struct evbuffer *bbody,
+    const void *body, size_t len)
 {
 	struct sw_http_server *srv = r->srv;
+	struct http_conn *c = r->conn;
+	struct evbuffer *out;
 	const char *route;
 	double secs;
 	char code[16];
+	int rc;
 
-	if (r->gone) {
+	if (r->gone || c == NULL) {
 		req_free(r);
 		return;
 	}
 	route = r->route != NULL ? r->route->pattern : SW_HTTP_UNMATCHED;
 	if (status < 100 || status > 599)
 		status = 500;
-	if (r->conn != NULL && r->conn->pending == r) {
-		r->conn->pending = NULL;
-		if (r->conn->watch != NULL)
-			event_del(r->conn->watch);
-	}
-	evhttp_send_reply(r->ev, status, NULL, NULL);
+	if (bbody != NULL)
+		len = evbuffer_get_length(bbody);
+	if (srv->closing || status == 413 || status == 400)
+		r->keepalive = 0;
+	c->pending = NULL;
+	c->close_after = !r->keepalive;
+	c->state = C_WRITING;
+	out = bufferevent_get_output(c->bev);
+	rc = write_head(out, status, ctype, r->allow, len, r->keepalive);
+	if (rc == 0 && !r->head && len > 0)
+		rc = bbody != NULL ? evbuffer_add_buffer(out, bbody) : evbuffer_add(out, body, len);
+	else if (rc == 0 && bbody != NULL)
+		evbuffer_drain(bbody, len);
 	secs = elapsed_s(&r->t0);
 	snprintf(code, sizeof(code), "%d", status);
-	sw_metric_add(srv->m_requests, (const char *const[]){route, r->method, code}, 1);
+	sw_metric_add(srv->m_carrier, (const char *const[]){r->carrier}, 1);
+	sw_metric_add(srv->m_requests, (const char *const[]){route, r->mlabel, code}, 1);
 	sw_metric_observe(srv->m_duration, (const char *const[]){route}, secs);
 	if (sw_log_get_level() <= SW_LOG_DEBUG)
 		sw_log_debug(srv->svc, "request", "method=%s path=%s status=%d ms=%.2f peer=%s",
-		    r->method, sw_log_q((char[512]){0}, 512, r->uri), status, secs * 1e3,
-		    r->peer);
+		    sw_log_q((char[32]){0}, 32, r->method), sw_log_q((char[512]){0}, 512, r->uri),
+		    status, secs * 1e3, r->peer);
 	req_free(r);
+	if (rc == -1)
+		conn_free(c);
+	else if (evbuffer_get_length(out) == 0)
+		conn_answered(c); /* nothing to wait for (a carrier that wrote at once) */
 }
 
-static void
-set_ctype(struct sw_http_req *r, const char *ctype)
+/*
+ * A streamed answer: no Content-Length, so it ends with the connection.
+ * The request stays the connection's pending one, so a client leaving
+ * marks it gone like any other.
+ */
+int
+sw_http_stream_start(struct sw_http_req *req, int status, const char *ctype)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+	struct http_conn *c = req->conn;
+	struct evbuffer *out;
 
-	evhttp_remove_header(h, "Content-Type");
-	evhttp_add_header(h, "Content-Type", ctype);
+	if (req->gone || c == NULL || c->state != C_HANDLING)
+		return -1;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Cache-Control: no-cache\r\nConnection: close\r\n\r\n", status, reason(status),
+	    ctype != NULL ? ctype : "application/octet-stream") < 0)
+		return -1;
+	req->status = status;
+	c->state = C_STREAM;
+	return 0;
+}
+
+int
+sw_http_stream_write(struct sw_http_req *req, const void *data, size_t len)
+{
+	if (req->gone || req->conn == NULL || req->conn->state != C_STREAM)
+		return -1;
+	return evbuffer_add(bufferevent_get_output(req->conn->bev), data, len);
+}
+
+size_t
+sw_http_stream_queued(const struct sw_http_req *req)
+{
+	if (req->gone || req->conn == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(req->conn->bev));
+}
+
+void
+sw_http_stream_end(struct sw_http_req *req)
+{
+	struct http_conn *c = req->conn;
+	char code[16];
+
+	if (req->gone || c == NULL || c->state != C_STREAM) {
+		if (!req->gone && c != NULL)
+			finish(req, 500, "application/json", NULL, "{\"error\":\"no stream\"}", 21);
+		else
+			req_free(req);
+		return;
+	}
+	snprintf(code, sizeof(code), "%d", req->status);
+	sw_metric_add(c->srv->m_carrier, (const char *const[]){req->carrier}, 1);
+	sw_metric_add(c->srv->m_requests, (const char *const[]){req->route != NULL ?
+	    req->route->pattern : SW_HTTP_UNMATCHED, req->mlabel, code}, 1);
+	c->pending = NULL;
+	c->close_after = 1;
+	c->state = C_WRITING;
+	req_free(req);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_answered(c);
 }
 
 void
 sw_http_reply_raw(struct sw_http_req *req, int status, const char *ctype, const void *body,
     size_t len)
 {
-	if (!req->gone) {
-		if (ctype != NULL)
-			set_ctype(req, ctype);
-		if (len > 0 &&
-		    evbuffer_add(evhttp_request_get_output_buffer(req->ev), body, len) == -1)
-			status = 500;
-	}
-	finish(req, status);
+	finish(req, status, ctype, NULL, body, len);
 }
 
 void
 sw_http_reply_buf(struct sw_http_req *req, int status, const char *ctype,
     struct evbuffer *body)
 {
-	if (!req->gone) {
-		if (ctype != NULL)
-			set_ctype(req, ctype);
-		if (body != NULL &&
-		    evbuffer_add_buffer(evhttp_request_get_output_buffer(req->ev), body) == -1)
-			status = 500;
-	}
-	finish(req, status);
+	if (body == NULL)
+		finish(req, status, ctype, NULL, NULL, 0);
+	else
+		finish(req, status, ctype, body, NULL, 0);
 }
 
 void

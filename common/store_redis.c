@@ -2,21 +2,31 @@
  * store_redis: the store on a redis server, through hiredis's async API and
  * its libevent adapter.
  *
- * The one idea: the store is either connected, and every call goes straight
- * into hiredis's output buffer, or it is not, and every call is answered
- * DOWN at once (from an event, never inside the call) while a timer retries
- * the connection with backoff, 100 ms doubling to 5 s.  Nothing is queued
- * for a redis that may never come back: callers answer 503 and retry.
+ * The one idea: the store is either up, and every call goes straight into
+ * hiredis's output buffer, or it is not, and every call is answered DOWN at
+ * once (from an event, never inside the call) while a timer retries the
+ * connection with backoff, 100 ms doubling to 5 s.  Nothing is queued for a
+ * redis that may never come back: callers answer 503 and retry.
+ *
+ * "Up" means redis answers, not that a TCP connection opened: a new
+ * connection sends AUTH (when the URL has a password), SELECT and PING, and
+ * the store is up only once all of them succeeded.  A redis that accepts
+ * connections but refuses commands (protected mode, a wrong password, ACL)
+ * therefore stays down, the backoff keeps growing, and there is one log line
+ * per change of state, not one per try.  While up, a PING goes out every
+ * half second; one not answered within 1 s (a stopped or partitioned redis)
+ * takes the store down at once, so /health and every request say 503 within
+ * a second instead of waiting on a reply that is not coming.
  *
  * hiredis calls every pending callback with a NULL reply when a connection
- * drops (or is freed); that NULL becomes DOWN.  A watchdog timer drops a
- * connection that takes too long to open or stops answering, since hiredis
- * 0.14 has no timeouts of its own.
+ * drops (or is freed); that NULL becomes DOWN.  The watchdog timer carries
+ * the deadlines, since hiredis 0.14 has no timeouts of its own.
  *
  * Host names are resolved by hiredis with a blocking getaddrinfo; a
  * deployment names redis by address or by a name its resolver answers
  * locally (/etc/hosts, the container runtime's DNS).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -29,16 +39,20 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <sodium.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "log.h"
 #include "store_int.h"
 
 #define BACKOFF_MIN_MS     100
 #define BACKOFF_MAX_MS     5000
-#define CONNECT_TIMEOUT_MS 5000
+#define CONNECT_TIMEOUT_MS 3000  /* TCP connect, AUTH, SELECT and the first PING */
 #define REPLY_TIMEOUT_MS   10000
-#define WATCHDOG_MS        500
+#define PING_EVERY_MS      500
+#define PING_TIMEOUT_MS    1000
+#define WATCHDOG_MS        100
 #define FREE_REQS          1024
 
 /*
@@ -82,12 +96,16 @@ struct rds {
 	char *host;
 	int port;
 	int db;
+	char *user, *pass;     /* AUTH [user] pass, NULL when the URL has none */
 	redisAsyncContext *ac;
-	int connected;
+	int connected;         /* up: the handshake's commands all succeeded */
+	int hello_left;        /* handshake replies still to come */
 	int warned; /* the current outage was logged */
 	int freeing;
-	int backoff_ms;
+	struct sw_backoff backoff;
 	long long since_ms;    /* connect started, or last reply */
+	long long ping_ms;     /* last PING sent */
+	int ping_out;          /* a PING is waiting for its answer */
 	unsigned long inflight; /* requests waiting for a reply */
 	struct event *ev_retry;
 	struct event *ev_watchdog;
@@ -95,9 +113,19 @@ struct rds {
 	struct rdownq down, downrun;
 	struct rreq *freereqs;
 	size_t nfree;
+	/* What requests get while down: "store unavailable" and the last cause. */
+	struct sw_reply down_reply;
+	char down_str[192];
 };
 
 static void rds_connect(struct rds *r);
+
+/* The answer of a request the store cannot serve, naming the outage's cause when known. */
+static const struct sw_reply *
+rds_down_reply(struct rds *r)
+{
+	return r->down_reply.str != NULL ? &r->down_reply : &sw_store_reply_down;
+}
 
 
 static struct rreq *
@@ -167,7 +195,7 @@ rds_run_down(evutil_socket_t fd, short what, void *arg)
 	r->down.n = 0;
 	for (i = 0; i < r->downrun.n; i++)
 		sw_store_deliver(r->st, r->downrun.v[i].cb, r->downrun.v[i].arg,
-		    &sw_store_reply_down);
+		    rds_down_reply(r));
 	r->downrun.n = 0;
 }
 
@@ -259,7 +287,7 @@ rds_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	(void)ac;
 	r->inflight--;
 	if (rr == NULL) {
-		sw_store_deliver(r->st, q->cb, q->arg, &sw_store_reply_down);
+		sw_store_deliver(r->st, q->cb, q->arg, rds_down_reply(r));
 		goto done;
 	}
 	r->since_ms = sw_mono_ms();
@@ -286,14 +314,9 @@ done:
 static void
 rds_schedule(struct rds *r)
 {
-	struct timeval tv;
-
 	if (r->freeing || evtimer_pending(r->ev_retry, NULL))
 		return;
-	tv.tv_sec = r->backoff_ms / 1000;
-	tv.tv_usec = (r->backoff_ms % 1000) * 1000;
-	evtimer_add(r->ev_retry, &tv);
-	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+	sw_timer_in(r->ev_retry, sw_backoff_next(&r->backoff));
 }
 
 /* The connection is gone (ac is being or has been freed by hiredis). */
@@ -304,8 +327,14 @@ rds_lost(struct rds *r, const char *why)
 
 	r->ac = NULL;
 	r->connected = 0;
+	r->hello_left = 0;
+	r->ping_out = 0;
 	if (r->freeing)
 		return;
+	snprintf(r->down_str, sizeof(r->down_str), "%s: %s", sw_store_reply_down.str, why);
+	r->down_reply.type = SW_REPLY_DOWN;
+	r->down_reply.str = r->down_str;
+	r->down_reply.len = strlen(r->down_str);
 	if (!r->warned) {
 		sw_log_warn(r->st->svc, "store down", "host=%s port=%d err=%s", r->host, r->port,
 		    sw_log_q(buf, sizeof(buf), why));
@@ -314,10 +343,59 @@ rds_lost(struct rds *r, const char *why)
 	rds_schedule(r);
 }
 
+/* A reply of the handshake or of a PING: an error reply is a refusal. */
+static int
+rds_refused(struct rds *r, redisAsyncContext *ac, const redisReply *rr)
+{
+	char why[160];
+
+	if (rr == NULL || ac != r->ac)
+		return 1; /* the connection went; rds_lost has run */
+	if (rr->type != REDIS_REPLY_ERROR)
+		return 0;
+	snprintf(why, sizeof(why), "%.*s", (int)(rr->len < 150 ? rr->len : 150), rr->str);
+	rds_lost(r, why);
+	/* From inside a callback hiredis frees it once the callback returns. */
+	redisAsyncFree(ac);
+	return 1;
+}
+
+static void
+rds_on_hello(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds *r = privdata;
+
+	if (rds_refused(r, ac, reply) || --r->hello_left > 0)
+		return;
+	r->connected = 1;
+	r->warned = 0;
+	r->ping_ms = r->since_ms = sw_mono_ms();
+	sw_backoff_reset(&r->backoff);
+	sw_log_info(r->st->svc, "store up", "host=%s port=%d db=%d", r->host, r->port, r->db);
+}
+
+static void
+rds_on_ping(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds *r = privdata;
+
+	if (rds_refused(r, ac, reply))
+		return;
+	r->ping_out = 0;
+}
+
+static void
+rds_hello(struct rds *r, redisAsyncContext *ac, int argc, const char **argv)
+{
+	if (redisAsyncCommandArgv(ac, rds_on_hello, r, argc, argv, NULL) == REDIS_OK)
+		r->hello_left++;
+}
+
 static void
 rds_on_connect(const redisAsyncContext *ac, int status)
 {
 	struct rds *r = ac->data;
+	char db[16];
 
 	if (r == NULL || ac != r->ac)
 		return;
@@ -326,12 +404,15 @@ rds_on_connect(const redisAsyncContext *ac, int status)
 		rds_lost(r, ac->errstr[0] ? ac->errstr : "connect failed");
 		return;
 	}
-	r->connected = 1;
-	r->warned = 0;
-	r->backoff_ms = BACKOFF_MIN_MS;
-	r->since_ms = sw_mono_ms();
-	sw_log_info(r->st->svc, "store connected", "host=%s port=%d db=%d", r->host, r->port,
-	    r->db);
+	/* AUTH before SELECT (a protected redis refuses SELECT), PING last. */
+	snprintf(db, sizeof(db), "%d", r->db);
+	if (r->pass != NULL && r->user != NULL)
+		rds_hello(r, r->ac, 3, (const char *[]){"AUTH", r->user, r->pass});
+	else if (r->pass != NULL)
+		rds_hello(r, r->ac, 2, (const char *[]){"AUTH", r->pass});
+	if (r->db != 0)
+		rds_hello(r, r->ac, 2, (const char *[]){"SELECT", db});
+	rds_hello(r, r->ac, 1, (const char *[]){"PING"});
 }
 
 static void
@@ -343,18 +424,6 @@ rds_on_disconnect(const redisAsyncContext *ac, int status)
 	if (r == NULL || ac != r->ac)
 		return;
 	rds_lost(r, ac->errstr[0] ? ac->errstr : "connection closed");
-}
-
-static void
-rds_on_select(redisAsyncContext *ac, void *reply, void *privdata)
-{
-	const redisReply *rr = reply;
-	struct rds *r = privdata;
-
-	(void)ac;
-	r->inflight--;
-	if (rr != NULL && rr->type == REDIS_REPLY_ERROR)
-		sw_log_error(r->st->svc, "store select failed", "db=%d", r->db);
 }
 
 static void
@@ -377,12 +446,10 @@ rds_connect(struct rds *r)
 	}
 	r->ac = ac;
 	r->inflight = 0;
+	r->hello_left = 0;
 	r->since_ms = sw_mono_ms();
 	redisAsyncSetConnectCallback(ac, rds_on_connect);
 	redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
-	/* queued before any command, so every command sees the right db */
-	if (r->db != 0 && redisAsyncCommand(ac, rds_on_select, r, "SELECT %d", r->db) == REDIS_OK)
-		r->inflight++;
 }
 
 static void
@@ -403,14 +470,28 @@ rds_watchdog(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	const char *why = NULL;
+	long long now = sw_mono_ms();
+
 	if (ac == NULL)
 		return;
-	idle = sw_mono_ms() - r->since_ms;
-	if ((!r->connected && idle > CONNECT_TIMEOUT_MS) ||
-	    (r->connected && r->inflight > 0 && idle > REPLY_TIMEOUT_MS)) {
-		rds_lost(r, r->connected ? "reply timeout" : "connect timeout");
+	idle = now - r->since_ms;
+	if (!r->connected && idle > CONNECT_TIMEOUT_MS)
+		why = "no answer to the handshake";
+	else if (r->connected && r->inflight > 0 && idle > REPLY_TIMEOUT_MS)
+		why = "reply timeout";
+	else if (r->connected && r->ping_out && now - r->ping_ms > PING_TIMEOUT_MS)
+		why = "no answer to PING within 1 s";
+	if (why != NULL) {
+		rds_lost(r, why);
 		/* ac no longer matches r->ac, so its callbacks are ignored; requests get DOWN */
 		redisAsyncFree(ac);
+		return;
+	}
+	if (r->connected && !r->ping_out && now - r->ping_ms >= PING_EVERY_MS &&
+	    redisAsyncCommand(ac, rds_on_ping, r, "PING") == REDIS_OK) {
+		r->ping_out = 1;
+		r->ping_ms = now;
 	}
 }
 
@@ -522,6 +603,10 @@ rds_free(struct sw_store *st)
 	free(r->down.v);
 	free(r->downrun.v);
 	free(r->host);
+	free(r->user);
+	if (r->pass != NULL)
+		sodium_memzero(r->pass, strlen(r->pass));
+	free(r->pass);
 	free(r);
 	st->impl = NULL;
 }
@@ -534,17 +619,56 @@ static const struct sw_store_ops rds_ops = {
 	.free = rds_free,
 };
 
-/* "redis://host[:port][/db]", host may be "[v6addr]". */
+/* Percent-decoded copy of n bytes; NULL on a bad escape or an encoded NUL. */
+static char *
+pct_dup(const char *s, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned int c;
+
+		if (s[i] != '%') {
+			*o++ = s[i];
+			continue;
+		}
+		if (i + 2 >= n || sscanf(s + i + 1, "%2x", &c) != 1 || c == 0 ||
+		    !isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2])) {
+			free(out);
+			return NULL;
+		}
+		*o++ = (char)c;
+		i += 2;
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * "redis://[[user]:password@]host[:port][/db]", host may be "[v6addr]",
+ * user and password percent-encoded.
+ */
 static int
 rds_parse_url(struct rds *r, const char *url)
 {
-	const char *p, *hend, *rest;
+	const char *p, *hend, *rest, *at, *colon;
 	char *end;
 	long v;
 
 	if (strncmp(url, "redis://", 8) != 0)
 		return -1;
 	p = url + 8;
+	if ((at = strrchr(p, '@')) != NULL) {
+		if ((colon = memchr(p, ':', (size_t)(at - p))) == NULL)
+			return -1;
+		if (colon > p && (r->user = pct_dup(p, (size_t)(colon - p))) == NULL)
+			return -1;
+		if ((r->pass = pct_dup(colon + 1, (size_t)(at - colon - 1))) == NULL)
+			return -1;
+		p = at + 1;
+	}
 	if (*p == '[') {
 		if ((hend = strchr(p, ']')) == NULL)
 			return -1;
@@ -554,7 +678,7 @@ rds_parse_url(struct rds *r, const char *url)
 		hend = p + strcspn(p, ":/");
 		rest = hend;
 	}
-	if (hend == p || strchr(url + 8, '@') != NULL)
+	if (hend == p)
 		return -1;
 	if ((r->host = strndup(p, (size_t)(hend - p))) == NULL)
 		return -1;
@@ -593,9 +717,14 @@ sw_store_redis_init(struct sw_store *st, const char *url)
 		return -1;
 	st->impl = r;
 	r->st = st;
-	r->backoff_ms = BACKOFF_MIN_MS;
+	sw_backoff_init(&r->backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 	if (rds_parse_url(r, url) == -1) {
-		sw_log_error(st->svc, "bad redis url", "url=%s", sw_log_q(buf, sizeof(buf), url));
+		const char *at = strrchr(url, '@');
+
+		/* Never the password in a log. */
+		sw_log_error(st->svc, "bad redis url, want redis://[[user]:password@]host[:port][/db]",
+		    "url=%s%s", at != NULL ? "redis://…@" : "",
+		    sw_log_q(buf, sizeof(buf), at != NULL ? at + 1 : url));
 		goto fail;
 	}
 	r->ev_retry = evtimer_new(st->base, rds_retry, r);

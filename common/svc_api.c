@@ -10,6 +10,7 @@
 #include "crypto.h"
 #include "dict.h"
 #include "http.h"
+#include "json.h"
 #include "httpauth.h"
 #include "log.h"
 #include "service.h"
@@ -71,10 +72,11 @@ sw_api_body_json(struct sw_http_req *req)
 {
 	size_t len;
 	const unsigned char *body = sw_http_req_body(req, &len);
-	cJSON *obj = cJSON_ParseWithLength((const char *)body, len);
+	const char *why;
+	cJSON *obj = sw_json_parse(body, len, &why);
 
 	if (obj == NULL)
-		sw_http_error(req, 400, "malformed JSON");
+		sw_http_error(req, 400, why);
 	return obj;
 }
 

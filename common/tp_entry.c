@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "json.h"
 #include "tp_entry.h"
 
 static const char *const tp_types[] = {"dmsg", "stcpr", "sudph", NULL};
@@ -176,8 +177,7 @@ parse(const cJSON *o, struct tp_entry *e, int trusted, char *err, size_t errlen)
 		memcpy(e->t_id, derived, TP_ID_LEN);
 	}
 	reg = cJSON_GetObjectItemCaseSensitive(o, "registered");
-	if (cJSON_IsNumber(reg) && reg->valuedouble >= 0 && reg->valuedouble < 9007199254740992.0)
-		e->registered = (long long)reg->valuedouble;
+	(void)sw_json_int(reg, 0, SW_JSON_INT_LIMIT, &e->registered);
 	return 0;
 }
 

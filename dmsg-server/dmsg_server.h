@@ -19,7 +19,9 @@ struct sw_metrics;
 struct sw_http_server;
 struct ds_relay;
 
-#define DS_HIGH_WATER      (1024 * 1024) /* per destination session */
+#define DS_HIGH_WATER      (1024 * 1024) /* per destination session: credit held above */
+#define DS_STREAM_CREDIT   (1024 * 1024) /* most credit one sender holds per stream */
+#define DS_HARD_WATER      (16 * 1024 * 1024) /* per destination: senders paused above */
 #define DS_MAX_HANDSHAKES  1024          /* connections still in the handshake */
 
 struct ds_opts {
@@ -30,6 +32,8 @@ struct ds_opts {
 	int ping_after_ms;        /* 0: DMSG_PING_AFTER_S */
 	int idle_close_ms;        /* 0: DMSG_IDLE_CLOSE_S */
 	size_t high_water;        /* 0: DS_HIGH_WATER */
+	size_t stream_credit;     /* 0: DS_STREAM_CREDIT (at least the initial window) */
+	size_t hard_water;        /* 0: DS_HARD_WATER */
 	size_t max_handshakes;    /* 0: DS_MAX_HANDSHAKES */
 };
 

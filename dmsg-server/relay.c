@@ -9,11 +9,19 @@
  *
  * The relay reads only frame headers, the OPEN request and the ACCEPT
  * response; DATA is forwarded untouched.  It still enforces the windows: a
- * leg may send only as many DATA bytes as the other side granted (the
- * initial window plus the WINDOW frames it relayed), else the stream is
- * RESET.  Memory is bounded by backpressure: after a frame is queued toward
- * a session whose output is past the high-water mark, the session that
- * sent it stops being read until that output drains to the low-water mark.
+ * leg may send only as many DATA bytes as the relay granted it (the initial
+ * window plus the WINDOW credit it passed on), else the stream is RESET.
+ *
+ * A slow reader slows only its own stream: memory is bounded per stream by
+ * credit, not by pausing whole sessions.  The relay passes a receiver's
+ * WINDOW credit on to the sender only while the receiver's session output is
+ * under the high-water mark, and never lets a sender hold more than
+ * stream_credit bytes of it; the rest waits in the leg (held) until that
+ * output drains.  So a stream toward a stalled session queues at most about
+ * high_water + stream_credit there, whatever window its reader announced,
+ * and the sender's other streams keep flowing.  Pausing the sending session
+ * is left as the last resort against a flood no window bounds (thousands of
+ * streams or OPENs toward one stalled session): past hard_water.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +41,7 @@
 
 #include "clock.h"
 #include "dict.h"
+#include "dmsg_ended.h"
 #include "dmsg_server.h"
 #include "dmsg_session.h"
 #include "dmsg_wire.h"
@@ -49,6 +58,7 @@ struct ds_leg {
 	struct ds_stream *st;
 	uint32_t id;
 	uint64_t allow;          /* DATA bytes this leg's peer may still send */
+	uint64_t held;           /* credit granted to it, not passed on yet */
 	unsigned closed : 1;     /* this leg's peer sent CLOSE */
 	struct ds_leg *prev, *next; /* in sess->legs */
 };
@@ -91,6 +101,7 @@ struct ds_relay {
 	int accepting;
 	struct sw_dict *by_pk;   /* pk -> ds_sess (ready) */
 	struct sw_dict *legs;    /* (serial, id) -> ds_leg */
+	struct dmsg_ended *ended; /* legs that ended lately: their late frames are dropped */
 	struct ds_sess *all;
 	uint64_t next_serial;
 	size_t nready;
@@ -246,7 +257,7 @@ unblock(struct ds_sess *src)
 
 /*
  * Queue a frame toward leg to on behalf of session from; past the
- * high-water mark, from stops being read until to drains.
+ * hard-water mark, from stops being read until to drains.
  */
 static void
 forward(struct ds_sess *from, struct ds_leg *to, uint8_t type, const void *p, size_t len)
@@ -256,13 +267,42 @@ forward(struct ds_sess *from, struct ds_leg *to, uint8_t type, const void *p, si
 
 	if (to->sess == NULL)
 		return;
-	if (dmsg_session_send(to->sess->s, type, to->id, p, len) == -1)
+	if (dmsg_session_forward(to->sess->s, type, to->id, p, len) == -1)
 		return;
 	q = dmsg_session_outbuf(to->sess->s);
 	if (q > r->queued_peak)
 		r->queued_peak = q;
-	if (q > r->o.high_water)
+	if (q > r->o.hard_water)
 		block_on(from, to->sess);
+}
+
+/*
+ * Pass held credit on to leg l's peer (the sender), as much as keeps it at
+ * or under stream_credit, unless the session its DATA goes to is congested.
+ * from: the session on whose behalf we run (for the last-resort pause).
+ */
+static void
+credit_release(struct ds_sess *from, struct ds_leg *l)
+{
+	struct ds_relay *r = from->r;
+	struct ds_leg *o = leg_other(l);
+	uint64_t give;
+	uint8_t w[4];
+
+	/* In steps of at least half the credit: one WINDOW per half, not per DATA. */
+	if (l->held == 0 || l->sess == NULL || o->sess == NULL ||
+	    (l->allow > r->o.stream_credit / 2 && l->held >= r->o.stream_credit / 2) ||
+	    l->allow >= r->o.stream_credit || dmsg_session_outbuf(o->sess->s) > r->o.high_water)
+		return;
+	give = r->o.stream_credit - l->allow;
+	if (give > l->held)
+		give = l->held;
+	if (give > UINT32_MAX)
+		give = UINT32_MAX;
+	l->allow += give;
+	l->held -= give;
+	sw_put_u32(w, (uint32_t)give);
+	forward(from, l, DMSG_WINDOW, w, sizeof(w));
 }
 
 /* ---------- streams ---------- */
@@ -276,6 +316,13 @@ stream_free(struct ds_stream *st)
 		return;
 	r = st->src.sess != NULL ? st->src.sess->r : st->dst.sess != NULL ? st->dst.sess->r : NULL;
 	if (r != NULL) {
+		long long now = sw_mono_ms();
+
+		/* A WINDOW or CLOSE may cross the end on the wire: no RESET for it. */
+		if (st->src.sess != NULL)
+			dmsg_ended_add(r->ended, st->src.sess->serial, st->src.id, now);
+		if (st->dst.sess != NULL)
+			dmsg_ended_add(r->ended, st->dst.sess->serial, st->dst.id, now);
 		leg_detach(r, &st->src);
 		leg_detach(r, &st->dst);
 		r->nstreams--;
@@ -454,6 +501,9 @@ handle_frame(struct ds_sess *ss, uint8_t type, uint32_t id, const uint8_t *p, si
 		return;
 	}
 	if ((l = leg_find(r, ss, id)) == NULL) {
+		/* Late for a stream that just ended: ignored (dmsg.md). */
+		if (dmsg_ended_has(r->ended, ss->serial, id, sw_mono_ms()))
+			return;
 		/* A stream error; never answer a RESET or REJECT (no ping-pong). */
 		if (type != DMSG_RESET && type != DMSG_REJECT)
 			dmsg_session_send(ss->s, DMSG_RESET, id, NULL, 0);
@@ -475,12 +525,13 @@ handle_frame(struct ds_sess *ss, uint8_t type, uint32_t id, const uint8_t *p, si
 		r->relayed += len;
 		sw_metric_add(r->m_relayed, NULL, (double)len);
 		forward(ss, o, DMSG_DATA, p, len);
+		credit_release(ss, l);
 		return;
 	case DMSG_WINDOW:
 		/* l's peer grants o's peer more; saturate far above any real window. */
 		w = sw_get_u32(p);
-		o->allow = o->allow + w > ((uint64_t)1 << 40) ? (uint64_t)1 << 40 : o->allow + w;
-		forward(ss, o, DMSG_WINDOW, p, len);
+		o->held = o->held + w > ((uint64_t)1 << 40) ? (uint64_t)1 << 40 : o->held + w;
+		credit_release(ss, o);
 		return;
 	case DMSG_CLOSE:
 		if (l->closed)
@@ -570,6 +621,9 @@ on_drained(struct dmsg_session *s, void *arg)
 	(void)s;
 	while (ss->waiters != NULL)
 		unblock(ss->waiters);
+	/* Our output drained: the senders of our streams get their held credit. */
+	for (struct ds_leg *l = ss->legs; l != NULL; l = l->next)
+		credit_release(ss, leg_other(l));
 }
 
 static const struct dmsg_session_cbs sess_cbs = {on_ready, on_frame, on_closed, on_drained};
@@ -724,12 +778,19 @@ ds_relay_new(struct event_base *base, const char *svc, const struct sw_keypair *
 		r->o.stream_idle_ms = DMSG_STREAM_IDLE_S * 1000;
 	if (r->o.high_water == 0)
 		r->o.high_water = DS_HIGH_WATER;
+	if (r->o.stream_credit == 0)
+		r->o.stream_credit = DS_STREAM_CREDIT;
+	if (r->o.stream_credit < DMSG_INITIAL_WINDOW)
+		r->o.stream_credit = DMSG_INITIAL_WINDOW;
+	if (r->o.hard_water == 0)
+		r->o.hard_water = DS_HARD_WATER;
 	if (r->o.max_handshakes == 0)
 		r->o.max_handshakes = DS_MAX_HANDSHAKES;
 	r->by_pk = sw_dict_new(NULL);
 	r->legs = sw_dict_new(NULL);
+	r->ended = dmsg_ended_new(0, 0);
 	r->retry = evtimer_new(base, retry_cb, r);
-	if (r->by_pk == NULL || r->legs == NULL || r->retry == NULL) {
+	if (r->by_pk == NULL || r->legs == NULL || r->ended == NULL || r->retry == NULL) {
 		ds_relay_free(r);
 		return NULL;
 	}
@@ -782,6 +843,7 @@ ds_relay_free(struct ds_relay *r)
 		event_free(r->retry);
 	sw_dict_free(r->by_pk);
 	sw_dict_free(r->legs);
+	dmsg_ended_free(r->ended);
 	free(r);
 }
 

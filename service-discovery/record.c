@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
 #include "service_discovery.h"
 
@@ -185,8 +186,7 @@ sd_service_parse(const cJSON *o, struct sd_service *s, char *err, size_t errlen)
 		s->display_node_ip = cJSON_IsTrue(disp);
 	}
 	/* Only read back from our own records; a poster's value is replaced. */
-	if (cJSON_IsNumber(reg) && reg->valuedouble >= 0 && reg->valuedouble < 9007199254740992.0)
-		s->registered = (long long)reg->valuedouble;
+	(void)sw_json_int(reg, 0, SW_JSON_INT_LIMIT, &s->registered);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "json.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -45,7 +46,7 @@ tp_add(struct sw_http_req *req, void *arg)
 	struct visor *v = arg;
 	size_t len;
 	const unsigned char *body = sw_http_req_body(req, &len);
-	cJSON *o = body != NULL ? cJSON_ParseWithLength((const char *)body, len) : NULL;
+	cJSON *o = sw_json_parse(body, len, NULL);
 	const cJSON *pk = cJSON_GetObjectItemCaseSensitive(o, "remote_pk");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
 	uint8_t rpk[SW_PK_LEN];
@@ -53,11 +54,11 @@ tp_add(struct sw_http_req *req, void *arg)
 
 	if (!cJSON_IsObject(o) || !cJSON_IsString(pk) || sw_pk_parse(rpk, pk->valuestring) == -1 ||
 	    (type != NULL && !cJSON_IsString(type))) {
-		sw_http_error(req, 400, "body must be {\"remote_pk\":\"<hex>\",\"type\":\"dmsg|stcpr\"}");
+		sw_http_error(req, 400, "body must be {\"remote_pk\":\"<hex>\",\"type\":\"dmsg|stcpr|sudph\"}");
 		goto out;
 	}
 	if (type != NULL && vtp_kind_parse(type->valuestring, &kind) == -1) {
-		sw_http_error(req, 422, "type must be dmsg or stcpr");
+		sw_http_error(req, 422, "type must be dmsg, stcpr or sudph");
 		goto out;
 	}
 	if (sw_pk_is_null(rpk) || memcmp(rpk, v->kp.pk, SW_PK_LEN) == 0) {

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "backoff.h"
 #include "clock.h"
 #include "log.h"
 #include "tp_int.h"
@@ -31,7 +32,7 @@ struct visor_ac {
 	struct visor *v;
 	struct event *timer;
 	int min;
-	int backoff_ms;
+	struct sw_backoff backoff;
 	int listing;
 	int opening;      /* opens in flight */
 	int dead;         /* freed while opens were in flight */
@@ -142,12 +143,11 @@ static void
 round_over(struct visor_ac *a)
 {
 	if ((int)vtp_mgr_count(a->v->tps) >= a->min) {
-		a->backoff_ms = AC_BACKOFF_MIN;
+		sw_backoff_reset(&a->backoff);
 		sw_timer_in(a->timer, AC_CHECK_MS);
 		return;
 	}
-	sw_timer_in(a->timer, a->backoff_ms);
-	a->backoff_ms = a->backoff_ms * 2 > AC_BACKOFF_MAX ? AC_BACKOFF_MAX : a->backoff_ms * 2;
+	sw_timer_in(a->timer, sw_backoff_next(&a->backoff));
 }
 
 static void
@@ -187,7 +187,7 @@ visor_ac_new(struct visor *v)
 		return NULL;
 	a->v = v;
 	a->min = sw_cfg_bool(c, "enabled", 0) ? (int)min : 0;
-	a->backoff_ms = AC_BACKOFF_MIN;
+	sw_backoff_init(&a->backoff, AC_BACKOFF_MIN, AC_BACKOFF_MAX);
 	if ((a->timer = evtimer_new(sw_svc_base(v->svc), tick, a)) == NULL) {
 		visor_ac_free(a);
 		return NULL;

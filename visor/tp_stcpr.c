@@ -18,13 +18,14 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "clock.h"
 #include "http.h"
 #include "httpauth_client.h"
 #include "address-resolver/ar_schema.h"
+#include "json.h"
+#include "listener.h"
 #include "log.h"
 #include "noise_link.h"
 #include "tp_int.h"
@@ -90,22 +91,27 @@ handshaking(const struct vtp_mgr *m)
 	return n;
 }
 
+/*
+ * Accepted through common/listener (EMFILE pause, descriptor reserve); the
+ * connection is bounded by the handshakes in flight, not by a count kept
+ * here, so the listener's count is given back at once.
+ */
 static void
-on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int salen,
-    void *arg)
+on_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
+    struct sw_listener_peer *peer, int over_cap, void *arg)
 {
 	struct vtp_mgr *m = arg;
 	struct bufferevent *bev;
 	struct vtp *t;
 
-	(void)lst;
 	(void)sa;
 	(void)salen;
+	(void)over_cap;
+	sw_listener_release(m->lst, peer);
 	if (m->stopping || handshaking(m) >= STCPR_MAX_HANDSHAKES) {
 		evutil_closesocket(fd);
 		return;
 	}
-	evutil_make_socket_nonblocking(fd);
 	bev = bufferevent_socket_new(sw_svc_base(m->v->svc), fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		evutil_closesocket(fd);
@@ -118,22 +124,6 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, i
 	if ((t->nl = link_new(t, bev, 0)) == NULL) {
 		bufferevent_free(bev);
 		vtp_lost(t, "out of memory");
-	}
-}
-
-static void
-on_accept_error(struct evconnlistener *lst, void *arg)
-{
-	struct vtp_mgr *m = arg;
-
-	/* EMFILE and friends: pause accepting for a moment instead of spinning. */
-	sw_log_warn(m->v->name, "stcpr accept failed", "error=\"%s\"",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	evconnlistener_disable(lst);
-	if (m->bind_timer != NULL) {
-		struct timeval tv = {0, 500000};
-
-		evtimer_add(m->bind_timer, &tv);
 	}
 }
 
@@ -186,62 +176,26 @@ bind_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (m->lst != NULL)
-		evconnlistener_enable(m->lst);
 	bind_post(m);
-}
-
-/*
- * "host:port" with a numeric host; port 0 (any free port) is allowed, which
- * evutil_parse_sockaddr_port refuses, so it parses with port 1 and sets 0.
- */
-static int
-parse_listen(const char *text, struct sockaddr_storage *ss, int *sl)
-{
-	char tmp[300];
-	const char *colon = strrchr(text, ':');
-	char *end;
-	long port;
-
-	if (colon == NULL || (size_t)(colon - text) + 3 > sizeof(tmp))
-		return -1;
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
-		return -1;
-	snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(colon - text), text);
-	if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)ss, sl) == -1)
-		return -1;
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-	return 0;
 }
 
 int
 tp_stcpr_start(struct vtp_mgr *m)
 {
 	struct sockaddr_storage ss;
-	int sl = sizeof(ss);
-	socklen_t len = sizeof(ss);
 	const char *v = m->v->name;
 
+	/* The listener takes a numeric host:port only (port 0: any free one). */
 	memset(&ss, 0, sizeof(ss));
-	if (parse_listen(m->stcpr_listen, &ss, &sl) == -1) {
-		sw_log_error(v, "stcpr_listen must be a numeric host:port", "value=%s",
-		    m->stcpr_listen);
+	if ((m->lst = sw_listener_new(sw_svc_base(m->v->svc), v, NULL, on_accept, m)) == NULL ||
+	    sw_listener_bind(m->lst, m->stcpr_listen) == -1 ||
+	    sw_listener_sockname(m->lst, &ss) == -1) {
+		sw_log_error(v, "cannot listen for stcpr (stcpr_listen is a numeric host:port)",
+		    "addr=%s", m->stcpr_listen);
+		sw_listener_free(m->lst);
+		m->lst = NULL;
 		return -1;
 	}
-	m->lst = evconnlistener_new_bind(sw_svc_base(m->v->svc), on_accept, m,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128,
-	    (struct sockaddr *)&ss, sl);
-	if (m->lst == NULL) {
-		sw_log_error(v, "cannot listen for stcpr", "addr=%s", m->stcpr_listen);
-		return -1;
-	}
-	evconnlistener_set_error_cb(m->lst, on_accept_error);
-	if (getsockname(evconnlistener_get_fd(m->lst), (struct sockaddr *)&ss, &len) == -1)
-		return -1;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 
@@ -267,7 +221,7 @@ tp_stcpr_stop(struct vtp_mgr *m, int unbind)
 {
 	if (m->lst == NULL)
 		return;
-	evconnlistener_free(m->lst);
+	sw_listener_free(m->lst);
 	m->lst = NULL;
 	if (m->bind_timer != NULL)
 		event_del(m->bind_timer);
@@ -287,12 +241,12 @@ pick_addr(const cJSON *b, char *out, size_t cap)
 	const cJSON *la = cJSON_GetObjectItemCaseSensitive(b, "local_addresses");
 	const cJSON *port = cJSON_GetObjectItemCaseSensitive(b, "port");
 	const cJSON *ip = cJSON_IsArray(la) ? cJSON_GetArrayItem(la, 0) : NULL;
+	long long pn;
 	int n;
 
-	if (cJSON_IsTrue(loc) && cJSON_IsString(ip) && cJSON_IsNumber(port) &&
-	    port->valuedouble >= 1 && port->valuedouble <= 65535) {
+	if (cJSON_IsTrue(loc) && cJSON_IsString(ip) && sw_json_int(port, 1, 65535, &pn) == 0) {
 		n = snprintf(out, cap, strchr(ip->valuestring, ':') != NULL ? "[%s]:%d" : "%s:%d",
-		    ip->valuestring, (int)port->valuedouble);
+		    ip->valuestring, (int)pn);
 		return n > 0 && (size_t)n < cap ? 0 : -1;
 	}
 	if (!cJSON_IsString(ra) || strlen(ra->valuestring) >= cap)

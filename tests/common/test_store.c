@@ -15,10 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "log.h"
 #include "store.h"
 #include "tests/lib/testutil.h"
 
@@ -1021,6 +1025,113 @@ case_select_db(struct fx *f)
 	EXPECT_STR(CMD(f, "GET", "where"), "db0");
 }
 
+/*
+ * A stopped redis (SIGSTOP: a stall or a partition) keeps its TCP
+ * connections; the store must still say down within about a second (an
+ * unanswered PING) and answer DOWN at once, then come back after SIGCONT.
+ */
+static void
+case_stalled(struct fx *f)
+{
+	struct timespec t0, t1;
+	long long ms;
+
+	EXPECT_STATUS(CMD(f, "SET", "k", "v"), "OK");
+	assert_int_equal(kill(redis.pid, SIGSTOP), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(sw_test_run_until_fn(f->base, store_is_down, f->st, 3000), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms < 2000);
+	EXPECT_DOWN(CMD(f, "GET", "k"));
+	/* Reconnecting to a stopped redis opens TCP but gets no answer: still down. */
+	sw_test_run_for(f->base, 300);
+	assert_int_equal(sw_store_up(f->st), 0);
+	assert_int_equal(kill(redis.pid, SIGCONT), 0);
+	assert_int_equal(sw_test_run_until_fn(f->base, store_is_up, f->st, 8000), 0);
+	EXPECT_STR(CMD(f, "GET", "k"), "v");
+}
+
+/* Make st the store CMD talks to; returns the one it talked to before. */
+static struct sw_store *
+use_store(struct fx *f, struct sw_store *st)
+{
+	struct sw_store *old = f->st;
+
+	f->st = st;
+	return old;
+}
+
+static int
+count_in_file(const char *path, const char *needle)
+{
+	char line[1024];
+	int n = 0;
+	FILE *fp = fopen(path, "r");
+
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(fp);
+	return n;
+}
+
+/*
+ * A redis that takes the connection but refuses commands (here: a password
+ * we do not send) is down, stays down without flapping, and logs it once;
+ * with the password in the URL (AUTH before SELECT) it is up.
+ */
+static void
+case_auth(struct fx *f)
+{
+	char url[128], logpath[64];
+	struct sw_store *st, *main_st = f->st;
+
+	snprintf(logpath, sizeof(logpath), "/tmp/test_store_auth_%d.log", (int)getpid());
+	EXPECT_STATUS(CMD(f, "CONFIG", "SET", "requirepass", "s3cr%t"), "OK");
+	assert_int_equal(sw_log_set_file(logpath), 0);
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/2", redis.port);
+	assert_non_null(st = sw_store_new(f->base, url, "test"));
+	sw_test_run_for(f->base, 1500);
+	assert_int_equal(sw_store_up(st), 0);
+	use_store(f, st);
+	EXPECT_DOWN(CMD(f, "GET", "k"));
+	use_store(f, main_st);
+	sw_store_free(st);
+	sw_log_set_file(NULL);
+	/* Several tries in 1.5 s, one line: the state never changed. */
+	assert_int_equal(count_in_file(logpath, "store down"), 1);
+	assert_int_equal(count_in_file(logpath, "store up"), 0);
+	unlink(logpath);
+
+	snprintf(url, sizeof(url), "redis://:s3cr%%25t@127.0.0.1:%d/2", redis.port);
+	assert_non_null(st = sw_store_new(f->base, url, "test"));
+	assert_int_equal(sw_test_run_until_fn(f->base, store_is_up, st, WAIT_MS), 0);
+	use_store(f, st);
+	EXPECT_STATUS(CMD(f, "SET", "authed", "db2"), "OK");
+	use_store(f, main_st);
+	sw_store_free(st);
+	snprintf(url, sizeof(url), "redis://default:s3cr%%25t@127.0.0.1:%d/2", redis.port);
+	assert_non_null(st = sw_store_new(f->base, url, "test"));
+	assert_int_equal(sw_test_run_until_fn(f->base, store_is_up, st, WAIT_MS), 0);
+	use_store(f, st);
+	EXPECT_STR(CMD(f, "GET", "authed"), "db2");
+	EXPECT_INT(CMD(f, "DEL", "authed"), 1);
+	use_store(f, main_st);
+	sw_store_free(st);
+	/* A wrong password: down. */
+	snprintf(url, sizeof(url), "redis://:nope@127.0.0.1:%d/2", redis.port);
+	assert_non_null(st = sw_store_new(f->base, url, "test"));
+	sw_test_run_for(f->base, 400);
+	assert_int_equal(sw_store_up(st), 0);
+	sw_store_free(st);
+	EXPECT_STATUS(CMD(f, "CONFIG", "SET", "requirepass", ""), "OK");
+	/* URL forms */
+	assert_null(sw_store_new(f->base, "redis://nocolon@127.0.0.1:1", "test"));
+	assert_null(sw_store_new(f->base, "redis://:bad%zz@127.0.0.1:1", "test"));
+}
+
 static const struct scase cases[] = {
 	{"get_set", case_get_set, 0},
 	{"set_options", case_set_options, 0},
@@ -1045,6 +1156,8 @@ static const struct scase cases[] = {
 	{"select_db", case_select_db, 1},
 	{"never_up", case_never_up, 1},
 	{"down_reconnect", case_down_reconnect, 1},
+	{"stalled", case_stalled, 1},
+	{"auth", case_auth, 1},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 

@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "crypto.h"
 #include "dmsg-server/dmsg_server.h"
 #include "dmsg_session.h"
@@ -38,6 +39,7 @@
 
 #define WAIT_MS 3000
 #define NTYPES  16
+#define NSID    16
 
 struct cli {
 	struct sw_keypair kp;
@@ -49,7 +51,9 @@ struct cli {
 	size_t last_len[NTYPES];
 	uint8_t last[NTYPES][512];
 	unsigned long long data_bytes;
+	unsigned long long credit[NSID]; /* initial window + WINDOW grants, per stream id */
 	int auto_accept;
+	int auto_grant;                  /* grant back every DATA byte at once (a fast reader) */
 };
 
 static struct event_base *base;
@@ -132,6 +136,14 @@ cli_frame(struct dmsg_session *s, uint8_t type, uint32_t sid, const uint8_t *p, 
 	memcpy(c->last[type], p, len < sizeof(c->last[type]) ? len : sizeof(c->last[type]));
 	if (type == DMSG_DATA)
 		c->data_bytes += len;
+	if (type == DMSG_WINDOW && sid < NSID && len == 4)
+		c->credit[sid] += sw_get_u32(p);
+	if (type == DMSG_DATA && c->auto_grant) {
+		uint8_t w[4];
+
+		sw_put_u32(w, (uint32_t)len);
+		dmsg_session_send(s, DMSG_WINDOW, sid, w, sizeof(w));
+	}
 	if (type == DMSG_OPEN && c->auto_accept &&
 	    (n = make_resp(resp, sizeof(resp), &c->kp, p, len)) > 0)
 		dmsg_session_send(s, DMSG_ACCEPT, sid, resp, (size_t)n);
@@ -172,6 +184,8 @@ cli_start(struct cli *c, const uint8_t *server_pk)
 	c->ready = c->closed = 0;
 	memset(c->cnt, 0, sizeof(c->cnt));
 	c->data_bytes = 0;
+	for (int i = 0; i < NSID; i++)
+		c->credit[i] = DMSG_INITIAL_WINDOW;
 	c->s = dmsg_session_new(base, connect_bev(), 1, &c->kp, server_pk, &cli_cbs, c, NULL,
 	    "test-client");
 	assert_non_null(c->s);
@@ -527,27 +541,33 @@ test_reject_relayed_from_dst(void **state)
 
 /* ---------- forward and relay ---------- */
 
-/* A opens stream sid to B, B accepts; returns B's id for it. */
+/* A opens stream sid to d, d accepts; returns d's id for it. */
 static uint32_t
-open_stream(uint32_t sid)
+open_stream_to(struct cli *d, uint32_t sid)
 {
 	uint8_t req[512], resp[256];
 	int n, m;
-	int opens = B.cnt[DMSG_OPEN], accepts = A.cnt[DMSG_ACCEPT];
+	int opens = d->cnt[DMSG_OPEN], accepts = A.cnt[DMSG_ACCEPT];
 
-	n = make_req(req, sizeof(req), &A.kp, A.kp.pk, B.kp.pk, 0, 50000, 45);
+	n = make_req(req, sizeof(req), &A.kp, A.kp.pk, d->kp.pk, 0, 50000, 45);
 	assert_int_equal(dmsg_session_send(A.s, DMSG_OPEN, sid, req, (size_t)n), 0);
-	wait_frame(&B, DMSG_OPEN, opens + 1);
+	wait_frame(d, DMSG_OPEN, opens + 1);
 	/* Forwarded unchanged, on an even id. */
-	assert_int_equal(B.last_len[DMSG_OPEN], (size_t)n);
-	assert_memory_equal(B.last[DMSG_OPEN], req, (size_t)n);
-	assert_int_equal(B.last_sid[DMSG_OPEN] % 2, 0);
-	m = make_resp(resp, sizeof(resp), &B.kp, req, (size_t)n);
-	dmsg_session_send(B.s, DMSG_ACCEPT, B.last_sid[DMSG_OPEN], resp, (size_t)m);
+	assert_int_equal(d->last_len[DMSG_OPEN], (size_t)n);
+	assert_memory_equal(d->last[DMSG_OPEN], req, (size_t)n);
+	assert_int_equal(d->last_sid[DMSG_OPEN] % 2, 0);
+	m = make_resp(resp, sizeof(resp), &d->kp, req, (size_t)n);
+	dmsg_session_send(d->s, DMSG_ACCEPT, d->last_sid[DMSG_OPEN], resp, (size_t)m);
 	wait_frame(&A, DMSG_ACCEPT, accepts + 1);
 	assert_int_equal(A.last_sid[DMSG_ACCEPT], sid);
 	assert_memory_equal(A.last[DMSG_ACCEPT], resp, (size_t)m);
-	return B.last_sid[DMSG_OPEN];
+	return d->last_sid[DMSG_OPEN];
+}
+
+static uint32_t
+open_stream(uint32_t sid)
+{
+	return open_stream_to(&B, sid);
 }
 
 static void
@@ -603,6 +623,51 @@ test_relay_data_close_reset(void **state)
 	wait_frame(&B, DMSG_RESET, 2);
 	assert_int_equal(B.last_sid[DMSG_RESET], bid);
 	assert_int_equal(ds_relay_streams(relay), 0);
+}
+
+/*
+ * A WINDOW or CLOSE that crosses a stream's end is not a stream error: the
+ * relay drops it silently (dmsg.md, as HTTP/2 does).  Frames are handled in
+ * order, so the RESET for a never-used id arriving first proves that the
+ * late frames before it got none.
+ */
+static void
+test_late_frames_ignored(void **state)
+{
+	uint32_t bid;
+	uint8_t w[4];
+
+	(void)state;
+	cli_connect(&A);
+	cli_connect(&B);
+	bid = open_stream(1);
+	dmsg_session_send(A.s, DMSG_CLOSE, 1, NULL, 0);
+	dmsg_session_send(B.s, DMSG_CLOSE, bid, NULL, 0);
+	wait_frame(&A, DMSG_CLOSE, 1);
+	wait_frame(&B, DMSG_CLOSE, 1);
+	assert_int_equal(ds_relay_streams(relay), 0);
+	/* Late from both sides, then a frame on an id that never existed. */
+	sw_put_u32(w, 65536);
+	dmsg_session_send(A.s, DMSG_WINDOW, 1, w, 4);
+	dmsg_session_send(A.s, DMSG_CLOSE, 1, NULL, 0);
+	dmsg_session_send(B.s, DMSG_WINDOW, bid, w, 4);
+	dmsg_session_send(B.s, DMSG_DATA, bid, "late", 4);
+	dmsg_session_send(A.s, DMSG_WINDOW, 77, w, 4);
+	dmsg_session_send(B.s, DMSG_WINDOW, 78, w, 4);
+	wait_frame(&A, DMSG_RESET, 1);
+	wait_frame(&B, DMSG_RESET, 1);
+	assert_int_equal(A.last_sid[DMSG_RESET], 77);
+	assert_int_equal(B.last_sid[DMSG_RESET], 78);
+	assert_int_equal(A.cnt[DMSG_WINDOW] + A.cnt[DMSG_DATA], 0);
+	/* A RESET that ends a stream is remembered the same way. */
+	bid = open_stream(3);
+	dmsg_session_send(A.s, DMSG_RESET, 3, NULL, 0);
+	wait_frame(&B, DMSG_RESET, 2);
+	dmsg_session_send(B.s, DMSG_WINDOW, bid, w, 4);
+	dmsg_session_send(B.s, DMSG_WINDOW, 80, w, 4);
+	wait_frame(&B, DMSG_RESET, 3);
+	assert_int_equal(B.last_sid[DMSG_RESET], 80);
+	assert_int_equal(B.cnt[DMSG_RESET], 3);
 }
 
 static void
@@ -676,53 +741,174 @@ test_data_beyond_window(void **state)
 
 /* ---------- backpressure ---------- */
 
+/*
+ * An honest sender on A's stream sid: send DATA up to the credit the relay
+ * gave (and *sent < limit), keeping A's own queue under 1 MiB.
+ */
+static void
+pump(uint32_t sid, unsigned long long *sent, unsigned long long limit)
+{
+	static uint8_t chunk[60000];
+
+	while (*sent < limit && *sent < A.credit[sid] && dmsg_session_outbuf(A.s) < 1024 * 1024) {
+		unsigned long long n = A.credit[sid] - *sent;
+
+		if (n > sizeof(chunk))
+			n = sizeof(chunk);
+		if (n > limit - *sent)
+			n = limit - *sent;
+		assert_int_equal(dmsg_session_send(A.s, DMSG_DATA, sid, chunk, (size_t)n), 0);
+		*sent += n;
+	}
+}
+
+/* B announces a window far beyond what it will read on bid, then stops reading. */
+static void
+grant_then_stall(uint32_t bid)
+{
+	uint8_t w[4];
+
+	sw_put_u32(w, 0x7fffffff);
+	dmsg_session_send(B.s, DMSG_WINDOW, bid, w, 4);
+	wait_frame(&A, DMSG_WINDOW, 1);
+	dmsg_session_pause(B.s, 1);
+}
+
+/* Run until B has everything A sent on stream 1 (A keeps sending its credit). */
+static void
+drain_to_b(unsigned long long *sent, unsigned long long limit)
+{
+	long long end = sw_mono_ms() + 10 * WAIT_MS;
+
+	while ((*sent < limit || B.data_bytes < *sent) && sw_mono_ms() < end) {
+		pump(1, sent, limit);
+		sw_test_run_for(base, 5);
+	}
+}
+
+/*
+ * B announces a window far beyond what it will read, then stops reading:
+ * the relay passes on only stream_credit of it while B's output is
+ * congested, so what it queues toward B stays bounded and A's stream waits
+ * for credit (A is never paused: it sends only what it was granted).
+ */
 static void
 test_backpressure(void **state)
 {
-	static uint8_t chunk[60000];
 	const unsigned long long total = 48ULL * 1024 * 1024;
 	unsigned long long sent = 0;
+	long long end;
 	uint32_t bid;
-	uint8_t w[4];
 	size_t bound;
 
 	(void)state;
 	cli_connect(&A);
 	cli_connect(&B);
 	bid = open_stream(1);
-	/* B grants far more than it will read, then stops reading. */
-	sw_put_u32(w, 0x7fffffff);
-	dmsg_session_send(B.s, DMSG_WINDOW, bid, w, 4);
-	wait_frame(&A, DMSG_WINDOW, 1);
-	dmsg_session_pause(B.s, 1);
-	bound = opts.high_water + 2 * (DMSG_MAX_TRANSPORT + 2);
-	while (sent < total) {
-		/* A keeps its own queue topped up; the relay must not absorb it. */
-		while (dmsg_session_outbuf(A.s) < 4 * 1024 * 1024 && sent < total) {
-			dmsg_session_send(A.s, DMSG_DATA, 1, chunk, sizeof(chunk));
-			sent += sizeof(chunk);
-		}
+	grant_then_stall(bid);
+	bound = opts.high_water + DS_STREAM_CREDIT + 2 * (DMSG_MAX_TRANSPORT + 2);
+	/* Until the credit stops coming: far below the window B announced. */
+	end = sw_mono_ms() + WAIT_MS;
+	while (sw_mono_ms() < end) {
+		pump(1, &sent, total);
 		sw_test_run_for(base, 20);
 		assert_true(ds_relay_queued(relay) <= bound);
-		if (dmsg_session_outbuf(A.s) >= 4 * 1024 * 1024)
-			break; /* A is stuck behind the relay: what we wanted */
 	}
-	sw_test_run_for(base, 100);
-	assert_true(ds_relay_queued(relay) <= bound);
-	assert_true(ds_relay_queued_peak(relay) <= bound);
+	/* Past the relay's bound only the kernel's socket buffers took more. */
+	assert_true(A.credit[1] < total / 2);
+	assert_true(sent <= A.credit[1]);
 	assert_true(B.data_bytes < sent);
-	/* B reads again: everything arrives. */
+	assert_true(ds_relay_queued_peak(relay) <= bound);
+	/* B reads again: credit flows, and everything arrives. */
 	dmsg_session_pause(B.s, 0);
-	while (B.data_bytes < sent) {
-		unsigned long long before = B.data_bytes;
-
-		sw_test_run_for(base, 50);
-		if (B.data_bytes == before)
-			break;
-	}
+	drain_to_b(&sent, total);
+	assert_int_equal(sent, total);
 	assert_int_equal(B.data_bytes, sent);
 	assert_int_equal(B.cnt[DMSG_RESET], 0);
+	assert_int_equal(A.cnt[DMSG_RESET], 0);
 	assert_true(ds_relay_queued_peak(relay) <= bound);
+}
+
+/*
+ * A has a stream to B, which stops reading after announcing a huge window,
+ * and a stream to C, a fast reader: A's stream to C keeps flowing (the
+ * relay used to stop reading all of A once B's queue passed high water).
+ */
+static void
+test_slow_reader_slows_only_its_stream(void **state)
+{
+	const unsigned long long want = 32ULL * 1024 * 1024;
+	unsigned long long s1 = 0, s3 = 0, c_stalled;
+	long long end;
+	uint32_t bid;
+
+	(void)state;
+	cli_connect(&A);
+	cli_connect(&B);
+	cli_connect(&C);
+	C.auto_grant = 1;
+	bid = open_stream_to(&B, 1);
+	open_stream_to(&C, 3);
+	grant_then_stall(bid);
+	/* Stream 1 runs into B's stall; stream 3 goes on. */
+	end = sw_mono_ms() + 10 * WAIT_MS;
+	while (s1 < DMSG_INITIAL_WINDOW + 1 && sw_mono_ms() < end) {
+		pump(1, &s1, ~0ULL);
+		sw_test_run_for(base, 5);
+	}
+	c_stalled = C.data_bytes;
+	while (C.data_bytes < c_stalled + want && sw_mono_ms() < end) {
+		pump(1, &s1, ~0ULL);
+		pump(3, &s3, ~0ULL);
+		sw_test_run_for(base, 2);
+	}
+	if (C.data_bytes < c_stalled + want)
+		fail_msg("stream to the fast reader got %llu bytes while B stalled, want %llu",
+		    C.data_bytes - c_stalled, want);
+	assert_true(B.data_bytes < s1);
+	assert_true(s1 < want / 2);
+	assert_false(A.closed);
+	assert_int_equal(C.cnt[DMSG_RESET] + A.cnt[DMSG_RESET], 0);
+	/* B comes back and gets all of stream 1. */
+	dmsg_session_pause(B.s, 0);
+	drain_to_b(&s1, s1 + 8ULL * 1024 * 1024);
+	assert_int_equal(B.data_bytes, s1);
+	assert_int_equal(B.cnt[DMSG_RESET], 0);
+}
+
+/*
+ * The last resort (hard_water is tiny in this group): the relay stops
+ * reading A while B stalls.  A session the server stopped reading is not
+ * idle, however long that lasts (idle_close_ms is 300 ms here).
+ */
+static void
+test_paused_session_not_idle(void **state)
+{
+	unsigned long long sent = 0;
+	long long end;
+	uint32_t bid;
+
+	(void)state;
+	cli_connect(&A);
+	cli_connect(&B);
+	bid = open_stream(1);
+	grant_then_stall(bid);
+	/* B does not read but still talks (a PING now and then keeps it alive). */
+	end = sw_mono_ms() + 4 * opts.idle_close_ms;
+	while (sw_mono_ms() < end) {
+		pump(1, &sent, ~0ULL);
+		dmsg_session_send(B.s, DMSG_PING, 0, "12345678", 8);
+		sw_test_run_for(base, 20);
+		assert_false(A.closed);
+		assert_false(B.closed);
+	}
+	/* A was really stopped: the relay queued past its hard-water mark toward B. */
+	assert_true(ds_relay_queued_peak(relay) > opts.hard_water);
+	assert_true(ds_relay_has_session(relay, A.kp.pk));
+	dmsg_session_pause(B.s, 0);
+	drain_to_b(&sent, sent);
+	assert_int_equal(B.data_bytes, sent);
+	assert_false(A.closed);
 }
 
 /* ---------- sessions ---------- */
@@ -920,15 +1106,20 @@ main(void)
 		T(test_reject_timeout),
 		T(test_reject_relayed_from_dst),
 		T(test_relay_data_close_reset),
+		T(test_late_frames_ignored),
 		T(test_forged_accept),
 		T(test_data_beyond_window),
 		T(test_backpressure),
+		T(test_slow_reader_slows_only_its_stream),
 		T(test_session_replacement),
 		T(test_fuzz),
 		T(test_sessions_http),
 	};
 	const struct CMUnitTest max_tests[] = {
 		T(test_max_sessions),
+	};
+	const struct CMUnitTest idle_tests[] = {
+		T(test_paused_session_not_idle),
 	};
 	int fails;
 
@@ -942,5 +1133,10 @@ main(void)
 	fails = cmocka_run_group_tests(tests, NULL, NULL);
 	opts.max_sessions = 2;
 	fails += cmocka_run_group_tests(max_tests, NULL, NULL);
+	opts.max_sessions = 0;
+	opts.hard_water = 64 * 1024;
+	opts.idle_close_ms = 300;
+	opts.ping_after_ms = 100;
+	fails += cmocka_run_group_tests(idle_tests, NULL, NULL);
 	return fails;
 }

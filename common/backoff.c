@@ -1,0 +1,31 @@
+/* backoff: a doubling delay with a cap.  See backoff.h. */
+#include "backoff.h"
+
+void
+sw_backoff_init(struct sw_backoff *b, long long min_ms, long long max_ms)
+{
+	b->min_ms = min_ms > 0 ? min_ms : 1;
+	b->max_ms = max_ms >= b->min_ms ? max_ms : b->min_ms;
+	b->next_ms = b->min_ms;
+}
+
+long long
+sw_backoff_next(struct sw_backoff *b)
+{
+	long long d = b->next_ms;
+
+	b->next_ms = d > b->max_ms / 2 ? b->max_ms : d * 2;
+	return d;
+}
+
+long long
+sw_backoff_peek(const struct sw_backoff *b)
+{
+	return b->next_ms;
+}
+
+void
+sw_backoff_reset(struct sw_backoff *b)
+{
+	b->next_ms = b->min_ms;
+}
