@@ -88,20 +88,31 @@ struct sw_api_get {
 	const void *accept_arg;
 };
 
-struct sw_api_get *
-sw_api_get_begin(struct sw_svc *svc, struct sw_http_req *req, const char *notfound,
-    sw_api_accept *accept, const void *accept_arg)
+/* A request's zeroed state of size bytes, its request begun; NULL when answered (500, 503). */
+static void *
+begin_alloc(struct sw_svc *svc, struct sw_http_req *req, size_t size)
 {
-	struct sw_api_get *g = calloc(1, sizeof(*g));
+	void *p = calloc(1, size);
 
-	if (g == NULL) {
+	if (p == NULL) {
 		sw_api_error(req, 500, "out of memory", NULL);
 		return NULL;
 	}
 	if (sw_svc_req_begin(svc, req) == -1) {
-		free(g);
+		free(p);
 		return NULL;
 	}
+	return p;
+}
+
+struct sw_api_get *
+sw_api_get_begin(struct sw_svc *svc, struct sw_http_req *req, const char *notfound,
+    sw_api_accept *accept, const void *accept_arg)
+{
+	struct sw_api_get *g = begin_alloc(svc, req, sizeof(*g));
+
+	if (g == NULL)
+		return NULL;
 	g->svc = svc;
 	g->req = req;
 	g->notfound = notfound;
@@ -147,16 +158,10 @@ struct sw_api_list *
 sw_api_list_begin(struct sw_svc *svc, struct sw_http_req *req, struct sw_store *st,
     const char *prefix)
 {
-	struct sw_api_list *l = calloc(1, sizeof(*l));
+	struct sw_api_list *l = begin_alloc(svc, req, sizeof(*l));
 
-	if (l == NULL) {
-		sw_api_error(req, 500, "out of memory", NULL);
+	if (l == NULL)
 		return NULL;
-	}
-	if (sw_svc_req_begin(svc, req) == -1) {
-		free(l);
-		return NULL;
-	}
 	l->svc = svc;
 	l->req = req;
 	l->st = st;
