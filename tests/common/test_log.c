@@ -112,8 +112,10 @@ test_errno(void **state)
 	sw_log_set_format(SW_LOG_TEXT);
 	sw_log_set_level(SW_LOG_INFO);
 	out = capture(emit_errno);
-	assert_non_null(strstr(out, " WARN svc open failed path=/x err=\"No such file or directory\"\n"));
-	assert_non_null(strstr(out, " WARN svc read failed err=\"Resource temporarily unavailable\"\n"));
+	assert_non_null(strstr(out,
+	    " WARN svc open failed path=/x err=\"No such file or directory\"\n"));
+	assert_non_null(strstr(out,
+	    " WARN svc read failed err=\"Resource temporarily unavailable\"\n"));
 }
 
 static void
