@@ -264,7 +264,7 @@ udp_read(evutil_socket_t fd, short what, void *arg)
 		n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &flen);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				sw_log_warn(ar->name, "udp receive failed", "error=%d", errno);
+				sw_log_warn_errno(ar->name, "udp receive failed", NULL);
 			return;
 		}
 		dgram_check(ar, buf, (size_t)n, &from);

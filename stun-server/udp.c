@@ -159,7 +159,7 @@ sock_read(evutil_socket_t fd, short what, void *arg)
 		n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &flen);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				sw_log_warn(s->u->name, "udp receive failed", "error=%d", errno);
+				sw_log_warn_errno(s->u->name, "udp receive failed", NULL);
 			return;
 		}
 		stun_udp_input(s->u, s->idx, buf, (size_t)n, (struct sockaddr *)&from, flen);
