@@ -36,8 +36,9 @@ ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(CFL
 LIBS    := $(shell pkg-config --libs $(PKGS)) -lm
 LDFLAGS += $(SANFLAGS)
 
-# Every folder with a main.c is a program; skywire-svc links all services.
-SERVICES := dmsg-discovery service-discovery dmsg-server visor address-resolver transport-discovery route-finder stun-server
+# Every folder with a main.c is a program; skywire-svc links all services,
+# which are listed once, in skywire-svc/services.def (one SW_SERVICE(x) line each).
+SERVICES := $(shell sed -n 's/^SW_SERVICE(\([a-z0-9_]*\)).*/\1/p' skywire-svc/services.def | tr _ -)
 SERVICES := $(foreach s,$(SERVICES),$(if $(wildcard $(s)/main.c),$(s)))
 TOOLS    := $(filter-out $(SERVICES) skywire-svc visor tests bench e2e compose, \
 	$(patsubst %/main.c,%,$(wildcard */main.c)))
@@ -62,7 +63,7 @@ TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 .SECONDARY:
 
 .PHONY: all deps test check run clean install format lint bench \
-	e2e-run e2e-test e2e-stop unit fuzz fuzz-bins reliability
+	e2e-run e2e-test e2e-stop e2e-logs unit fuzz fuzz-bins reliability
 
 all: $(BINS)
 
@@ -129,12 +130,17 @@ run: deps all
 FUZZ_CHECK_S ?= 5
 E2E_DIR    ?= .e2e
 E2E_CONFIG ?= compose/deployment.json
+E2E_MODE   ?= one
 e2e-run: all
-	@SW_BUILD=$(BUILD) E2E_DIR=$(E2E_DIR) sh e2e/run.sh $(E2E_CONFIG)
+	@SW_BUILD=$(BUILD) E2E_DIR=$(E2E_DIR) E2E_MODE=$(E2E_MODE) sh e2e/run.sh $(E2E_CONFIG)
 e2e-test: all
 	@SW_BUILD=$(BUILD) E2E_DIR=$(E2E_DIR) SW_TALLY=$(SW_TALLY) sh e2e/test.sh $(E2E_CONFIG)
 e2e-stop:
 	@E2E_DIR=$(E2E_DIR) sh e2e/stop.sh
+# The compose deployment's container logs (or the host modes' log files).
+e2e-logs:
+	@if [ "$$(cat $(E2E_DIR)/mode 2>/dev/null)" = compose ]; then \
+		E2E_DIR=$(E2E_DIR) sh e2e/compose.sh logs; else tail -n 50 $(E2E_DIR)/*.log; fi
 
 bench: all
 	@SW_BUILD=$(BUILD) sh bench/run.sh

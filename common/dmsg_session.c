@@ -182,6 +182,23 @@ dmsg_session_send(struct dmsg_session *s, uint8_t type, uint32_t stream_id,
 	return noise_link_send(s->l, hdr, sizeof(hdr), payload, len);
 }
 
+int
+dmsg_session_forward(struct dmsg_session *s, uint8_t type, uint32_t stream_id,
+    const uint8_t *payload, size_t len)
+{
+	uint8_t *hdr;
+
+	if (s == NULL || len > DMSG_MAX_PAYLOAD)
+		return -1;
+	/* A frame we just received: its own header in front is ours to rewrite. */
+	if (payload == NULL ||
+	    (hdr = noise_link_scratch_at(payload, DMSG_FRAME_HDR, len)) == NULL)
+		return dmsg_session_send(s, type, stream_id, payload, len);
+	hdr[0] = type;
+	sw_put_u32(hdr + 1, stream_id);
+	return noise_link_send(s->l, hdr, DMSG_FRAME_HDR + len, NULL, 0);
+}
+
 size_t
 dmsg_session_outbuf(const struct dmsg_session *s)
 {

@@ -65,6 +65,14 @@ void dmsg_session_free(struct dmsg_session *s);
 /* Encrypt and queue one frame. -1 if the session is not ready or payload too large. */
 int dmsg_session_send(struct dmsg_session *s, uint8_t type, uint32_t stream_id,
     const void *payload, size_t len);
+/*
+ * dmsg_session_send for a payload handed to a frame callback (of any
+ * session), during that callback: the frame is re-headed where it lies and
+ * encrypted from there, without a copy (the relay's DATA path).  Any other
+ * payload is simply sent.
+ */
+int dmsg_session_forward(struct dmsg_session *s, uint8_t type, uint32_t stream_id,
+    const uint8_t *payload, size_t len);
 /* Bytes queued toward the peer. */
 size_t dmsg_session_outbuf(const struct dmsg_session *s);
 void dmsg_session_pause(struct dmsg_session *s, int paused);

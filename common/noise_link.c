@@ -3,11 +3,13 @@
  *
  * The one idea: an idle link must cost almost nothing (a dmsg server holds
  * thousands), so nothing big lives in it.  The handshake state is allocated
- * for the handshake only; a transport message is decrypted in one static
+ * for the handshake only; a transport message is decrypted (straight from
+ * the input evbuffer's memory when it lies in one piece) into one static
  * scratch buffer shared by every link of the process (everything runs on one
  * event loop thread, and a message callback only borrows the plaintext for
- * the duration of the call), and encrypted in place inside the output
- * evbuffer's own memory.  The input side is bounded by a read high-water mark
+ * the duration of the call), and encrypted straight into the output
+ * evbuffer's own memory.  A relay that sends a plaintext on re-heads it in
+ * the scratch (noise_link_scratch_at): one AEAD pass each way and no copy.  The input side is bounded by a read high-water mark
  * of one maximal message, so a peer can never make us buffer more than that
  * before we decide what its bytes mean.
  *
@@ -199,13 +201,13 @@ hs_step(struct noise_link *l, const uint8_t *msg, size_t n)
 	return hs_finish(l);
 }
 
-/* One transport message of n bytes sits in rx_scratch. -1 closes the link. */
+/* One transport message of n bytes is at msg. -1 closes the link. */
 static int
-transport_step(struct noise_link *l, size_t n)
+transport_step(struct noise_link *l, const uint8_t *msg, size_t n)
 {
 	size_t plen;
 
-	if (noise_decrypt(&l->rx, NULL, 0, rx_scratch, n, rx_scratch, sizeof(rx_scratch),
+	if (noise_decrypt(&l->rx, NULL, 0, msg, n, rx_scratch, sizeof(rx_scratch),
 	    &plen) == -1) {
 		snprintf(l->reason, sizeof(l->reason), "decryption failed");
 		return -1;
@@ -226,7 +228,9 @@ process(struct noise_link *l)
 	struct evbuffer *in = bufferevent_get_input(l->bev);
 	uint8_t hdr[2];
 	uint8_t hsbuf[HS_MAX_MSG];
+	struct evbuffer_iovec v;
 	size_t avail, n;
+	int rc;
 
 	while (!l->closing && !l->paused && !l->freed) {
 		avail = evbuffer_get_length(in);
@@ -253,9 +257,16 @@ process(struct noise_link *l)
 			}
 			continue;
 		}
-		evbuffer_remove(in, rx_scratch, n);
 		l->reason[0] = '\0';
-		if (transport_step(l, n) == -1) {
+		/* Decrypt straight out of the input buffer when the message is in one piece. */
+		if (evbuffer_peek(in, (ev_ssize_t)n, NULL, &v, 1) == 1 && v.iov_len >= n) {
+			rc = transport_step(l, v.iov_base, n);
+			evbuffer_drain(in, n);
+		} else {
+			evbuffer_remove(in, rx_scratch, n);
+			rc = transport_step(l, rx_scratch, n);
+		}
+		if (rc == -1) {
 			noise_link_close(l, l->reason[0] != '\0' ? l->reason : "send failed");
 			break;
 		}
@@ -468,6 +479,7 @@ noise_link_send(struct noise_link *l, const void *hdr, size_t hlen, const void *
 	struct evbuffer *out;
 	struct evbuffer_iovec v;
 	uint8_t *p;
+	const uint8_t *src;
 	size_t clen, need;
 
 	if (l == NULL || !l->ready || l->closing || hlen > NOISE_LINK_MAX_PLAIN ||
@@ -480,11 +492,16 @@ noise_link_send(struct noise_link *l, const void *hdr, size_t hlen, const void *
 	if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1 || v.iov_len < need)
 		return -1;
 	p = v.iov_base;
-	if (hlen > 0)
-		memcpy(p + 2, hdr, hlen);
-	if (plen > 0)
+	if (plen == 0 || hlen == 0 || (const uint8_t *)hdr + hlen == payload) {
+		/* One piece: encrypt from it straight into the buffer, no copy. */
+		src = hlen > 0 ? hdr : payload;
+	} else {
+		if (hlen > 0)
+			memcpy(p + 2, hdr, hlen);
 		memcpy(p + 2 + hlen, payload, plen);
-	if (noise_encrypt(&l->tx, NULL, 0, p + 2, hlen + plen, p + 2, need - 2, &clen) == -1) {
+		src = p + 2;
+	}
+	if (noise_encrypt(&l->tx, NULL, 0, src, hlen + plen, p + 2, need - 2, &clen) == -1) {
 		v.iov_len = 0;
 		evbuffer_commit_space(out, &v, 1);
 		noise_link_close(l, "encryption failed");
@@ -497,6 +514,17 @@ noise_link_send(struct noise_link *l, const void *hdr, size_t hlen, const void *
 	if (evbuffer_get_length(out) > l->opts.low_water)
 		l->above_low = 1;
 	return 0;
+}
+
+uint8_t *
+noise_link_scratch_at(const void *p, size_t before, size_t len)
+{
+	/* Integer compares: p may point anywhere, its object is not ours to know. */
+	uintptr_t q = (uintptr_t)p, lo = (uintptr_t)rx_scratch, hi = lo + sizeof(rx_scratch);
+
+	if (q < lo || q > hi || q - lo < before || len > hi - q)
+		return NULL;
+	return rx_scratch + (q - lo - before);
 }
 
 size_t

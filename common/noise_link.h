@@ -68,12 +68,20 @@ struct noise_link *noise_link_new(struct event_base *base, struct bufferevent *b
 void noise_link_free(struct noise_link *l);
 
 /*
- * Encrypt hdr ‖ payload as one message and queue it (encrypted in place in
- * the output buffer: one copy).  -1 if not ready, closing, or over
+ * Encrypt hdr ‖ payload as one message and queue it (encrypted into the
+ * output buffer's memory: one copy, none when hdr ‖ payload is one piece of
+ * memory or plen is 0).  -1 if not ready, closing, or over
  * NOISE_LINK_MAX_PLAIN.
  */
 int noise_link_send(struct noise_link *l, const void *hdr, size_t hlen, const void *payload,
     size_t plen);
+/*
+ * The scratch buffer a message callback's plaintext lives in, writable:
+ * p - before if [p - before, p + len) lies inside it, else NULL.  Lets a
+ * caller rewrite a header in front of a plaintext it got and send it on
+ * without a copy (the dmsg relay), during the callback only.
+ */
+uint8_t *noise_link_scratch_at(const void *p, size_t before, size_t len);
 /* Bytes queued toward the peer. */
 size_t noise_link_outbuf(const struct noise_link *l);
 void noise_link_pause(struct noise_link *l, int paused);

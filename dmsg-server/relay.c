@@ -267,7 +267,7 @@ forward(struct ds_sess *from, struct ds_leg *to, uint8_t type, const void *p, si
 
 	if (to->sess == NULL)
 		return;
-	if (dmsg_session_send(to->sess->s, type, to->id, p, len) == -1)
+	if (dmsg_session_forward(to->sess->s, type, to->id, p, len) == -1)
 		return;
 	q = dmsg_session_outbuf(to->sess->s);
 	if (q > r->queued_peak)
@@ -289,8 +289,10 @@ credit_release(struct ds_sess *from, struct ds_leg *l)
 	uint64_t give;
 	uint8_t w[4];
 
-	if (l->held == 0 || l->sess == NULL || o->sess == NULL || l->allow >= r->o.stream_credit ||
-	    dmsg_session_outbuf(o->sess->s) > r->o.high_water)
+	/* In steps of at least half the credit: one WINDOW per half, not per DATA. */
+	if (l->held == 0 || l->sess == NULL || o->sess == NULL ||
+	    (l->allow > r->o.stream_credit / 2 && l->held >= r->o.stream_credit / 2) ||
+	    l->allow >= r->o.stream_credit || dmsg_session_outbuf(o->sess->s) > r->o.high_water)
 		return;
 	give = r->o.stream_credit - l->allow;
 	if (give > l->held)

@@ -1,4 +1,4 @@
-/* skywire-cli tp ls | add PK [--type dmsg|stcpr] | rm ID | ping ID */
+/* skywire-cli tp ls | add PK [--type dmsg|stcpr|sudph] | rm ID | ping ID */
 #include <stdio.h>
 #include <string.h>
 
@@ -48,7 +48,7 @@ print_header(void)
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: skywire-cli tp ls | add PK [--type dmsg|stcpr] | rm T_ID |"
+	fprintf(stderr, "usage: skywire-cli tp ls | add PK [--type dmsg|stcpr|sudph] | rm T_ID |"
 			" ping T_ID\n");
 	return 2;
 }

@@ -54,11 +54,11 @@ tp_add(struct sw_http_req *req, void *arg)
 
 	if (!cJSON_IsObject(o) || !cJSON_IsString(pk) || sw_pk_parse(rpk, pk->valuestring) == -1 ||
 	    (type != NULL && !cJSON_IsString(type))) {
-		sw_http_error(req, 400, "body must be {\"remote_pk\":\"<hex>\",\"type\":\"dmsg|stcpr\"}");
+		sw_http_error(req, 400, "body must be {\"remote_pk\":\"<hex>\",\"type\":\"dmsg|stcpr|sudph\"}");
 		goto out;
 	}
 	if (type != NULL && vtp_kind_parse(type->valuestring, &kind) == -1) {
-		sw_http_error(req, 422, "type must be dmsg or stcpr");
+		sw_http_error(req, 422, "type must be dmsg, stcpr or sudph");
 		goto out;
 	}
 	if (sw_pk_is_null(rpk) || memcmp(rpk, v->kp.pk, SW_PK_LEN) == 0) {

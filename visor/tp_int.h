@@ -19,6 +19,8 @@ struct noise_link;
 struct sw_authclient;
 struct sw_authreq;
 struct sw_http_client;
+struct sudph;
+struct sudph_conn;
 
 #define VTP_KEEPALIVE_MS   10000  /* a KEEPALIVE after this long without sending */
 #define VTP_LOST_MS        30000  /* nothing received this long: the peer is gone */
@@ -38,6 +40,7 @@ struct vtp_waiter {
 };
 
 struct vtp_pinger;
+struct vtp_burst;
 
 struct vtp {
 	struct vtp *prev, *next;
@@ -56,6 +59,7 @@ struct vtp {
 	struct event *timer;          /* keep-alive, loss, registration refresh */
 	struct vtp_waiter *waiters;
 	struct vtp_pinger *pings;
+	struct vtp_burst *burst;      /* tp_burst.c */
 	uint32_t ping_seq;
 	struct sw_authreq *reg;       /* registration in flight */
 	/* dmsg */
@@ -64,6 +68,8 @@ struct vtp {
 	/* stcpr */
 	struct noise_link *nl;
 	struct sw_authreq *resolve;
+	/* sudph */
+	struct sudph_conn *su;
 };
 
 struct vtp_mgr {
@@ -75,6 +81,7 @@ struct vtp_mgr {
 	struct dmsg_listener *dl;
 	struct sw_listener *lst;
 	struct event *bind_timer;
+	struct sudph *su;             /* tp_sudph.c: the UDP socket and resolver binding */
 	int stcpr_port;
 	int refresh_ms;
 	int stopping;
@@ -110,5 +117,17 @@ int tp_stcpr_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t
 void tp_stcpr_release(struct vtp *t);
 /* Stop listening; unbind from the address-resolver too when asked. */
 void tp_stcpr_stop(struct vtp_mgr *m, int unbind);
+
+/* tp_burst.c: a PONG of the running burst (1: taken), and its end when t goes. */
+int vtp_burst_pong(struct vtp *t, const uint8_t *p, size_t len);
+void vtp_burst_abort(struct vtp *t);
+
+/* tp_sudph.c; packets over sudph are at most this long (one per datagram). */
+#define SUDPH_MAX_PACKET 32768
+int tp_sudph_start(struct vtp_mgr *m);
+void tp_sudph_dial(struct vtp *t);
+int tp_sudph_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);
+void tp_sudph_release(struct vtp *t);
+void tp_sudph_stop(struct vtp_mgr *m, int unbind);
 
 #endif

@@ -29,6 +29,7 @@
 #include "http.h"
 #include "httpauth_client.h"
 #include "log.h"
+#include "router.h"
 #include "tp_int.h"
 #include "transport-discovery/td_schema.h"
 #include "visor.h"
@@ -55,7 +56,7 @@ vtp_pkt_hdr(uint8_t out[VTP_PKT_HDR], uint8_t type, uint32_t route_id)
 int
 vtp_pkt_parse(const uint8_t *buf, size_t len, struct vtp_pkt *p)
 {
-	if (buf == NULL || len < VTP_PKT_HDR || len > VTP_MAX_PACKET || buf[0] > VTP_PKT_PONG)
+	if (buf == NULL || len < VTP_PKT_HDR || len > VTP_MAX_PACKET || buf[0] > VTP_PKT_HANDSHAKE)
 		return -1;
 	p->type = buf[0];
 	p->route_id = sw_get_u32(buf + 1);
@@ -67,7 +68,7 @@ vtp_pkt_parse(const uint8_t *buf, size_t len, struct vtp_pkt *p)
 const char *
 vtp_kind_str(enum vtp_kind k)
 {
-	return k == VTP_STCPR ? "stcpr" : "dmsg";
+	return k == VTP_STCPR ? "stcpr" : k == VTP_SUDPH ? "sudph" : "dmsg";
 }
 
 int
@@ -79,6 +80,8 @@ vtp_kind_parse(const char *s, enum vtp_kind *k)
 		*k = VTP_DMSG;
 	else if (strcmp(s, "stcpr") == 0)
 		*k = VTP_STCPR;
+	else if (strcmp(s, "sudph") == 0)
+		*k = VTP_SUDPH;
 	else
 		return -1;
 	return 0;
@@ -272,9 +275,12 @@ destroy(struct vtp *t, const char *why)
 	t->waiters = NULL;
 	if (t->kind == VTP_DMSG)
 		tp_dmsg_release(t);
+	else if (t->kind == VTP_SUDPH)
+		tp_sudph_release(t);
 	else
 		tp_stcpr_release(t);
 	sw_authreq_cancel(t->reg);
+	vtp_burst_abort(t);
 	event_free(t->timer);
 	while (t->pings != NULL)
 		ping_end(t->pings, -1);
@@ -291,6 +297,7 @@ vtp_close(struct vtp *t, const char *why)
 		sw_log_info(svc_name(t->m), "transport closed", "t_id=%s type=%s reason=\"%s\"",
 		    t->id_text, vtp_kind_str(t->kind), why);
 		dereg(t);
+		vrt_tp_closed(t->m->v->rt, t); /* its rules go with it */
 	} else if (t->state == VTP_OPENING) {
 		sw_log_info(svc_name(t->m), "transport not opened", "t_id=%s type=%s reason=\"%s\"",
 		    t->id_text, vtp_kind_str(t->kind), why);
@@ -382,6 +389,8 @@ vtp_rx(struct vtp *t, const uint8_t *buf, size_t len)
 		}
 		break;
 	case VTP_PKT_PONG:
+		if (vtp_burst_pong(t, p.payload, p.len))
+			break;
 		for (struct vtp_pinger *q = t->pings; q != NULL; q = q->next)
 			if (p.len == VTP_PING_LEN && memcmp(q->token, p.payload, VTP_PING_LEN) == 0) {
 				ping_end(q, sw_mono_ms() - q->start_ms);
@@ -393,9 +402,12 @@ vtp_rx(struct vtp *t, const uint8_t *buf, size_t len)
 			vtp_close(t, "closed by the peer");
 			return -1;
 		}
+		vrt_rx(t->m->v->rt, t, &p);
 		break;
 	default:
-		/* KEEPALIVE counts as traffic; DATA and route CLOSE wait for the router. */
+		/* KEEPALIVE on route 0 only counts as traffic; the rest is routed. */
+		if (p.route_id != 0)
+			vrt_rx(t->m->v->rt, t, &p);
 		break;
 	}
 	return 0;
@@ -413,6 +425,7 @@ vtp_send(struct vtp *t, uint8_t type, uint32_t route_id, const void *payload, si
 		return -1;
 	vtp_pkt_hdr(hdr, type, route_id);
 	r = t->kind == VTP_DMSG ? tp_dmsg_send(t, hdr, payload, len) :
+	    t->kind == VTP_SUDPH ? tp_sudph_send(t, hdr, payload, len) :
 	    tp_stcpr_send(t, hdr, payload, len);
 	if (r == -1)
 		return -1;
@@ -486,6 +499,8 @@ vtp_open(struct vtp_mgr *m, const uint8_t pk[SW_PK_LEN], enum vtp_kind kind,
 		/* May fail at once: then t is gone and w has been answered. */
 		if (kind == VTP_DMSG)
 			tp_dmsg_dial(t);
+		else if (kind == VTP_SUDPH)
+			tp_sudph_dial(t);
 		else
 			tp_stcpr_dial(t);
 		return 0;
@@ -601,7 +616,8 @@ fail:
 int
 vtp_mgr_start(struct vtp_mgr *m)
 {
-	if (tp_dmsg_start(m) == -1 || tp_stcpr_start(m) == -1)
+	visor_dmsgfirst_use(m->v, m->http);
+	if (tp_dmsg_start(m) == -1 || tp_stcpr_start(m) == -1 || tp_sudph_start(m) == -1)
 		return -1;
 	return 0;
 }
@@ -632,6 +648,7 @@ vtp_mgr_stop(struct vtp_mgr *m, void (*done)(void *arg), void *arg)
 		vtp_close(m->head, "visor stopping");
 	tp_dmsg_stop(m);
 	tp_stcpr_stop(m, 1);
+	tp_sudph_stop(m, 1);
 	m->stop_done = done;
 	m->stop_arg = arg;
 	m->stop_deadline_ms = sw_mono_ms() + 3000;
@@ -654,6 +671,7 @@ vtp_mgr_free(struct vtp_mgr *m)
 		destroy(m->head, "visor stopping");
 	tp_dmsg_stop(m);
 	tp_stcpr_stop(m, 0);
+	tp_sudph_stop(m, 0);
 	if (m->stop_timer != NULL)
 		event_free(m->stop_timer);
 	if (m->bind_timer != NULL)

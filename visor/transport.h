@@ -24,6 +24,7 @@ struct vtp;
 enum vtp_kind {
 	VTP_DMSG = 0,
 	VTP_STCPR,
+	VTP_SUDPH,
 };
 
 /* Packet types. */
@@ -33,6 +34,7 @@ enum {
 	VTP_PKT_KEEPALIVE = 2,
 	VTP_PKT_PING = 3,
 	VTP_PKT_PONG = 4,
+	VTP_PKT_HANDSHAKE = 5, /* a route group's Noise KK message (routing.md) */
 };
 
 #define VTP_DMSG_PORT    45
@@ -69,6 +71,8 @@ void vtp_mgr_free(struct vtp_mgr *m);
 size_t vtp_mgr_count(const struct vtp_mgr *m);
 /* 1 if a transport (up or being opened) to pk of any type exists. */
 int vtp_mgr_has_peer(const struct vtp_mgr *m, const uint8_t pk[SW_PK_LEN]);
+/* The sudph socket and resolver binding: {"port","bound","public_addr"}. */
+cJSON *vtp_mgr_sudph_json(const struct vtp_mgr *m);
 /* Array of every transport (vtp_json each), up or opening. */
 cJSON *vtp_mgr_json(const struct vtp_mgr *m);
 
@@ -93,6 +97,8 @@ int vtp_send(struct vtp *t, uint8_t type, uint32_t route_id, const void *payload
 
 /* api_tp.c: /api/transports... on the visor's local API. */
 int visor_api_tp_routes(struct visor *v);
+/* tp_burst.c: POST /api/transports/{t_id}/burst. */
+int visor_api_burst_routes(struct visor *v);
 
 /* publish.c: the `publish` services in service-discovery. */
 struct visor_pub;

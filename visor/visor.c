@@ -11,6 +11,8 @@
 #include "dmsg_client.h"
 #include "http.h"
 #include "log.h"
+#include "nat.h"
+#include "rgroup.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -27,9 +29,14 @@ static const struct sw_cfg_key visor_keys[] = {
 	{"dmsg_discovery_pk", SW_CFG_STR, NULL, "clients-by-server feed publisher (absent: HTTP only)"},
 	{"service_discovery_pk", SW_CFG_STR, NULL, "services-by-pk feed publisher (absent: HTTP only)"},
 	{"transport_discovery_pk", SW_CFG_STR, NULL, "all-transports feed publisher (reserved)"},
+	{"address_resolver_pk", SW_CFG_STR, NULL, "address-resolver's dmsg PK (absent: HTTP over TCP)"},
+	{"route_finder_pk", SW_CFG_STR, NULL, "route-finder's dmsg PK (absent: HTTP over TCP)"},
 	{"stun_servers", SW_CFG_LIST, NULL, "STUN servers host:port"},
 	{"transport_setup_pks", SW_CFG_LIST, NULL, "PKs allowed to add/remove transports"},
 	{"stcpr_listen", SW_CFG_STR, "127.0.0.1:0", "stcpr TCP listener"},
+	{"sudph_listen", SW_CFG_STR, "0.0.0.0:0", "sudph UDP socket (numeric ip:port)"},
+	{"address_resolver_udp", SW_CFG_STR, NULL, "resolver's sudph UDP ip:port (default: its URL's)"},
+	{"address_resolver_pk", SW_CFG_STR, NULL, "resolver's key: its acks and dials are checked"},
 	{"api_listen", SW_CFG_STR, "127.0.0.1:8000", "local API (loopback only)"},
 	{"publish", SW_CFG_OBJ, NULL, "[{\"type\":\"visor|vpn|skysocks\",\"port\":N}]"},
 	{"autoconnect", SW_CFG_OBJ, NULL, "{\"enabled\":bool,\"min_transports\":N}"},
@@ -76,10 +83,13 @@ visor_create(struct sw_svc *svc, const cJSON *cfg)
 	}
 	memcpy(v->api_listen, api, strlen(api) + 1);
 	if ((v->tps = vtp_mgr_new(v)) == NULL || (v->pub = visor_pub_new(v)) == NULL ||
-	    (v->autoconn = visor_ac_new(v)) == NULL)
+	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL ||
+	    (v->rg = vrg_mgr_new(v)) == NULL)
 		goto fail;
 	return v;
 fail:
+	vrg_mgr_free(v->rg);
+	visor_nat_free(v->nat);
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
 	vtp_mgr_free(v->tps);
@@ -99,10 +109,13 @@ visor_start(void *priv)
 	o.discovery = v->discovery;
 	o.min_sessions = v->min_sessions;
 	v->dmsg = dmsg_client_new(sw_svc_base(v->svc), &v->kp, &o, v->name);
-	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 || visor_query_start(v) == -1)
+	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 ||
+	    visor_dmsgfirst_start(v) == -1 || visor_query_start(v) == -1)
 		return -1;
-	if (vtp_mgr_start(v->tps) == -1 || visor_pub_start(v->pub) == -1 ||
-	    visor_ac_start(v->autoconn) == -1)
+	if (visor_nat_start(v->nat) == -1 || vtp_mgr_start(v->tps) == -1 ||
+	    visor_tpsetup_start(v) == -1 || visor_pub_start(v->pub) == -1 ||
+	    visor_ac_start(v->autoconn) == -1 || vrg_mgr_start(v->rg) == -1 ||
+	    visor_routing_start(v) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
 	if (v->api == NULL || visor_api_routes(v) == -1 ||
@@ -121,7 +134,9 @@ visor_stop_step(void *arg)
 
 	if (--v->stop_pending > 0)
 		return;
+	visor_tpsetup_free(v);
 	visor_query_free(v); /* its streams before the dmsg client */
+	visor_dmsgfirst_free(v);
 	/* Sessions close with the client; the entry expires on its own. */
 	dmsg_client_free(v->dmsg);
 	v->dmsg = NULL;
@@ -137,6 +152,7 @@ visor_stop(void *priv, sw_svc_stopped *done)
 	v->autoconn = NULL;
 	v->stop_done = done;
 	v->stop_pending = 2;
+	vrg_mgr_stop(v->rg); /* route groups send CLOSE while transports are up */
 	visor_pub_stop(v->pub, visor_stop_step, v);
 	vtp_mgr_stop(v->tps, visor_stop_step, v);
 }
@@ -147,9 +163,13 @@ visor_health(void *priv, cJSON *checks)
 	struct visor *v = priv;
 	int n = v->dmsg != NULL ? dmsg_client_nsessions(v->dmsg) : 0;
 
+	/*
+	 * A visor without a session keeps trying, but it is not healthy: /health
+	 * is 200 only when every check is ok (README.md), so a container or a
+	 * deployment waiting on it waits for dmsg too.
+	 */
 	cJSON_AddStringToObject(checks, "dmsg", n >= 1 ? "ok" : "down");
-	/* A visor without a session is still up: it keeps trying. */
-	return 1;
+	return n >= 1;
 }
 
 static void
@@ -160,8 +180,13 @@ visor_destroy(void *priv)
 	/* Transports hold dmsg streams and API requests: they go first. */
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
+	visor_routing_free(v);
+	vrg_mgr_free(v->rg);
 	vtp_mgr_free(v->tps);
+	visor_nat_free(v->nat);
+	visor_tpsetup_free(v);
 	visor_query_free(v);
+	visor_dmsgfirst_free(v);
 	dmsg_client_free(v->dmsg);
 	sw_http_server_free(v->api);
 	sodium_memzero(&v->kp, sizeof(v->kp));
@@ -192,7 +217,9 @@ visor_gen_config(void)
 	cJSON_AddStringToObject(c, "route_finder", "http://127.0.0.1:9092");
 	cJSON_AddItemToObject(c, "setup_nodes", cJSON_CreateArray());
 	cJSON_AddStringToObject(c, "service_discovery", "http://127.0.0.1:9098");
-	cJSON_AddItemToObject(c, "stun_servers", cJSON_CreateArray());
+	/* The one-host deployment's stun-server, as for the services above. */
+	cJSON_AddItemToObject(c, "stun_servers",
+	    cJSON_CreateStringArray((const char *const[]){"127.0.0.1:3478"}, 1));
 	cJSON_AddItemToObject(c, "transport_setup_pks", cJSON_CreateArray());
 	cJSON_AddStringToObject(c, "stcpr_listen", "127.0.0.1:0");
 	cJSON_AddStringToObject(c, "api_listen", "127.0.0.1:8000");

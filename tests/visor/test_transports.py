@@ -166,7 +166,7 @@ class TestTransports(unittest.TestCase):
         a = self.a
         for body, status in ((b"nope", 400), (b'{"remote_pk":"zz"}', 400),
                              (json.dumps({"remote_pk": a.pk}).encode(), 422),
-                             (json.dumps({"remote_pk": self.b.pk, "type": "sudph"}).encode(),
+                             (json.dumps({"remote_pk": self.b.pk, "type": "udp"}).encode(),
                               422)):
             r = request("POST", a.api + "/api/transports", body)
             self.assertEqual(r.status, status, body)

@@ -1,0 +1,173 @@
+"""sudph through real NATs: a "public" namespace runs dmsg-discovery, a
+dmsg-server, transport-discovery, service-discovery, the address-resolver
+and the stun-server (two addresses); two router namespaces MASQUERADE their
+visor's network toward it and, as home routers do, drop unsolicited input
+from the public side (port-restricted cone NATs).  Visor A opens a sudph
+transport to visor B through the address-resolver (resolve -> dial -> both
+punch), and pings over it; with 5 % of the UDP datagrams crossing the public
+network dropped at random (iptables statistic), 10,000 packets arrive
+complete and in order, and a 2-hop route A -sudph- B -stcpr- C (C on the
+public side; setup-node and route-finder in the public process) carries a
+chat of 100 messages in order; then B vanishes (SIGKILL) and A notices
+within the keep-alive limit (30 s without traffic)."""
+
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from nslib import BIN, Net, gen_visor_config, require_root, sh, wait_until  # noqa: E402
+
+PUB, PUB2 = "198.18.0.1", "198.18.0.2"
+API = "http://127.0.0.1:8000"
+
+
+def svc(net, pub, name, *args):
+    return net.start(pub, [os.path.join(BIN, name)] + list(args), name)
+
+
+def build(net):
+    pub = net.ns("pub")
+    sh("ip", "addr", "add", PUB + "/32", "dev", "lo", ns=pub)
+    sh("ip", "addr", "add", PUB2 + "/32", "dev", "lo", ns=pub)
+    sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=pub)
+    sides = {}
+    for i, side in ((1, "a"), (2, "b")):
+        rtr, vis = net.ns("r" + side), net.ns("v" + side)
+        wan, _ = net.link(rtr, "198.18.%d.1/24" % i, pub, "198.18.%d.254/24" % i)
+        net.link(rtr, "10.%d.0.1/24" % i, vis, "10.%d.0.2/24" % i)
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=rtr)
+        sh("ip", "route", "add", "default", "via", "198.18.%d.254" % i, ns=rtr)
+        sh("ip", "route", "add", "default", "via", "10.%d.0.1" % i, ns=vis)
+        sh("iptables", "-t", "nat", "-A", "POSTROUTING", "-o", wan, "-j", "MASQUERADE", ns=rtr)
+        # A home router's firewall: nothing from outside that it did not ask for.
+        sh("iptables", "-A", "INPUT", "-i", wan, "-m", "conntrack", "--ctstate",
+           "NEW,INVALID", "-j", "DROP", ns=rtr)
+        sh("iptables", "-A", "FORWARD", "-i", wan, "-m", "conntrack", "--ctstate",
+           "NEW,INVALID", "-j", "DROP", ns=rtr)
+        sides[side] = vis
+    dd = "http://%s:9090" % PUB
+    tpd = "http://%s:9091" % PUB
+    sn = gen_visor_config()
+    # One process, one embedded store: route-finder reads transport-discovery's.
+    dep = {"log": {"level": "info", "format": "text"}, "health_addr": "127.0.0.1:9100",
+           "services": [
+               {"type": "dmsg-discovery", "listen": PUB + ":9090"},
+               {"type": "dmsg-server", "listen": PUB + ":8080",
+                "health_listen": "127.0.0.1:8082", "discovery": dd},
+               {"type": "transport-discovery", "listen": PUB + ":9091"},
+               {"type": "route-finder", "listen": PUB + ":9092"},
+               {"type": "service-discovery", "listen": PUB + ":9098"},
+               {"type": "address-resolver", "listen": PUB + ":9093"},
+               {"type": "stun-server", "listen": PUB + ":3478", "secondary_ip": PUB2,
+                "alt_port": 3479, "health_listen": "127.0.0.1:9095"},
+               {"type": "setup-node", "health_listen": "127.0.0.1:9094",
+                "public_key": sn["public_key"], "secret_key": sn["secret_key"],
+                "dmsg_discovery": dd, "transport_discovery": tpd}]}
+    svc(net, pub, "skywire-svc", "run", "--config", net.config(dep))
+    assert wait_until(lambda: net.http(pub, "GET", "http://127.0.0.1:9100/health")[0] == 200,
+                      20), "the public services did not start"
+    assert wait_until(lambda: net.http(pub, "GET", dd + "/dmsg-discovery/available_servers")[1]
+                      not in ([], None, ""), 10)
+    visors = {}
+    sides["c"] = pub  # C is on the public network, no NAT
+    for side, vis in sides.items():
+        c = gen_visor_config()
+        c["dmsg"]["discovery"] = dd
+        c["transport_discovery"] = "http://%s:9091" % PUB
+        c["address_resolver"] = "http://%s:9093" % PUB
+        c["service_discovery"] = "http://%s:9098" % PUB
+        c["stun_servers"] = [PUB + ":3478"]
+        c["route_finder"] = "http://%s:9092" % PUB
+        c["setup_nodes"] = [sn["public_key"]]
+        c["api_listen"] = "127.0.0.1:8000" if side != "c" else "127.0.0.1:8001"
+        c["stcpr_listen"] = "0.0.0.0:0" if side != "c" else PUB + ":0"
+        p = net.start(vis, [os.path.join(BIN, "visor"), "run", "-c", net.config(c)],
+                      "visor-" + side)
+        visors[side] = (vis, c, p)
+    return pub, visors
+
+
+@require_root
+class TestSudphNat(unittest.TestCase):
+    def test_through_port_restricted_nats_with_loss(self):
+        net = Net()
+        try:
+            pub, visors = build(net)
+            (va, ca, _), (vb, cb, pb) = visors["a"], visors["b"]
+            vc, cc, _ = visors["c"]
+
+            def summary(ns):
+                st, body = net.http(ns, "GET", API + "/api/summary")
+                return body if st == 200 else None
+            for ns in (va, vb):
+                s = wait_until(lambda: (lambda x: x if x and x["sudph"]["bound"] and
+                                        not x["nat"]["running"] and x["nat"]["checked"] and
+                                        x["dmsg_servers"] else None)(summary(ns)), 30)
+                self.assertIsNotNone(s, "visor did not bind sudph / find its NAT")
+                self.assertEqual(s["nat_type"], "port-restricted-cone")
+                self.assertTrue(s["sudph"]["public_addr"].startswith("198.18."), s["sudph"])
+            st, t = net.http(va, "POST", API + "/api/transports",
+                             {"remote_pk": cb["public_key"], "type": "sudph"}, timeout=20)
+            self.assertEqual(st, 201, t)
+            self.assertEqual((t["type"], t["state"]), ("sudph", "up"))
+            tid = t["t_id"]
+            st, body = net.http(va, "POST", API + "/api/transports/%s/ping" % tid)
+            self.assertEqual(st, 200, body)
+            st, body = net.http(vb, "POST", API + "/api/transports/%s/ping" % tid)
+            self.assertEqual(st, 200, body)
+            st, reg = net.http(pub, "GET", "http://%s:9091/transports/id:%s" % (PUB, tid))
+            self.assertTrue(wait_until(lambda: net.http(
+                pub, "GET", "http://%s:9091/transports/id:%s" % (PUB, tid))[0] == 200, 10))
+            # 5 % of UDP datagrams between the NATs lost, both ways.
+            sh("iptables", "-A", "FORWARD", "-p", "udp", "-m", "statistic", "--mode", "random",
+               "--probability", "0.05", "-j", "DROP", ns=pub)
+            st, r = net.http(va, "POST", API + "/api/transports/%s/burst" % tid,
+                             {"count": 10000, "size": 200}, timeout=125)
+            self.assertEqual(st, 200, r)
+            self.assertEqual((r["received"], r["in_order"]), (10000, True), r)
+            drops = sh("iptables", "-L", "FORWARD", "-v", "-n", "-x", ns=pub).stdout
+            lost = [int(line.split()[0]) for line in drops.splitlines()
+                    if "statistic" in line][0]
+            self.assertGreater(lost, 100, "the loss rule dropped almost nothing")
+            st, m = net.http(va, "GET", API + "/metrics")
+            rtx = [float(x.rsplit(" ", 1)[1]) for x in m.splitlines()
+                   if x.startswith("visor_sudph_retransmits_total")]
+            self.assertTrue(rtx and rtx[0] > 0, "no retransmissions counted")
+            # A 2-hop route A -sudph- B -stcpr- C carries 100 chat messages in order.
+            st, bc = net.http(vb, "POST", API + "/api/transports",
+                              {"remote_pk": cc["public_key"], "type": "stcpr"}, timeout=20)
+            self.assertEqual(st, 201, bc)
+            self.assertTrue(wait_until(lambda: net.http(
+                va, "GET", API + "/api/routes/find/%s?min_hops=2" % cc["public_key"])[0] == 200,
+                20), "route-finder has no 2-hop route A -> C")
+            tag = "m%d-" % int(time.time())
+            sent = net.http_many(va, [("POST", API + "/api/chat",
+                                       {"pk": cc["public_key"], "message": tag + str(i)})
+                                      for i in range(100)])
+            self.assertEqual([st for st, _ in sent if st not in (200, 201)], [], sent[:3])
+            API_C = "http://127.0.0.1:8001"
+
+            def received():
+                st, ms = net.http(vc, "GET", API_C + "/api/chat")
+                return [m["message"] for m in ms if m["direction"] == "received" and
+                        m["pk"] == ca["public_key"] and m["message"].startswith(tag)] \
+                    if st == 200 else []
+            self.assertTrue(wait_until(lambda: len(received()) == 100, 20))
+            self.assertEqual(received(), [tag + str(i) for i in range(100)])
+            # B vanishes: A notices within the keep-alive limit.
+            pb.send_signal(signal.SIGKILL)
+            start = time.monotonic()
+            gone = wait_until(lambda: all(x["t_id"] != tid for x in
+                                          net.http(va, "GET", API + "/api/transports")[1]), 40,
+                              step=0.5)
+            self.assertTrue(gone, "A did not notice B vanish")
+            self.assertLess(time.monotonic() - start, 36)
+        finally:
+            net.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,111 @@
+/*
+ * sudph_rel: the retransmission layer of a sudph transport (visor.md,
+ * docs/visor.md "sudph"): over datagrams that may be lost, duplicated or
+ * reordered, packets arrive once each, in order, none lost.
+ *
+ * Every datagram's plaintext starts with SREL_HDR bytes
+ *
+ *     ack u32 BE | sack u32 BE | seq u32 BE | packet
+ *
+ * ack: the next sequence number the sender of the datagram expects (every
+ * lower one has arrived); sack bit i: seq ack+1+i has arrived too; seq 0:
+ * no packet (a pure ack).  The sender keeps at most SREL_WINDOW packets in
+ * flight (and SREL_MAX_INFLIGHT bytes), fewer while its congestion window
+ * (Reno-like: slow start, +1/cwnd per ack, halved on a fast retransmit,
+ * back to 2 on a timeout) is smaller, retransmits each after its RTO
+ * (RFC 6298 estimate, doubling per try) or at once when three later ones
+ * are acknowledged, and queues at most SREL_MAX_QUEUED bytes behind the
+ * window; the receiver holds at most SREL_WINDOW out-of-order packets.  So
+ * the state of one transport is bounded whatever the peer does.
+ *
+ * No sockets, no crypto, no clock of its own: the caller passes now_ms and
+ * moves datagrams (out), and gets packets (deliver), so it is unit-tested
+ * with a lossy in-memory pipe.
+ */
+#ifndef VISOR_SUDPH_REL_H
+#define VISOR_SUDPH_REL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SREL_HDR          12
+#define SREL_WINDOW       256
+#define SREL_MAX_INFLIGHT (2u << 20)
+#define SREL_MAX_QUEUED   (4u << 20)
+#define SREL_MAX_HELD     (4u << 20)
+#define SREL_RTO_MIN_MS   40
+#define SREL_RTO_MAX_MS   2000
+#define SREL_RTO_INIT_MS  250
+#define SREL_CWND_INIT    16
+
+struct srel_slot {
+	uint8_t *data;     /* NULL: empty */
+	size_t len;
+	uint32_t seq;
+	long long sent_ms;
+	int tries;
+	int fast;          /* already fast-retransmitted once */
+};
+
+struct srel_q {
+	struct srel_q *next;
+	size_t len;
+	uint8_t data[];
+};
+
+/*
+ * out: send one datagram, hdr (SREL_HDR bytes) then payload (len may be 0).
+ * deliver: one packet, in order; return -1 when the transport is gone (the
+ * srel with it): srel stops at once without touching itself again.
+ */
+struct srel_ops {
+	int (*out)(void *arg, const uint8_t *hdr, const uint8_t *payload, size_t len);
+	int (*deliver)(void *arg, const uint8_t *pkt, size_t len);
+};
+
+struct srel_stats {
+	uint64_t sent, retransmits, fast_retransmits, delivered, duplicates, out_of_window,
+	    acks_sent;
+};
+
+struct srel {
+	const struct srel_ops *ops;
+	void *arg;
+	/* sending */
+	uint32_t next_seq;           /* next to assign; starts at 1 */
+	uint32_t una;                /* oldest unacknowledged */
+	size_t inflight_bytes;
+	struct srel_slot tx[SREL_WINDOW];
+	struct srel_q *qhead, *qtail;
+	size_t queued_bytes;
+	long long srtt, rttvar, rto;
+	double cwnd, ssthresh;       /* packets */
+	long long cut_ms;            /* the last cut of cwnd on a timeout */
+	/* receiving */
+	uint32_t rcv_next;
+	size_t held_bytes;
+	struct srel_slot rx[SREL_WINDOW];
+	int ack_due;
+	struct srel_stats st;
+};
+
+void srel_init(struct srel *r, const struct srel_ops *ops, void *arg);
+void srel_free(struct srel *r);
+/* Queue one packet: sent now if the window allows.  -1 when the queue is full or out fails. */
+int srel_send(struct srel *r, const uint8_t *pkt, size_t len, long long now_ms);
+/*
+ * One datagram's plaintext from the peer.  0, or -1 when the transport is
+ * gone (deliver said so) or a send failed.  Afterwards srel_flush_ack()
+ * sends a pure ack if nothing carried one meanwhile.
+ */
+int srel_input(struct srel *r, const uint8_t *dg, size_t len, long long now_ms);
+int srel_flush_ack(struct srel *r);
+/*
+ * Retransmit what is due.  Returns the ms until the next deadline (-1:
+ * nothing in flight), or -2 when out failed.
+ */
+long long srel_tick(struct srel *r, long long now_ms);
+/* Packets sent and not yet acknowledged, plus queued. */
+size_t srel_pending(const struct srel *r);
+
+#endif
