@@ -14,6 +14,7 @@
 #include <event2/util.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "http.h"
 #include "http_dmsg.h"
 #include "log.h"
@@ -151,14 +152,12 @@ static int
 rf_start(void *priv)
 {
 	struct rf *rf = priv;
-	struct timeval tv = {rf->refresh_ms / 1000, (rf->refresh_ms % 1000) * 1000};
-
 	if (rf->feed) {
 		if (rf_feed_start(rf) == -1)
 			return -1;
 	} else {
 		rf->tick = event_new(sw_svc_base(rf->svc), -1, EV_PERSIST, on_tick, rf);
-		if (rf->tick == NULL || event_add(rf->tick, &tv) == -1)
+		if (rf->tick == NULL || sw_timer_in(rf->tick, rf->refresh_ms) == -1)
 			return -1;
 	}
 	rf->http = sw_http_server_new(sw_svc_base(rf->svc), rf->name, sw_svc_metrics(rf->svc));
