@@ -16,6 +16,7 @@
 #include "http.h"
 #include "http_dmsg.h"
 #include "log.h"
+#include "str.h"
 #include "tpviz.h"
 
 static const struct sw_cfg_key tpviz_keys[] = {
@@ -79,11 +80,10 @@ tpviz_create(struct sw_svc *svc, const cJSON *cfg)
 		sw_log_error(t->name, "poll_ms must be 20..60000", NULL);
 		goto fail;
 	}
-	if (listen == NULL || strlen(listen) >= sizeof(t->listen)) {
+	if (listen == NULL || sw_strlcpy(t->listen, listen, sizeof(t->listen)) == -1) {
 		sw_log_error(t->name, "listen must be host:port", NULL);
 		goto fail;
 	}
-	memcpy(t->listen, listen, strlen(listen) + 1);
 	if (copy_url(t, t->dd_url, sizeof(t->dd_url), cfg, "dmsg_discovery") == -1 ||
 	    copy_url(t, t->tpd_url, sizeof(t->tpd_url), cfg, "transport_discovery") == -1 ||
 	    copy_url(t, t->sd_url, sizeof(t->sd_url), cfg, "service_discovery") == -1)
