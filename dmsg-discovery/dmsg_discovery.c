@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxo_follow.h"
 #include "dict.h"
 #include "dmsg_discovery.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -20,6 +22,9 @@ static const struct sw_cfg_key dd_keys[] = {
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
 	{"dmsg_discovery", SW_CFG_STR, NULL,
 	    "also serve the CXO feed on dmsg port 46, registered at this dmsg-discovery URL"},
+	{"cxo_follow_ms", SW_CFG_INT, NULL,
+	    "replicas on one redis: refill the feed from the store this often, so it follows "
+	    "writes other replicas took (cxo.md Replicas)"},
 	{"cxo_queue_max", SW_CFG_INT, "4096", "feed mutations queued before a rebuild"},
 	{"entry_timeout_s", SW_CFG_INT, "180", "client entries expire this long after a write"},
 	{"server_entry_timeout_s", SW_CFG_INT, "90", "server entries expire this long after a write"},
@@ -68,6 +73,7 @@ dd_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	}
 	dd->cxo_queue_max = (size_t)sw_cfg_int(cfg, "cxo_queue_max", 4096);
+	dd->follow_ms = sw_cfg_int(cfg, "cxo_follow_ms", 0);
 	if (sw_svc_keypair(svc, cfg, &dd->kp) == -1)
 		goto fail;
 	dd->writing = sw_dict_new(NULL);
@@ -96,6 +102,11 @@ dd_start(void *priv)
 	if ((dd->cxo_addr[0] != '\0' || dd->dmsg_disc[0] != '\0') &&
 	    dd_feed_start(dd, dd->cxo_addr, dd->dmsg_disc) == -1)
 		return -1;
+	/* The HTTP API on dmsg port 80, on the feed's dmsg client. */
+	if (cxo_follow_dmsg(dd->feed) != NULL &&
+	    (dd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(dd->svc), dd->http,
+	    cxo_follow_dmsg(dd->feed), 0, dd->name)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -104,6 +115,8 @@ dd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct dd *dd = priv;
 
+	sw_http_dmsg_server_free(dd->http_dmsg); /* before the feed's dmsg client */
+	dd->http_dmsg = NULL;
 	dd_feed_free(dd);
 	sw_svc_drain(dd->svc, done);
 }
@@ -122,6 +135,7 @@ dd_destroy(void *priv)
 {
 	struct dd *dd = priv;
 
+	sw_http_dmsg_server_free(dd->http_dmsg);
 	dd_feed_free(dd);
 	sw_http_server_free(dd->http);
 	sw_dict_free(dd->writing);

@@ -9,7 +9,9 @@
 #include <sodium.h>
 
 #include "dict.h"
+#include "cxo_follow.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "service_discovery.h"
@@ -22,6 +24,9 @@ static const struct sw_cfg_key sd_keys[] = {
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
 	{"dmsg_discovery", SW_CFG_STR, NULL,
 	    "also serve the CXO feed on its dmsg port, registered at this dmsg-discovery URL"},
+	{"cxo_follow_ms", SW_CFG_INT, NULL,
+	    "replicas on one redis: refill the feed from the store this often, so it follows "
+	    "writes other replicas took (cxo.md Replicas)"},
 	{"entry_timeout_s", SW_CFG_INT, "600", "services expire this long after their last post"},
 	{NULL, 0, NULL, NULL},
 };
@@ -40,6 +45,7 @@ sd_create(struct sw_svc *svc, const cJSON *cfg)
 	sd->auth.st = sd->st;
 	sd->auth.prefix = SD_PREFIX;
 	sd->ttl_s = sw_cfg_int(cfg, "entry_timeout_s", 600);
+	sd->follow_ms = sw_cfg_int(cfg, "cxo_follow_ms", 0);
 	if (sd->ttl_s < 1) {
 		sw_log_error(sd->name, "entry_timeout_s must be at least 1", NULL);
 		goto fail;
@@ -96,6 +102,11 @@ sd_start(void *priv)
 	if ((sd->cxo_addr[0] != '\0' || sd->dmsg_disc[0] != '\0') &&
 	    sd_feed_start(sd, sd->cxo_addr) == -1)
 		return -1;
+	/* The HTTP API on dmsg port 80, on the feed's dmsg client. */
+	if (cxo_follow_dmsg(sd->feed) != NULL &&
+	    (sd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(sd->svc), sd->http,
+	    cxo_follow_dmsg(sd->feed), 0, sd->name)) == NULL)
+		return -1;
 	sw_log_info(sd->name, "listening", "addr=%s store=%s", sd->listen,
 	    sw_store_is_redis(sd->st) ? "redis" : "memory");
 	return 0;
@@ -123,6 +134,7 @@ sd_destroy(void *priv)
 {
 	struct sd *sd = priv;
 
+	sw_http_dmsg_server_free(sd->http_dmsg);
 	sd_feed_free(sd);
 	sw_http_server_free(sd->http);
 	sw_dict_free(sd->writing);

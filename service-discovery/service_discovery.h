@@ -62,6 +62,7 @@ struct sd {
 	struct sw_httpauth auth;
 	char listen[256];
 	long long ttl_s;
+	long long follow_ms; /* cxo_follow_ms: 0, or refill the feed this often */
 	struct sw_dict *writing; /* "<type>:<pk>" with a write in flight */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
@@ -69,6 +70,7 @@ struct sd {
 	char cxo_addr[256];
 	char dmsg_disc[256];
 	struct cxo_follow *feed; /* NULL when not published */
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };
 
 extern const struct sw_service_ops service_discovery_ops;

@@ -225,37 +225,23 @@ deadline(evutil_socket_t fd, short what, void *arg)
 /* ---- phase 0: every t_id registered with the hop's edges ---- */
 
 struct tp_check {
+	struct tp_check *next;        /* in sn->lookups while waiting */
 	struct sn_req *r;
 	uint8_t t_id[TP_ID_LEN];
 	uint8_t lo[SW_PK_LEN], hi[SW_PK_LEN];
 };
 
+static void tp_pump(struct sn *sn);
+
+/* A lookup is over (answered, or dropped unasked): the request may go. */
 static void
-tp_answer(const struct sw_http_resp *resp, void *arg)
+tp_settled(struct tp_check *c, const char *why)
 {
-	struct tp_check *c = arg;
 	struct sn_req *r = c->r;
-	const cJSON *edges = cJSON_GetObjectItemCaseSensitive(resp->json, "edges");
-	const cJSON *e0 = cJSON_GetArrayItem(edges, 0), *e1 = cJSON_GetArrayItem(edges, 1);
-	uint8_t a[SW_PK_LEN], b[SW_PK_LEN];
-	char id[TP_ID_TEXT], why[128];
 
 	r->http_pending--;
-	tp_id_format(id, c->t_id);
-	if (resp->status == 404) {
-		snprintf(why, sizeof(why), "transport %s is not registered", id);
+	if (why != NULL)
 		fail_on(r, NULL, why);
-	} else if (resp->status != 200) {
-		snprintf(why, sizeof(why), "transport-discovery answered %d for %s", resp->status,
-		    id);
-		fail_on(r, NULL, why);
-	} else if (cJSON_GetArraySize(edges) != 2 || !cJSON_IsString(e0) || !cJSON_IsString(e1) ||
-	    sw_pk_parse(a, e0->valuestring) == -1 || sw_pk_parse(b, e1->valuestring) == -1 ||
-	    !((memcmp(a, c->lo, SW_PK_LEN) == 0 && memcmp(b, c->hi, SW_PK_LEN) == 0) ||
-	    (memcmp(a, c->hi, SW_PK_LEN) == 0 && memcmp(b, c->lo, SW_PK_LEN) == 0))) {
-		snprintf(why, sizeof(why), "transport %s has other edges", id);
-		fail_on(r, NULL, why);
-	}
 	free(c);
 	if (r->phase == PH_DONE) {
 		if (r->http_pending == 0)
@@ -266,11 +252,66 @@ tp_answer(const struct sw_http_resp *resp, void *arg)
 }
 
 static void
+tp_answer(const struct sw_http_resp *resp, void *arg)
+{
+	struct tp_check *c = arg;
+	struct sn *sn = c->r->sn;
+	const cJSON *edges = cJSON_GetObjectItemCaseSensitive(resp->json, "edges");
+	const cJSON *e0 = cJSON_GetArrayItem(edges, 0), *e1 = cJSON_GetArrayItem(edges, 1);
+	uint8_t a[SW_PK_LEN], b[SW_PK_LEN];
+	char id[TP_ID_TEXT], why[128];
+	const char *bad = NULL;
+
+	sn->lookups_out--;
+	tp_id_format(id, c->t_id);
+	if (resp->status == 404) {
+		snprintf(why, sizeof(why), "transport %s is not registered", id);
+		bad = why;
+	} else if (resp->status != 200) {
+		snprintf(why, sizeof(why), "transport-discovery answered %d for %s", resp->status,
+		    id);
+		bad = why;
+	} else if (cJSON_GetArraySize(edges) != 2 || !cJSON_IsString(e0) || !cJSON_IsString(e1) ||
+	    sw_pk_parse(a, e0->valuestring) == -1 || sw_pk_parse(b, e1->valuestring) == -1 ||
+	    !((memcmp(a, c->lo, SW_PK_LEN) == 0 && memcmp(b, c->hi, SW_PK_LEN) == 0) ||
+	    (memcmp(a, c->hi, SW_PK_LEN) == 0 && memcmp(b, c->lo, SW_PK_LEN) == 0))) {
+		snprintf(why, sizeof(why), "transport %s has other edges", id);
+		bad = why;
+	}
+	tp_settled(c, bad);
+	tp_pump(sn);
+}
+
+/* Start waiting lookups while there are slots; those of ended requests are dropped. */
+static void
+tp_pump(struct sn *sn)
+{
+	while (sn->lookups != NULL && sn->lookups_out < SN_MAX_LOOKUPS) {
+		struct tp_check *c = sn->lookups;
+		char url[400], id[TP_ID_TEXT];
+
+		if ((sn->lookups = c->next) == NULL)
+			sn->lookups_tail = &sn->lookups;
+		if (c->r->phase == PH_DONE) {
+			tp_settled(c, NULL);
+			continue;
+		}
+		tp_id_format(id, c->t_id);
+		snprintf(url, sizeof(url), "%s/transports/id:%s", sn->tpd, id);
+		if (sw_http_request(sn->http, "GET", url, NULL, 0,
+		    &(struct sw_http_opts){.timeout_ms = SN_CALL_MS}, tp_answer, c) == -1) {
+			tp_settled(c, "cannot ask transport-discovery");
+			continue;
+		}
+		sn->lookups_out++;
+	}
+}
+
+static void
 check_hop(struct sn_req *r, const struct sn_hop *h)
 {
 	struct sn *sn = r->sn;
 	struct tp_check *c;
-	char url[400], id[TP_ID_TEXT];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		fail_on(r, NULL, "out of memory");
@@ -280,14 +321,10 @@ check_hop(struct sn_req *r, const struct sn_hop *h)
 	memcpy(c->t_id, h->t_id, TP_ID_LEN);
 	memcpy(c->lo, h->from, SW_PK_LEN);
 	memcpy(c->hi, h->to, SW_PK_LEN);
-	tp_id_format(id, h->t_id);
-	snprintf(url, sizeof(url), "%s/transports/id:%s", sn->tpd, id);
-	if (sw_http_request(sn->http, "GET", url, NULL, 0,
-	    &(struct sw_http_opts){.timeout_ms = SN_CALL_MS}, tp_answer, c) == -1) {
-		free(c);
-		fail_on(r, NULL, "cannot ask transport-discovery");
-		return;
-	}
+	if (sn->lookups_tail == NULL)
+		sn->lookups_tail = &sn->lookups;
+	*sn->lookups_tail = c;
+	sn->lookups_tail = &c->next;
 	r->pending++;
 	r->http_pending++;
 }
@@ -315,6 +352,7 @@ phase_transports(struct sn_req *r)
 	for (size_t i = 0; i < r->a.rev.n; i++)
 		if (!hop_seen(r, &r->a.rev, i, r->a.rev.hop[i].t_id))
 			check_hop(r, &r->a.rev.hop[i]);
+	tp_pump(r->sn); /* answers come from the loop, so r lives through this */
 	settle(r);
 }
 

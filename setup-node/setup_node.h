@@ -22,6 +22,11 @@
 #define SN_REQUEST_MS      30000 /* per request */
 #define SN_ROLLBACK_MS     5000
 #define SN_MAX_IN_FLIGHT   256
+/*
+ * transport-discovery lookups at once (the rest wait in order): an HTTP
+ * server takes at most 256 connections from one address.
+ */
+#define SN_MAX_LOOKUPS     64
 /* Every visor on both paths: at most 11 + 11, src and dst shared. */
 #define SN_MAX_VISORS      (2 * (SN_MAX_HOPS + 1))
 
@@ -31,6 +36,7 @@ struct dmsg_client;
 struct sw_http_client;
 struct sw_http_server;
 struct sw_metric;
+struct tp_check;
 
 struct sn {
 	struct sw_svc *svc;
@@ -46,6 +52,9 @@ struct sn {
 	struct sw_http_client *http;
 	struct sw_http_server *hs;
 	struct sn_req *reqs;          /* in flight */
+	struct tp_check *lookups;     /* waiting for a slot, oldest first */
+	struct tp_check **lookups_tail;
+	int lookups_out;              /* being asked now */
 	struct sw_metric *m_requests; /* {outcome} */
 	struct sw_metric *m_failures; /* {step} */
 	struct sw_metric *m_latency;

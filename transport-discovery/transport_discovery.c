@@ -8,7 +8,9 @@
 
 #include <sodium.h>
 
+#include "cxo_follow.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -21,6 +23,9 @@ static const struct sw_cfg_key tpd_keys[] = {
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
 	{"dmsg_discovery", SW_CFG_STR, NULL,
 	    "also serve the CXO feed on its dmsg port, registered at this dmsg-discovery URL"},
+	{"cxo_follow_ms", SW_CFG_INT, NULL,
+	    "replicas on one redis: refill the feed from the store this often, so it follows "
+	    "writes other replicas took (cxo.md Replicas)"},
 	{"entry_timeout_s", SW_CFG_INT, "300", "transports expire this long after their last post"},
 	{NULL, 0, NULL, NULL},
 };
@@ -39,6 +44,7 @@ tpd_create(struct sw_svc *svc, const cJSON *cfg)
 	tpd->auth.st = tpd->st;
 	tpd->auth.prefix = TPD_PREFIX;
 	tpd->ttl_s = sw_cfg_int(cfg, "entry_timeout_s", 300);
+	tpd->follow_ms = sw_cfg_int(cfg, "cxo_follow_ms", 0);
 	if (tpd->ttl_s < 1) {
 		sw_log_error(tpd->name, "entry_timeout_s must be at least 1", NULL);
 		goto fail;
@@ -91,6 +97,11 @@ tpd_start(void *priv)
 		return -1;
 	if ((tpd->cxo_addr[0] != '\0' || tpd->dmsg_disc[0] != '\0') && tpd_feed_start(tpd) == -1)
 		return -1;
+	/* The HTTP API on dmsg port 80, on the feed's dmsg client. */
+	if (cxo_follow_dmsg(tpd->feed) != NULL &&
+	    (tpd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(tpd->svc), tpd->http,
+	    cxo_follow_dmsg(tpd->feed), 0, tpd->name)) == NULL)
+		return -1;
 	sw_log_info(tpd->name, "listening", "addr=%s store=%s ttl_s=%lld", tpd->listen,
 	    sw_store_is_redis(tpd->st) ? "redis" : "memory", tpd->ttl_s);
 	return 0;
@@ -118,6 +129,7 @@ tpd_destroy(void *priv)
 {
 	struct tpd *tpd = priv;
 
+	sw_http_dmsg_server_free(tpd->http_dmsg);
 	sw_http_server_free(tpd->http);
 	tpd_feed_free(tpd);
 	sodium_memzero(&tpd->kp, sizeof(tpd->kp));

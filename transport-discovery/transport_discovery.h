@@ -31,12 +31,14 @@ struct tpd {
 	struct sw_httpauth auth;
 	char listen[256];
 	long long ttl_s;
+	long long follow_ms; /* cxo_follow_ms: 0, or refill the feed this often */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
 	/* The all-transports feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
 	char cxo_addr[256];
 	char dmsg_disc[256];
 	struct cxo_follow *feed; /* NULL when not published */
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };
 
 /* One change of the registry: an entry written (or refreshed) or deleted. */

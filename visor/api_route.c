@@ -4,6 +4,7 @@
  *   DELETE /api/routes/{id}         delete one rule (its route group closes)
  *   GET    /api/routes/find/{pk}    route-finder's paths to pk (?max_hops=N, ?min_hops=N)
  *   GET    /api/route-groups        the local route groups
+ *   POST   /api/route-bench         a measured stream to a peer's port 2 (rgroup_bench.c)
  * and the route applications' endpoints (ping.c, chat.c).
  */
 #include <stdio.h>
@@ -107,7 +108,7 @@ visor_api_route_routes(struct visor *v)
 	    sw_http_route(v->api, "DELETE", "/api/routes/{id}", route_rm, v) == -1 ||
 	    sw_http_route(v->api, "GET", "/api/routes/find/{pk}", route_find, v) == -1 ||
 	    sw_http_route(v->api, "GET", "/api/route-groups", groups_list, v) == -1 ||
-	    vping_api(v) == -1 || vchat_api(v) == -1)
+	    vping_api(v) == -1 || vchat_api(v) == -1 || vrg_bench_api(v) == -1)
 		return -1;
 	return 0;
 }
@@ -115,7 +116,8 @@ visor_api_route_routes(struct visor *v)
 int
 visor_routing_start(struct visor *v)
 {
-	return vping_start(v) == -1 || vchat_start(v) == -1 ? -1 : 0;
+	return vping_start(v) == -1 || vchat_start(v) == -1 || vrg_bench_start(v) == -1 ? -1 :
+	    0;
 }
 
 void

@@ -1,7 +1,8 @@
 /*
  * ping.c: route port 48 (routing.md: echoes every DATA message back
  * unchanged) and POST /api/ping {"pk","min_hops","count","size"} →
- * {"path":[hop…],"rtt_ms":[…],"lost":N} (visor.md).
+ * {"path":[hop…],"rtt_ms":[…],"lost":N} (visor.md), plus "setup_ms": from the
+ * request to the group being up (route-finder, setup-node, handshake).
  *
  * The one idea: one message in flight at a time, each carrying its
  * sequence number in its first 8 bytes, so an echo that comes back after
@@ -32,7 +33,7 @@ struct ping {
 	struct event *timer;
 	int count, size, done, lost;
 	uint32_t seq;
-	long long sent_ms;
+	long long sent_ms, t0_ms, up_ms;
 	cJSON *rtts;
 	uint8_t *buf;
 };
@@ -78,6 +79,7 @@ finish(struct ping *p, const char *err)
 		cJSON_AddItemToObject(o, "rtt_ms", p->rtts);
 		p->rtts = NULL;
 		cJSON_AddNumberToObject(o, "lost", p->lost);
+		cJSON_AddNumberToObject(o, "setup_ms", (double)(p->up_ms - p->t0_ms));
 		sw_http_reply_json(p->req, 200, o);
 		cJSON_Delete(o);
 	}
@@ -154,6 +156,7 @@ dialled(struct vrg *g, const char *err, void *arg)
 		return;
 	}
 	p->g = g;
+	p->up_ms = sw_mono_ms();
 	vrg_set_cbs(g, &ping_cbs, p);
 	send_next(p);
 }
@@ -208,6 +211,7 @@ api_ping(struct sw_http_req *req, void *arg)
 	p->req = req;
 	p->count = count;
 	p->size = size;
+	p->t0_ms = sw_mono_ms();
 	randombytes_buf(p->buf, (size_t)size);
 	if (vrg_dial(v->rg, rpk, VRG_PORT_PING, hops, dialled, p) == -1) {
 		sw_http_error(req, 503, "cannot dial now");

@@ -116,5 +116,8 @@ int vping_api(struct visor *v);
 int vchat_start(struct visor *v);
 int vchat_api(struct visor *v);
 void vchat_free(struct visor *v);
+/* rgroup_bench.c: route port 2 (counted, acknowledged) and POST /api/route-bench. */
+int vrg_bench_start(struct visor *v);
+int vrg_bench_api(struct visor *v);
 
 #endif

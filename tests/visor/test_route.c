@@ -596,6 +596,7 @@ test_forward_and_drops(void **state)
 	reserve(&r, 1);
 	c = add_rules("add_intermediary_rules", rule("intermediary", r, &n1, 777, &n2, 30), NULL);
 	assert_int_equal(c.st, FRPC_OK);
+	cJSON_Delete(c.res);
 	nb_send(&n1, VTP_PKT_DATA, r, "hello", 5);
 	assert_true(nb_wait(&n2, VTP_PKT_DATA, 777, 5000) >= 0);
 	assert_memory_equal(n2.q[n2.nq - 1].data, "hello", 5);
@@ -655,6 +656,7 @@ test_expiry(void **state)
 	reserve(&r, 1);
 	c = add_rules("add_intermediary_rules", rule("intermediary", r, &n1, 778, &n2, 2), NULL);
 	assert_int_equal(c.st, FRPC_OK);
+	cJSON_Delete(c.res);
 	t0 = sw_mono_ms();
 	while (sw_mono_ms() - t0 < 3000) {
 		nb_send(&n1, VTP_PKT_KEEPALIVE, r, NULL, 0);
@@ -761,6 +763,7 @@ test_responder(void **state)
 	cJSON_AddItemToObject(fw, "desc", desc(n1.hex, 777, vhex, 48));
 	c = add_rules("add_edge_rules", co, fw);
 	assert_int_equal(c.st, FRPC_OK);
+	cJSON_Delete(c.res);
 	/* DATA before the handshake: nothing comes back, the group waits. */
 	randombytes_buf(junk, sizeof(junk));
 	nb_send(&n1, VTP_PKT_DATA, ids[0], junk, sizeof(junk));
