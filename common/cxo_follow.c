@@ -472,7 +472,7 @@ rebuild_finish(struct cxo_follow *f)
 
 	f->rebuilding = 0;
 	cxo_feed_stats(f->feed, &st);
-	/* A follower rebuilds several times a second: that is not news. */
+	/* A replica rebuilds every follow_ms: that is not news. */
 	sw_log(f->o.follow_ms > 0 ? SW_LOG_DEBUG : SW_LOG_INFO, f->name,
 	    "feed rebuilt from the store", "leaves=%zu queued=%zu", st.leaves, f->qlen);
 	drain(-1, 0, f);
@@ -832,4 +832,10 @@ cxo_follow_stats(const struct cxo_follow *f, struct cxo_follow_stats *s)
 	s->rebuilds = f->rebuilds;
 	s->overflows = f->overflows;
 	s->rebuilding = f->rebuilding;
+}
+
+struct dmsg_client *
+cxo_follow_dmsg(const struct cxo_follow *f)
+{
+	return f != NULL && f->dmsg != NULL ? cxo_dmsg_pub_client(f->dmsg) : NULL;
 }

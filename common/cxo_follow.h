@@ -74,9 +74,11 @@ struct cxo_follow_opts {
 	size_t queue_max;            /* 0: 4096 */
 	long long rebuild_s;         /* 0: rebuild only at start and on overflow */
 	/*
-	 * > 0: rebuild this often instead (ms), so that replicas sharing one
-	 * store show each other's writes within about that long (cxo.md,
-	 * Replicas).  A rebuild that changes nothing publishes no root.
+	 * Replicas sharing one store (cxo.md Replicas): another replica's writes
+	 * reach this feed only through the store, so rebuild every follow_ms
+	 * (instead of rebuild_s) and every replica's tree is the same within
+	 * about that long.  A rebuild that finds nothing new publishes no root.
+	 * 0: off.
 	 */
 	long long follow_ms;
 	const char *seq_key;         /* NULL: the root sequence is not kept */
@@ -95,6 +97,8 @@ void cxo_follow_del(struct cxo_follow *f, size_t k, const char *member);
 
 /* For tests and metrics. */
 struct cxo_feed *cxo_follow_feed(const struct cxo_follow *f);
+/* The publisher's dmsg client (NULL when not on dmsg), which also carries HTTP over dmsg. */
+struct dmsg_client *cxo_follow_dmsg(const struct cxo_follow *f);
 int cxo_follow_tcp_port(const struct cxo_follow *f);
 struct cxo_follow_stats {
 	size_t records;      /* with leaves, followed for expiry */

@@ -6,6 +6,7 @@
 #             images, docker-compose up -d of every service in the file plus the
 #             visors and the e2e runner; waits until every container that has a
 #             health check is healthy and prints the cold-start time
+#   prepare   only the engine and the images (bench/compose.sh)
 #   scenario  run one e2e/scenarios file in the runner (same env as the host
 #             modes, with the services' names for addresses)
 #   dc ARGS   docker-compose on this deployment (the compose-only scenarios use it)
@@ -53,7 +54,7 @@ wait_healthy() {
 	done
 }
 
-up() {
+prepare() {
 	if [ -f "$dir/compose.env" ] && [ -n "$(dc ps -q 2>/dev/null)" ]; then
 		echo "e2e: compose deployment already running; make e2e-stop first" >&2
 		exit 1
@@ -81,6 +82,10 @@ up() {
 		}
 	done
 	echo "e2e: project images built in $(ms "$t") ms"
+}
+
+up() {
+	prepare
 	t=$(date +%s%N)
 	dc up -d --no-build >"$dir/compose-up.log" 2>&1 || {
 		tail -n 30 "$dir/compose-up.log" >&2
@@ -105,7 +110,7 @@ scenario() {
 		-e E2E_TPD=http://transport-discovery:9091 -e E2E_RF=http://route-finder:9092 \
 		-e E2E_SD=http://service-discovery:9098 -e E2E_AR=http://address-resolver:9093 \
 		-e E2E_STUN_HOST=stun-server -e E2E_STUN_HTTP=http://stun-server:9095 \
-		-e E2E_SN=http://setup-node:9094 -e E2E_TPS=http://transport-setup:9099 \
+		-e E2E_SN=http://setup-node:9094 -e E2E_TS=http://transport-setup:9099 \
 		-e E2E_TPVIZ=http://tpviz:9096 \
 		"$(dc ps -q e2e)" sh -c 'E2E_SELF_HOST=$(hostname -i | cut -d" " -f1) exec "$@"' sh \
 		timeout 300 /usr/bin/python3 "$@"
@@ -129,6 +134,7 @@ down() {
 cmd=${1:-}
 [ $# -eq 0 ] || shift
 case "$cmd" in
+prepare) prepare ;;
 up) up ;;
 scenario) scenario "$@" ;;
 dc) dc "$@" ;;
@@ -136,5 +142,5 @@ states) states ;;
 wait) wait_healthy "${1:-60}" ;;
 logs) logs "$@" ;;
 down) down ;;
-*) echo "usage: $0 up|scenario FILE|dc ARGS|states|wait [S]|logs|down" >&2; exit 2 ;;
+*) echo "usage: $0 prepare|up|scenario FILE|dc ARGS|states|wait [S]|logs|down" >&2; exit 2 ;;
 esac

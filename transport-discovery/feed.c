@@ -66,6 +66,7 @@ tpd_feed_start(struct tpd *tpd)
 	o.rebuild_s = tpd->ttl_s / 4 < 1 ? 1 : tpd->ttl_s / 4;
 	if (o.rebuild_s > 300)
 		o.rebuild_s = 300;
+	o.follow_ms = tpd->follow_ms;
 	tpd->feed = cxo_follow_start(&o);
 	return tpd->feed != NULL ? 0 : -1;
 }

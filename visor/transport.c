@@ -616,6 +616,7 @@ fail:
 int
 vtp_mgr_start(struct vtp_mgr *m)
 {
+	visor_dmsgfirst_use(m->v, m->http);
 	if (tp_dmsg_start(m) == -1 || tp_stcpr_start(m) == -1 || tp_sudph_start(m) == -1)
 		return -1;
 	return 0;

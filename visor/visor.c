@@ -29,6 +29,8 @@ static const struct sw_cfg_key visor_keys[] = {
 	{"dmsg_discovery_pk", SW_CFG_STR, NULL, "clients-by-server feed publisher (absent: HTTP only)"},
 	{"service_discovery_pk", SW_CFG_STR, NULL, "services-by-pk feed publisher (absent: HTTP only)"},
 	{"transport_discovery_pk", SW_CFG_STR, NULL, "all-transports feed publisher (reserved)"},
+	{"address_resolver_pk", SW_CFG_STR, NULL, "address-resolver's dmsg PK (absent: HTTP over TCP)"},
+	{"route_finder_pk", SW_CFG_STR, NULL, "route-finder's dmsg PK (absent: HTTP over TCP)"},
 	{"stun_servers", SW_CFG_LIST, NULL, "STUN servers host:port"},
 	{"transport_setup_pks", SW_CFG_LIST, NULL, "PKs allowed to add/remove transports"},
 	{"stcpr_listen", SW_CFG_STR, "127.0.0.1:0", "stcpr TCP listener"},
@@ -107,7 +109,8 @@ visor_start(void *priv)
 	o.discovery = v->discovery;
 	o.min_sessions = v->min_sessions;
 	v->dmsg = dmsg_client_new(sw_svc_base(v->svc), &v->kp, &o, v->name);
-	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 || visor_query_start(v) == -1)
+	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 ||
+	    visor_dmsgfirst_start(v) == -1 || visor_query_start(v) == -1)
 		return -1;
 	if (visor_nat_start(v->nat) == -1 || vtp_mgr_start(v->tps) == -1 ||
 	    visor_tpsetup_start(v) == -1 || visor_pub_start(v->pub) == -1 ||
@@ -133,6 +136,7 @@ visor_stop_step(void *arg)
 		return;
 	visor_tpsetup_free(v);
 	visor_query_free(v); /* its streams before the dmsg client */
+	visor_dmsgfirst_free(v);
 	/* Sessions close with the client; the entry expires on its own. */
 	dmsg_client_free(v->dmsg);
 	v->dmsg = NULL;
@@ -182,6 +186,7 @@ visor_destroy(void *priv)
 	visor_nat_free(v->nat);
 	visor_tpsetup_free(v);
 	visor_query_free(v);
+	visor_dmsgfirst_free(v);
 	dmsg_client_free(v->dmsg);
 	sw_http_server_free(v->api);
 	sodium_memzero(&v->kp, sizeof(v->kp));

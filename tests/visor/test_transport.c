@@ -147,7 +147,9 @@ test_packet_codec(void **state)
 	enum vtp_kind k;
 	assert_int_equal(vtp_kind_parse("stcpr", &k), 0);
 	assert_int_equal(k, VTP_STCPR);
-	assert_int_equal(vtp_kind_parse("sudph", &k), -1);
+	assert_int_equal(vtp_kind_parse("sudph", &k), 0);
+	assert_int_equal(k, VTP_SUDPH);
+	assert_int_equal(vtp_kind_parse("udp", &k), -1);
 	assert_string_equal(vtp_kind_str(VTP_DMSG), "dmsg");
 }
 
