@@ -122,6 +122,7 @@ check: deps
 		$(BUILD)/check.tally
 
 run: deps all
+	@echo "tpviz, the network's picture: http://127.0.0.1:9096/ (docs/tpviz.md)"
 	$(BUILD)/bin/skywire-svc run --config compose/deployment.json
 
 E2E_DIR    ?= .e2e
