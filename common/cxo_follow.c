@@ -472,12 +472,15 @@ rebuild_finish(struct cxo_follow *f)
 
 	f->rebuilding = 0;
 	cxo_feed_stats(f->feed, &st);
-	sw_log_info(f->name, "feed rebuilt from the store", "leaves=%zu queued=%zu", st.leaves,
-	    f->qlen);
+	/* A replica rebuilds every follow_ms: that is not news. */
+	sw_log(f->o.follow_ms > 0 ? SW_LOG_DEBUG : SW_LOG_INFO, f->name,
+	    "feed rebuilt from the store", "leaves=%zu queued=%zu", st.leaves, f->qlen);
 	drain(-1, 0, f);
 	cxo_feed_hold(f->feed, 0);
 	leaves_gauge(f);
-	if (f->o.rebuild_s > 0)
+	if (f->o.follow_ms > 0)
+		sw_timer_in(f->periodic, f->o.follow_ms);
+	else if (f->o.rebuild_s > 0)
 		sw_timer_in(f->periodic, f->o.rebuild_s * 1000);
 	if (f->rebuild_again) {
 		f->rebuild_again = 0;

@@ -73,6 +73,14 @@ struct cxo_follow_opts {
 	void *ctx;
 	size_t queue_max;            /* 0: 4096 */
 	long long rebuild_s;         /* 0: rebuild only at start and on overflow */
+	/*
+	 * Replicas sharing one store (cxo.md Replicas): another replica's writes
+	 * reach this feed only through the store, so rebuild every follow_ms
+	 * (instead of rebuild_s) and every replica's tree is the same within
+	 * about that long.  A rebuild that finds nothing new publishes no root.
+	 * 0: off.
+	 */
+	long long follow_ms;
 	const char *seq_key;         /* NULL: the root sequence is not kept */
 	const char *metric_prefix;   /* <p>_queue_overflows_total, <p>_rebuilds_total, <p>_leaves */
 };

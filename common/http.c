@@ -97,6 +97,8 @@ struct http_conn {
 	struct event *timer;            /* the deadline of the current phase */
 	enum conn_state state;
 	int refuse;                     /* over its IP's cap: answer 503 */
+	int busy;                       /* inside conn_process: free later */
+	int dead;                       /* freed while busy */
 	int close_after;                /* close once the answer is out */
 	char peer[72];
 	const char *carrier;            /* "tcp", or what adopted it ("dmsg") */
@@ -379,7 +381,7 @@ req_free(struct sw_http_req *r)
 }
 
 static void
-conn_free(struct http_conn *c)
+conn_destroy(struct http_conn *c)
 {
 	struct sw_http_server *srv = c->srv;
 	struct sw_http_req *r = c->pending;
@@ -408,6 +410,19 @@ conn_free(struct http_conn *c)
 		sw_metric_set(srv->m_open, NULL, (double)srv->nconns);
 	free(c->hbuf);
 	free(c);
+}
+
+/*
+ * A handler may answer (and so end the connection) from inside
+ * conn_process; the connection then goes when conn_process returns.
+ */
+static void
+conn_free(struct http_conn *c)
+{
+	if (c->busy && !c->srv->closing)
+		c->dead = 1;
+	else
+		conn_destroy(c);
 }
 
 /* Status line and headers for an answer with a body of len bytes. */
@@ -1172,51 +1187,66 @@ read_body(struct http_conn *c)
 
 static void dispatch(struct http_conn *c);
 
+/* One step of the connection's state machine: 1 to go on, 0 to wait. */
+static int
+conn_step(struct http_conn *c, struct evbuffer *in)
+{
+	int status;
+	const char *msg;
+
+	switch (c->state) {
+	case C_IDLE:
+		if (evbuffer_get_length(in) == 0)
+			return 0;
+		c->state = C_HEAD;
+		conn_arm(c, c->srv->lim.header_ms);
+		return 1;
+	case C_HEAD:
+		if (read_head(c) <= 0)
+			return 0;
+		if ((c->pending = req_build(c, &status, &msg)) == NULL ||
+		    req_framing(c, c->pending, &status, &msg) == -1) {
+			conn_fail(c, status, msg);
+			return 0;
+		}
+		c->hlen = 0;
+		c->nlines = 0;
+		c->state = C_BODY;
+		conn_arm(c, c->srv->lim.body_ms);
+		return 1;
+	case C_BODY:
+		if (read_body(c) <= 0)
+			return 0;
+		c->state = C_HANDLING;
+		event_del(c->timer);
+		c->chunked = 0;
+		dispatch(c);
+		return 1;
+	case C_CLOSING:
+		conn_linger(c);
+		return 0;
+	case C_HANDLING:
+	case C_WRITING:
+	case C_STREAM:
+		break;
+	}
+	return 0;
+}
+
 static void
 conn_process(struct http_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	int status, rc;
-	const char *msg;
 
-	for (;;) {
-		switch (c->state) {
-		case C_IDLE:
-			if (evbuffer_get_length(in) == 0)
-				return;
-			c->state = C_HEAD;
-			conn_arm(c, c->srv->lim.header_ms);
-			continue;
-		case C_HEAD:
-			if ((rc = read_head(c)) <= 0)
-				return;
-			if ((c->pending = req_build(c, &status, &msg)) == NULL ||
-			    req_framing(c, c->pending, &status, &msg) == -1) {
-				conn_fail(c, status, msg);
-				return;
-			}
-			c->hlen = 0;
-			c->nlines = 0;
-			c->state = C_BODY;
-			conn_arm(c, c->srv->lim.body_ms);
-			continue;
-		case C_BODY:
-			if ((rc = read_body(c)) <= 0)
-				return;
-			c->state = C_HANDLING;
-			event_del(c->timer);
-			c->chunked = 0;
-			dispatch(c);
-			continue;
-		case C_CLOSING:
-			conn_linger(c);
-			return;
-		case C_HANDLING:
-		case C_WRITING:
-		case C_STREAM:
-			return;
-		}
-	}
+	/* Re-entered from an answer given inside the loop: the loop goes on. */
+	if (c->busy)
+		return;
+	c->busy = 1;
+	while (!c->dead && conn_step(c, in))
+		;
+	c->busy = 0;
+	if (c->dead)
+		conn_destroy(c);
 }
 
 /* ---- routing a complete request ---- */

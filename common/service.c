@@ -190,7 +190,7 @@ sw_svc_health_json(struct sw_svc *svc, int *healthy)
 
 	ok = svc_healthy(svc, checks);
 	cJSON_AddStringToObject(o, "status",
-	    ok ? "ok" : (svc->state == SVC_RUNNING || svc->state == SVC_STARTING ? "down" :
+	    ok ? "ok" : (svc->state == SVC_RUNNING || svc->state == SVC_STARTING ? "degraded" :
 	    state_names[svc->state]));
 	cJSON_AddStringToObject(o, "service", svc->name);
 	cJSON_AddStringToObject(o, "version", SW_VERSION);
@@ -344,7 +344,7 @@ mux_health(struct sw_http_req *req, void *arg)
 		cJSON_AddItemToArray(list, sw_svc_health_json(sup->svcs[i], &ok));
 		all &= ok;
 	}
-	cJSON_AddStringToObject(o, "status", all ? "ok" : "down");
+	cJSON_AddStringToObject(o, "status", all ? "ok" : "degraded");
 	cJSON_AddStringToObject(o, "service", "skywire-svc");
 	cJSON_AddStringToObject(o, "version", SW_VERSION);
 	cJSON_AddNumberToObject(o, "uptime_s", (double)(long long)mono_since(&sup->begun));

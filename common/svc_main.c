@@ -58,6 +58,7 @@ struct cli {
 	const char *out;
 	int check;
 	int single; /* a single-service executable */
+	int redis_given; /* --redis or SKYWIRE_REDIS: beats every file's store.redis */
 	struct flag flags[MAX_FLAGS];
 	size_t nflags;
 	cJSON *globals; /* log_level, log_format, log_file, redis, health_addr, … */
@@ -255,6 +256,9 @@ load_globals(struct cli *c, const cJSON *file, char *err, size_t errlen)
 		return -1;
 	if (sw_cfg_apply_env(c->globals, global_flags, err, errlen) == -1)
 		return -1;
+	c->redis_given = getenv("SKYWIRE_REDIS") != NULL;
+	for (size_t i = 0; i < c->nflags; i++)
+		c->redis_given |= strcmp(c->flags[i].name, "redis") == 0;
 	return apply_flags(c, c->globals, global_flags, 0, err, errlen);
 }
 
@@ -288,15 +292,20 @@ setup_log(struct cli *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The instance's redis: file < env < flag holds here too, so an instance's
+ * own store.redis (in a deployment, or at the top of a single-instance file)
+ * gives way to --redis and SKYWIRE_REDIS.
+ */
 static const char *
-instance_store(const cJSON *inst, const cJSON *globals)
+instance_store(const cJSON *inst, const struct cli *c)
 {
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(inst, "store");
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(st, "redis");
 
-	if (cJSON_IsString(r))
-		return r->valuestring;
-	return sw_cfg_str(globals, "redis");
+	if (!c->redis_given && cJSON_IsString(r))
+		return r->valuestring[0] != '\0' ? r->valuestring : NULL;
+	return sw_cfg_str(c->globals, "redis");
 }
 
 static int
@@ -472,7 +481,7 @@ sw_main_single(const struct sw_service_ops *ops, int argc, char **argv)
 		goto fail;
 	}
 	{
-		const char *store = instance_store(inst, c.globals);
+		const char *store = instance_store(inst, &c);
 		cJSON *owned = inst;
 
 		inst = NULL;
@@ -598,7 +607,7 @@ add_deployment(struct cli *c, const struct sw_registry *reg, struct sw_superviso
 			return -1;
 		}
 		prune_depends(inst, c->only);
-		if (sw_supervisor_add(sup, ops, name, inst, instance_store(e, c->globals)) ==
+		if (sw_supervisor_add(sup, ops, name, inst, instance_store(e, c)) ==
 		    NULL) {
 			snprintf(err, errlen, "%s: invalid configuration", where);
 			return -1;

@@ -22,6 +22,9 @@ static const struct sw_cfg_key dd_keys[] = {
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
 	{"dmsg_discovery", SW_CFG_STR, NULL,
 	    "also serve the CXO feed on dmsg port 46, registered at this dmsg-discovery URL"},
+	{"cxo_follow_ms", SW_CFG_INT, NULL,
+	    "replicas on one redis: refill the feed from the store this often, so it follows "
+	    "writes other replicas took (cxo.md Replicas)"},
 	{"cxo_queue_max", SW_CFG_INT, "4096", "feed mutations queued before a rebuild"},
 	{"entry_timeout_s", SW_CFG_INT, "180", "client entries expire this long after a write"},
 	{"server_entry_timeout_s", SW_CFG_INT, "90", "server entries expire this long after a write"},
@@ -70,6 +73,7 @@ dd_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	}
 	dd->cxo_queue_max = (size_t)sw_cfg_int(cfg, "cxo_queue_max", 4096);
+	dd->follow_ms = sw_cfg_int(cfg, "cxo_follow_ms", 0);
 	if (sw_svc_keypair(svc, cfg, &dd->kp) == -1)
 		goto fail;
 	dd->writing = sw_dict_new(NULL);

@@ -41,6 +41,7 @@ struct dd {
 	char cxo_addr[256];       /* "" when the feed is not served on TCP */
 	char dmsg_disc[256];      /* "" when the feed is not served on dmsg */
 	size_t cxo_queue_max;
+	long long follow_ms;      /* cxo_follow_ms: 0, or rebuild the feed this often */
 	struct cxo_follow *feed;  /* feed.c; NULL when not published */
 };
 

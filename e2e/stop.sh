@@ -2,6 +2,12 @@
 # make e2e-stop: SIGTERM every process of the deployment and wait for each
 # graceful exit (15 s, then SIGKILL).
 dir=${E2E_DIR:-.e2e}
+if [ "$(cat "$dir/mode" 2>/dev/null)" = compose ]; then
+	sh e2e/compose.sh down
+	rm -f "$dir/mode"
+	echo "e2e: stopped"
+	exit 0
+fi
 [ -f "$dir/pids" ] || { echo "e2e: not running"; exit 0; }
 # Services first, redis (listed first) last, so nothing loses its store mid-stop.
 for pid in $(tac "$dir/pids"); do

@@ -57,11 +57,13 @@ sd_feed_start(struct sd *sd, const char *addr)
 		.ops = &ops,
 		.ctx = sd,
 		.metric_prefix = "sd_feed",
+		.follow_ms = sd->follow_ms,
 	};
 
 	o.rebuild_s = sd->ttl_s / 4 < 5 ? (sd->ttl_s < 5 ? 1 : 5) : sd->ttl_s / 4;
 	if (o.rebuild_s > 300)
 		o.rebuild_s = 300;
+	o.follow_ms = sd->follow_ms;
 	sd->feed = cxo_follow_start(&o);
 	return sd->feed != NULL ? 0 : -1;
 }

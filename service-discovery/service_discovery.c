@@ -24,6 +24,9 @@ static const struct sw_cfg_key sd_keys[] = {
 	{"cxo_tcp_addr", SW_CFG_STR, NULL, "also serve the CXO feed on this TCP address"},
 	{"dmsg_discovery", SW_CFG_STR, NULL,
 	    "also serve the CXO feed on its dmsg port, registered at this dmsg-discovery URL"},
+	{"cxo_follow_ms", SW_CFG_INT, NULL,
+	    "replicas on one redis: refill the feed from the store this often, so it follows "
+	    "writes other replicas took (cxo.md Replicas)"},
 	{"entry_timeout_s", SW_CFG_INT, "600", "services expire this long after their last post"},
 	{NULL, 0, NULL, NULL},
 };
@@ -42,6 +45,7 @@ sd_create(struct sw_svc *svc, const cJSON *cfg)
 	sd->auth.st = sd->st;
 	sd->auth.prefix = SD_PREFIX;
 	sd->ttl_s = sw_cfg_int(cfg, "entry_timeout_s", 600);
+	sd->follow_ms = sw_cfg_int(cfg, "cxo_follow_ms", 0);
 	if (sd->ttl_s < 1) {
 		sw_log_error(sd->name, "entry_timeout_s must be at least 1", NULL);
 		goto fail;

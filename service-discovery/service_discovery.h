@@ -62,6 +62,7 @@ struct sd {
 	struct sw_httpauth auth;
 	char listen[256];
 	long long ttl_s;
+	long long follow_ms; /* cxo_follow_ms: 0, or refill the feed this often */
 	struct sw_dict *writing; /* "<type>:<pk>" with a write in flight */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;

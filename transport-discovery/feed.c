@@ -59,12 +59,14 @@ tpd_feed_start(struct tpd *tpd)
 		.ops = &ops,
 		.ctx = tpd,
 		.metric_prefix = "tpd_feed",
+		.follow_ms = tpd->follow_ms,
 	};
 
 	/* Expired transports linger at most a quarter of their lifetime if an expiry read fails. */
 	o.rebuild_s = tpd->ttl_s / 4 < 1 ? 1 : tpd->ttl_s / 4;
 	if (o.rebuild_s > 300)
 		o.rebuild_s = 300;
+	o.follow_ms = tpd->follow_ms;
 	tpd->feed = cxo_follow_start(&o);
 	return tpd->feed != NULL ? 0 : -1;
 }

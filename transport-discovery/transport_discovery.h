@@ -31,6 +31,7 @@ struct tpd {
 	struct sw_httpauth auth;
 	char listen[256];
 	long long ttl_s;
+	long long follow_ms; /* cxo_follow_ms: 0, or refill the feed this often */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
 	/* The all-transports feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */

@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "nat.h"
+#include "rgroup.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -82,10 +83,12 @@ visor_create(struct sw_svc *svc, const cJSON *cfg)
 	}
 	memcpy(v->api_listen, api, strlen(api) + 1);
 	if ((v->tps = vtp_mgr_new(v)) == NULL || (v->pub = visor_pub_new(v)) == NULL ||
-	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL)
+	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL ||
+	    (v->rg = vrg_mgr_new(v)) == NULL)
 		goto fail;
 	return v;
 fail:
+	vrg_mgr_free(v->rg);
 	visor_nat_free(v->nat);
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
@@ -111,7 +114,8 @@ visor_start(void *priv)
 		return -1;
 	if (visor_nat_start(v->nat) == -1 || vtp_mgr_start(v->tps) == -1 ||
 	    visor_tpsetup_start(v) == -1 || visor_pub_start(v->pub) == -1 ||
-	    visor_ac_start(v->autoconn) == -1)
+	    visor_ac_start(v->autoconn) == -1 || vrg_mgr_start(v->rg) == -1 ||
+	    visor_routing_start(v) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
 	if (v->api == NULL || visor_api_routes(v) == -1 ||
@@ -148,6 +152,7 @@ visor_stop(void *priv, sw_svc_stopped *done)
 	v->autoconn = NULL;
 	v->stop_done = done;
 	v->stop_pending = 2;
+	vrg_mgr_stop(v->rg); /* route groups send CLOSE while transports are up */
 	visor_pub_stop(v->pub, visor_stop_step, v);
 	vtp_mgr_stop(v->tps, visor_stop_step, v);
 }
@@ -158,9 +163,13 @@ visor_health(void *priv, cJSON *checks)
 	struct visor *v = priv;
 	int n = v->dmsg != NULL ? dmsg_client_nsessions(v->dmsg) : 0;
 
+	/*
+	 * A visor without a session keeps trying, but it is not healthy: /health
+	 * is 200 only when every check is ok (README.md), so a container or a
+	 * deployment waiting on it waits for dmsg too.
+	 */
 	cJSON_AddStringToObject(checks, "dmsg", n >= 1 ? "ok" : "down");
-	/* A visor without a session is still up: it keeps trying. */
-	return 1;
+	return n >= 1;
 }
 
 static void
@@ -171,6 +180,8 @@ visor_destroy(void *priv)
 	/* Transports hold dmsg streams and API requests: they go first. */
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
+	visor_routing_free(v);
+	vrg_mgr_free(v->rg);
 	vtp_mgr_free(v->tps);
 	visor_nat_free(v->nat);
 	visor_tpsetup_free(v);
@@ -206,7 +217,9 @@ visor_gen_config(void)
 	cJSON_AddStringToObject(c, "route_finder", "http://127.0.0.1:9092");
 	cJSON_AddItemToObject(c, "setup_nodes", cJSON_CreateArray());
 	cJSON_AddStringToObject(c, "service_discovery", "http://127.0.0.1:9098");
-	cJSON_AddItemToObject(c, "stun_servers", cJSON_CreateArray());
+	/* The one-host deployment's stun-server, as for the services above. */
+	cJSON_AddItemToObject(c, "stun_servers",
+	    cJSON_CreateStringArray((const char *const[]){"127.0.0.1:3478"}, 1));
 	cJSON_AddItemToObject(c, "transport_setup_pks", cJSON_CreateArray());
 	cJSON_AddStringToObject(c, "stcpr_listen", "127.0.0.1:0");
 	cJSON_AddStringToObject(c, "api_listen", "127.0.0.1:8000");

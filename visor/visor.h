@@ -21,6 +21,9 @@ struct visor_pub;
 struct visor_ac;
 struct visor_nat;
 struct visor_tpsetup;
+struct vrt;
+struct vrg_mgr;
+struct vchat;
 
 struct visor {
 	struct sw_svc *svc;
@@ -41,6 +44,9 @@ struct visor {
 	struct visor_ac *autoconn; /* autoconnect.c */
 	struct visor_nat *nat;     /* nat.c */
 	struct visor_tpsetup *tpsetup; /* tpsetup.c: dmsg port 47 */
+	struct vrt *rt;            /* router.c: the routing table */
+	struct vrg_mgr *rg;        /* rgroup.c: route groups, listeners, port 136 */
+	struct vchat *chat;        /* chat.c */
 	sw_svc_stopped *stop_done;
 	int stop_pending;
 };

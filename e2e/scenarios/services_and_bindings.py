@@ -19,6 +19,8 @@ from swclient import Key, auth_request, request  # noqa: E402
 SD = os.environ.get("E2E_SD", "http://127.0.0.1:9098")
 AR = os.environ.get("E2E_AR", "http://127.0.0.1:9093")
 HEALTH = os.environ.get("E2E_HEALTH", "http://127.0.0.1:9100")
+# The address this client sends from (compose: the runner's own, not loopback).
+SELF = os.environ.get("E2E_SELF_HOST", "127.0.0.1")
 AR_UDP = (urllib.parse.urlsplit(AR).hostname, urllib.parse.urlsplit(AR).port)
 
 
@@ -66,14 +68,14 @@ check(request("GET", SD + "/api/services?type=vpn&version=" + version).json() ==
 
 # address-resolver: stcpr
 r = auth_request(AR, "POST", "/bind/stcpr", visor, {"port": 7000, "local_addresses": ["10.9.9.9"]})
-check(r.status == 200 and r.json()["remote_addr"] == "127.0.0.1:7000", "visor binds for stcpr")
+check(r.status == 200 and r.json()["remote_addr"] == SELF + ":7000", "visor binds for stcpr")
 r = auth_request(AR, "GET", "/resolve/stcpr/" + visor.pk, client)
 check(r.status == 200 and r.json()["is_local"] and r.json()["local_addresses"] == ["10.9.9.9"],
       "client on the same host resolves it with its local addresses")
 
 # address-resolver: sudph
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
+s.bind((SELF, 0))
 s.settimeout(5)
 me = "%s:%d" % s.getsockname()
 s.sendto(dgram(visor, 1, {"port": 7001, "local_addresses": []}), AR_UDP)

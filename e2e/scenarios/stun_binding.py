@@ -18,6 +18,8 @@ STUN = (os.environ.get("E2E_STUN_HOST", "127.0.0.1"), int(os.environ.get("E2E_ST
 STUN_HTTP = os.environ.get("E2E_STUN_HTTP", "http://127.0.0.1:9095")
 HEALTH = os.environ.get("E2E_HEALTH", "http://127.0.0.1:9100")
 MAGIC = 0x2112A442
+# The address this client sends from (compose: the runner's own, not loopback).
+SELF = os.environ.get("E2E_SELF_HOST", "127.0.0.1")
 
 
 def check(cond, what):
@@ -57,7 +59,7 @@ def dropped(reason):
 
 
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
+s.bind((SELF, 0))
 s.settimeout(5)
 me = s.getsockname()
 

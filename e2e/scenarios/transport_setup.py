@@ -27,7 +27,7 @@ def check(cond, what, resp=None):
 
 insts = json.load(open(CONFIG))["services"]
 ts = [i for i in insts if i["type"] == "transport-setup"][0]
-TS = "http://" + ts["listen"]
+TS = os.environ.get("E2E_TS") or "http://" + ts["listen"]  # compose: by name
 v = {i["name"]: i for i in insts if i["type"] == "visor"}
 v1, v2, v3 = v["visor-1"], v["visor-2"], v["visor-3"]
 check(wait_until(lambda: request("GET", TS + "/health").status == 200 and

@@ -1,0 +1,89 @@
+#!/bin/sh
+# bench/compose.sh: how fast the deployment starts, as ratios to the seed's
+# figures (two cores): every service container + redis from `docker-compose
+# up -d` to all healthy (seed ~90 s, target < 10 s); the collapsed container
+# to all checks ok (seed ~20 s, target < 1 s); the one-process deployment to
+# all checks ok (target < 200 ms; the seed: /health 200 at ~90 ms but every
+# check ok only at ~1.3 s); and each container's RSS (docker stats).
+#
+# Uses the engine and images of e2e/compose.sh (a private dockerd when none
+# answers; as root), under its own project name, so it runs beside an e2e
+# deployment.  BENCH_COMPOSE=0 skips the Docker part.
+set -eu
+B=${SW_BUILD:-build}
+dir=${E2E_DIR:-.e2e}/bench
+mkdir -p "$dir"
+export E2E_DIR=$dir E2E_COMPOSE_PROJECT=skywire-bench
+now() { date +%s%N; }
+ms() { echo $(( ($(now) - $1) / 1000000 )); }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+
+# One process on the host: median of three starts, 5 ms polls.
+one_process() {
+	first="" ok=""
+	for run in 1 2 3; do
+		t=$(now)
+		"$B/bin/skywire-svc" run --config compose/deployment.json >"$dir/one-$run.log" 2>&1 &
+		pid=$!
+		f="" code=000
+		while [ "$code" != 200 ]; do
+			code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9100/health || true)
+			[ -n "$f" ] || [ "$code" = 000 ] || f=$(ms "$t")
+			[ $(( ($(now) - t) / 1000000 )) -lt 20000 ] || { echo "bench: not healthy in 20 s" >&2; kill "$pid"; exit 1; }
+			[ "$code" = 200 ] || sleep 0.005
+		done
+		o=$(ms "$t")
+		kill -TERM "$pid"
+		wait "$pid" || true
+		first="$first $f" ok="$ok $o"
+	done
+	f=$(echo $first | tr ' ' '\n' | sort -n | sed -n 2p)
+	o=$(echo $ok | tr ' ' '\n' | sort -n | sed -n 2p)
+	echo "one-process: /health answers in $f ms, every check ok in $o ms (median of 3;" \
+		"target < 200 ms: ratio $(ratio "$o" 200); seed ~1300 ms: ratio $(ratio "$o" 1300))"
+}
+
+containers() {
+	if [ "${BENCH_COMPOSE:-1}" = 0 ]; then
+		echo "compose: skipped (BENCH_COMPOSE=0)"
+		return
+	fi
+	if ! sh e2e/compose.sh prepare >"$dir/prepare.log" 2>&1; then
+		echo "compose: SKIPPED, no Docker engine or images: $(tail -n 1 "$dir/prepare.log")"
+		return
+	fi
+	. "$(cd "$dir" && pwd)/compose.env"
+	export DOCKER_HOST BASE_IMAGE REDIS_IMAGE
+	dcb() { docker-compose -f compose/docker-compose.yml -p skywire-bench "$@"; }
+	t=$(now)
+	dcb up -d --no-build >"$dir/services-up.log" 2>&1
+	until [ -n "$(dcb ps -q)" ] && ! docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}healthy{{end}}' \
+		$(dcb ps -q) | grep -qv '^healthy$'; do
+		[ $(( ($(now) - t) / 1000000000 )) -lt 120 ] || { echo "bench: not healthy in 120 s" >&2; dcb down -v >/dev/null 2>&1; exit 1; }
+		sleep 0.1
+	done
+	up=$(ms "$t")
+	n=$(dcb ps -q | wc -l)
+	echo "compose: $n containers (services + redis) up -d to all healthy in $up ms" \
+		"(seed ~90000 ms: ratio $(ratio "$up" 90000); target < 10000 ms: ratio $(ratio "$up" 10000))"
+	echo "compose: RSS per container (docker stats --no-stream):"
+	docker stats --no-stream --format '  {{.Name}} {{.MemUsage}}' $(dcb ps -q) | sed 's| / .*||'
+	dcb down -v >/dev/null 2>&1
+	# The collapsed form: one container, polled from inside every 20 ms.
+	t=$(now)
+	dcb --profile collapsed up -d --no-build skywire >"$dir/collapsed-up.log" 2>&1
+	cid=$(dcb --profile collapsed ps -q skywire)
+	until docker exec "$cid" curl -fsS -o /dev/null http://127.0.0.1:9100/health 2>/dev/null; do
+		[ $(( ($(now) - t) / 1000000000 )) -lt 60 ] || { echo "bench: collapsed not healthy in 60 s" >&2; break; }
+		sleep 0.02
+	done
+	c=$(ms "$t")
+	echo "collapsed: one container up -d to every check ok in $c ms" \
+		"(seed ~20000 ms: ratio $(ratio "$c" 20000); target < 1000 ms: ratio $(ratio "$c" 1000))"
+	docker stats --no-stream --format '  {{.Name}} {{.MemUsage}}' "$cid" | sed 's| / .*||'
+	dcb --profile collapsed down -v >/dev/null 2>&1
+	sh e2e/compose.sh down >/dev/null 2>&1 || true
+}
+
+one_process
+containers
