@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -346,6 +347,8 @@ try_splice(struct sw_http_dmsg_try *t)
 	if (t->fd == -1 || t->dm == NULL)
 		return;
 	evutil_make_socket_nonblocking(t->fd);
+	/* Nagle off: an answer in several writes would wait for evhttp's delayed ACK. */
+	(void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	sock = bufferevent_socket_new(t->d->base, t->fd, BEV_OPT_CLOSE_ON_FREE);
 	if (sock == NULL || splice_new(sock, t->dm) == NULL) {
 		if (sock != NULL)
