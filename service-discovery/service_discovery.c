@@ -117,6 +117,8 @@ sd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct sd *sd = priv;
 
+	sw_http_dmsg_server_free(sd->http_dmsg); /* before the feed's dmsg client */
+	sd->http_dmsg = NULL;
 	sd_feed_stop(sd, done);
 }
 

@@ -112,6 +112,8 @@ tpd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct tpd *tpd = priv;
 
+	sw_http_dmsg_server_free(tpd->http_dmsg); /* before the feed's dmsg client */
+	tpd->http_dmsg = NULL;
 	tpd_feed_stop(tpd, done);
 }
 
