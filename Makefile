@@ -61,7 +61,7 @@ TEST_HELPER_OBJ := $(TEST_HELPER_SRC:%.c=$(BUILD)/obj/%.o)
 .SECONDARY:
 
 .PHONY: all deps test check run clean install format lint bench \
-	e2e-run e2e-test e2e-stop e2e-logs unit
+	e2e-run e2e-test e2e-stop e2e-logs unit fuzz fuzz-bins reliability
 
 all: $(BINS)
 
@@ -111,6 +111,7 @@ check: deps
 	@rm -f $(BUILD)/check.tally
 	$(MAKE) all
 	$(MAKE) test SW_TALLY=$(CURDIR)/$(BUILD)/check.tally
+	$(MAKE) fuzz FUZZ_S=$(FUZZ_CHECK_S) SW_TALLY=$(CURDIR)/$(BUILD)/check.tally
 	$(MAKE) e2e-run
 	$(MAKE) e2e-test SW_TALLY=$(CURDIR)/$(BUILD)/check.tally || { $(MAKE) e2e-stop; exit 1; }
 	$(MAKE) e2e-stop
@@ -124,6 +125,7 @@ check: deps
 run: deps all
 	$(BUILD)/bin/skywire-svc run --config compose/deployment.json
 
+FUZZ_CHECK_S ?= 5
 E2E_DIR    ?= .e2e
 E2E_CONFIG ?= compose/deployment.json
 E2E_MODE   ?= one
@@ -140,6 +142,27 @@ e2e-logs:
 
 bench: all
 	@SW_BUILD=$(BUILD) sh bench/run.sh
+
+# libFuzzer targets (clang): fuzz/fuzz_*.c, each linked with the common
+# library and every service, built in build/fuzz with ASan+UBSan.  make fuzz
+# runs each for FUZZ_S seconds from its seed corpus (fuzz/corpus/<target>).
+FUZZ_S     ?= 60
+FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN   := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(ALL_SVC_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(ALL_SVC_OBJ) $(LIBCOMMON) $(LIBS)
+fuzz-bins: $(FUZZ_BIN)
+fuzz:
+	$(MAKE) fuzz-bins BUILD=build/fuzz CC=clang OPT=-O1 SANFLAGS='$(FUZZ_FLAGS)'
+	@SW_TALLY=$(SW_TALLY) sh fuzz/run.sh build/fuzz/fuzz $(FUZZ_S) $(notdir $(FUZZ_BIN))
+
+# The reliability table (docs/reliability.md), from the figures the fault
+# tests last wrote (tests/fault/*.py leave them in $(BUILD)/reliability/).
+reliability:
+	@sh tests/fault/table.sh $(BUILD)/reliability docs/reliability.md
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

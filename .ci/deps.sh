@@ -3,7 +3,7 @@
 set -e
 PKGS="build-essential clang pkg-config libevent-dev libcjson-dev libhiredis-dev libsodium-dev
 libcmocka-dev redis-server curl python3 python3-nacl wrk nginx-light procps
-docker.io docker-compose debootstrap"
+docker.io docker-compose debootstrap chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -14,6 +14,7 @@
 
 #include "address_resolver.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -23,6 +24,7 @@ static const struct sw_cfg_key ar_keys[] = {
 	{"udp_listen", SW_CFG_STR, NULL, "sudph UDP address (default: the listen address)"},
 	{"public_key", SW_CFG_STR, NULL, "identity (signs acks and dials); generated when absent"},
 	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars"},
+	{"dmsg_discovery", SW_CFG_STR, NULL, "serve the HTTP API on dmsg port 80 too (dmsg-discovery URL)"},
 	{"entry_timeout_s", SW_CFG_INT, "300", "stcpr bindings expire this long after a bind"},
 	{"sudph_timeout_s", SW_CFG_INT, "30", "sudph bindings expire this long after a heartbeat"},
 	{NULL, 0, NULL, NULL},
@@ -67,6 +69,8 @@ ar_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	if (sw_svc_keypair(svc, cfg, &ar->kp) == -1)
 		goto fail;
+	if (sw_cfg_str(cfg, "dmsg_discovery") != NULL)
+		snprintf(ar->dmsg_disc, sizeof(ar->dmsg_disc), "%s", sw_cfg_str(cfg, "dmsg_discovery"));
 	ar->m_udp_in = sw_metric_new(sw_svc_metrics(svc), "ar_udp_datagrams_total",
 	    "sudph datagrams accepted, by type", SW_COUNTER, (const char *[]){"type", NULL},
 	    NULL, 0);
@@ -94,6 +98,9 @@ ar_start(void *priv)
 	ar->http = sw_http_server_new(sw_svc_base(ar->svc), ar->name, sw_svc_metrics(ar->svc));
 	if (ar->http == NULL || ar_api_routes(ar) == -1 ||
 	    sw_http_server_listen(ar->http, ar->listen) == -1 || ar_udp_open(ar) == -1)
+		return -1;
+	if (ar->dmsg_disc[0] != '\0' && (ar->http_dmsg = sw_http_dmsg_serve_as(sw_svc_base(ar->svc),
+	    ar->http, &ar->kp, ar->dmsg_disc, ar->name)) == NULL)
 		return -1;
 	sw_hex_encode(pk, ar->kp.pk, SW_PK_LEN);
 	sw_log_info(ar->name, "listening", "addr=%s udp=%s store=%s pk=%s", ar->listen,
@@ -142,6 +149,7 @@ ar_destroy(void *priv)
 	struct ar *ar = priv;
 
 	ar_udp_close(ar);
+	sw_http_dmsg_server_free(ar->http_dmsg);
 	sw_http_server_free(ar->http);
 	sodium_memzero(&ar->kp, sizeof(ar->kp));
 	free(ar);

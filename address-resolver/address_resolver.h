@@ -63,6 +63,8 @@ struct ar {
 	const char *name;
 	struct sw_store *st;
 	struct sw_http_server *http;
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
+	char dmsg_disc[256];                   /* ...registered there ("": no dmsg) */
 	struct sw_keypair kp;
 	struct sw_httpauth auth;
 	char listen[256];

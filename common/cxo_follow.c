@@ -833,3 +833,9 @@ cxo_follow_stats(const struct cxo_follow *f, struct cxo_follow_stats *s)
 	s->overflows = f->overflows;
 	s->rebuilding = f->rebuilding;
 }
+
+struct dmsg_client *
+cxo_follow_dmsg(const struct cxo_follow *f)
+{
+	return f != NULL && f->dmsg != NULL ? cxo_dmsg_pub_client(f->dmsg) : NULL;
+}

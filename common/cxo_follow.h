@@ -97,6 +97,8 @@ void cxo_follow_del(struct cxo_follow *f, size_t k, const char *member);
 
 /* For tests and metrics. */
 struct cxo_feed *cxo_follow_feed(const struct cxo_follow *f);
+/* The publisher's dmsg client (NULL when not on dmsg), which also carries HTTP over dmsg. */
+struct dmsg_client *cxo_follow_dmsg(const struct cxo_follow *f);
 int cxo_follow_tcp_port(const struct cxo_follow *f);
 struct cxo_follow_stats {
 	size_t records;      /* with leaves, followed for expiry */

@@ -444,3 +444,9 @@ cxo_cycle_read(struct event_base *base, const struct cxo_sub_opts *o, int timeou
 	evtimer_add(cy->timeout, &tv);
 	return 0;
 }
+
+struct sw_http_client *
+cxo_mgr_http(struct cxo_mgr *m)
+{
+	return m->http;
+}

@@ -76,6 +76,8 @@ struct cxo_mgr *cxo_mgr_new(struct event_base *base, const struct cxo_mgr_opts *
 void cxo_mgr_free(struct cxo_mgr *m);
 /* cb runs once, later, from the loop.  -1 (no callback) out of memory. */
 int cxo_mgr_query(struct cxo_mgr *m, const struct cxo_query *q, cxo_answer_fn *cb, void *arg);
+/* The HTTP client of the fallback (to give it a carrier, http_dmsg.h). */
+struct sw_http_client *cxo_mgr_http(struct cxo_mgr *m);
 /* Open subscriptions. */
 size_t cxo_mgr_subs(const struct cxo_mgr *m);
 /* The subscription of a feed, if open (for stats in tests). */

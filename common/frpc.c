@@ -26,6 +26,7 @@
 #include "dmsg_client.h"
 #include "dmsg_wire.h"
 #include "frpc.h"
+#include "json.h"
 
 /* ---------- frames ---------- */
 
@@ -54,10 +55,8 @@ fail:
 enum frpc_frame
 frpc_frame_get(const uint8_t *buf, size_t len, cJSON **out, size_t *used)
 {
-	const char *end = NULL;
 	uint32_t n;
 	cJSON *v;
-	size_t i;
 
 	*out = NULL;
 	if (len < 4)
@@ -68,16 +67,10 @@ frpc_frame_get(const uint8_t *buf, size_t len, cJSON **out, size_t *used)
 	if (len - 4 < n)
 		return FRPC_FRAME_MORE;
 	*used = 4 + (size_t)n;
-	v = cJSON_ParseWithLengthOpts((const char *)buf + 4, n, &end, 0);
-	if (v == NULL || !cJSON_IsObject(v) || end == NULL)
+	/* One object, nothing after it but white space, no key twice. */
+	v = sw_json_parse(buf + 4, n, NULL);
+	if (v == NULL || !cJSON_IsObject(v))
 		goto bad;
-	/* One object and nothing after it but white space. */
-	for (i = (size_t)(end - ((const char *)buf + 4)); i < n; i++) {
-		char c = (char)buf[4 + i];
-
-		if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
-			goto bad;
-	}
 	*out = v;
 	return FRPC_FRAME_OK;
 bad:

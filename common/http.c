@@ -83,6 +83,7 @@ enum conn_state {
 	C_HANDLING,  /* the handler has the request */
 	C_WRITING,   /* the answer is going out */
 	C_CLOSING,   /* answer sent, write side shut, draining until EOF */
+	C_STREAM,    /* a streamed answer (sw_http_stream_start) is going out */
 };
 
 /* Chunked body decoding. */
@@ -96,8 +97,11 @@ struct http_conn {
 	struct event *timer;            /* the deadline of the current phase */
 	enum conn_state state;
 	int refuse;                     /* over its IP's cap: answer 503 */
+	int busy;                       /* inside conn_process: free later */
+	int dead;                       /* freed while busy */
 	int close_after;                /* close once the answer is out */
-	char peer[64];
+	char peer[72];
+	const char *carrier;            /* "tcp", or what adopted it ("dmsg") */
 	char *hbuf;                     /* header lines, each NUL-terminated */
 	size_t hlen;
 	size_t nlines;
@@ -112,7 +116,7 @@ struct sw_http_server {
 	struct event_base *base;
 	char *svc;
 	struct sw_metrics *metrics;
-	struct sw_metric *m_requests, *m_duration, *m_open;
+	struct sw_metric *m_requests, *m_duration, *m_open, *m_carrier;
 	struct sw_listener *lis;
 	struct sw_http_limits lim;
 	size_t max_body;
@@ -159,7 +163,9 @@ struct sw_http_req {
 	char *segs[SW_HTTP_MAX_SEGS];
 	size_t nheaders;
 	struct header headers[SW_HTTP_MAX_LINES];
-	char peer[64];
+	char peer[72];
+	const char *carrier;
+	int status;       /* of a streamed answer */
 	char buf[];
 };
 
@@ -250,6 +256,9 @@ sw_http_server_new(struct event_base *base, const char *svc, struct sw_metrics *
 		    "HTTP request latency by route.", SW_HISTOGRAM, l_route, NULL, 0);
 		srv->m_open = sw_metric_new(metrics, "sw_http_open_connections",
 		    "Open HTTP connections (every accepted one).", SW_GAUGE, NULL, NULL, 0);
+		srv->m_carrier = sw_metric_new(metrics, "sw_http_carrier_requests_total",
+		    "HTTP requests served, by carrier (tcp, dmsg).", SW_COUNTER,
+		    (const char *const[]){"carrier", NULL}, NULL, 0);
 	}
 	return srv;
 fail:
@@ -372,7 +381,7 @@ req_free(struct sw_http_req *r)
 }
 
 static void
-conn_free(struct http_conn *c)
+conn_destroy(struct http_conn *c)
 {
 	struct sw_http_server *srv = c->srv;
 	struct sw_http_req *r = c->pending;
@@ -401,6 +410,19 @@ conn_free(struct http_conn *c)
 		sw_metric_set(srv->m_open, NULL, (double)srv->nconns);
 	free(c->hbuf);
 	free(c);
+}
+
+/*
+ * A handler may answer (and so end the connection) from inside
+ * conn_process; the connection then goes when conn_process returns.
+ */
+static void
+conn_free(struct http_conn *c)
+{
+	if (c->busy && !c->srv->closing)
+		c->dead = 1;
+	else
+		conn_destroy(c);
 }
 
 /* Status line and headers for an answer with a body of len bytes. */
@@ -511,6 +533,7 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 	case C_CLOSING:
 	case C_HANDLING:
 	case C_WRITING:
+	case C_STREAM:
 		conn_free(c);
 		break;
 	}
@@ -550,7 +573,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 static struct http_conn *
 conn_new(struct sw_http_server *srv, struct bufferevent *bev, const char *peer,
-    struct sw_listener_peer *lpeer)
+    struct sw_listener_peer *lpeer, const char *carrier)
 {
 	struct http_conn *c;
 	struct timeval wr = {SW_HTTP_WRITE_S, 0};
@@ -563,6 +586,7 @@ conn_new(struct sw_http_server *srv, struct bufferevent *bev, const char *peer,
 	c->srv = srv;
 	c->bev = bev;
 	c->lpeer = lpeer;
+	c->carrier = carrier != NULL ? carrier : "tcp";
 	sw_strlcpy(c->peer, peer != NULL ? peer : "", sizeof(c->peer));
 	c->next = srv->conns;
 	if (srv->conns != NULL)
@@ -601,7 +625,7 @@ on_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
 		sw_listener_release(srv->lis, peer);
 		return;
 	}
-	if ((c = conn_new(srv, bev, sw_listener_peer_ip(peer), peer)) == NULL) {
+	if ((c = conn_new(srv, bev, sw_listener_peer_ip(peer), peer, "tcp")) == NULL) {
 		bufferevent_free(bev);
 		sw_listener_release(srv->lis, peer);
 		return;
@@ -612,7 +636,14 @@ on_accept(evutil_socket_t fd, const struct sockaddr *sa, int salen,
 int
 sw_http_server_adopt(struct sw_http_server *srv, struct bufferevent *bev, const char *peer)
 {
-	if (srv->closing || conn_new(srv, bev, peer, NULL) == NULL) {
+	return sw_http_server_adopt_as(srv, bev, peer, NULL);
+}
+
+int
+sw_http_server_adopt_as(struct sw_http_server *srv, struct bufferevent *bev, const char *peer,
+    const char *carrier)
+{
+	if (srv->closing || conn_new(srv, bev, peer, NULL, carrier) == NULL) {
 		bufferevent_free(bev);
 		return -1;
 	}
@@ -1156,50 +1187,66 @@ read_body(struct http_conn *c)
 
 static void dispatch(struct http_conn *c);
 
+/* One step of the connection's state machine: 1 to go on, 0 to wait. */
+static int
+conn_step(struct http_conn *c, struct evbuffer *in)
+{
+	int status;
+	const char *msg;
+
+	switch (c->state) {
+	case C_IDLE:
+		if (evbuffer_get_length(in) == 0)
+			return 0;
+		c->state = C_HEAD;
+		conn_arm(c, c->srv->lim.header_ms);
+		return 1;
+	case C_HEAD:
+		if (read_head(c) <= 0)
+			return 0;
+		if ((c->pending = req_build(c, &status, &msg)) == NULL ||
+		    req_framing(c, c->pending, &status, &msg) == -1) {
+			conn_fail(c, status, msg);
+			return 0;
+		}
+		c->hlen = 0;
+		c->nlines = 0;
+		c->state = C_BODY;
+		conn_arm(c, c->srv->lim.body_ms);
+		return 1;
+	case C_BODY:
+		if (read_body(c) <= 0)
+			return 0;
+		c->state = C_HANDLING;
+		event_del(c->timer);
+		c->chunked = 0;
+		dispatch(c);
+		return 1;
+	case C_CLOSING:
+		conn_linger(c);
+		return 0;
+	case C_HANDLING:
+	case C_WRITING:
+	case C_STREAM:
+		break;
+	}
+	return 0;
+}
+
 static void
 conn_process(struct http_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	int status, rc;
-	const char *msg;
 
-	for (;;) {
-		switch (c->state) {
-		case C_IDLE:
-			if (evbuffer_get_length(in) == 0)
-				return;
-			c->state = C_HEAD;
-			conn_arm(c, c->srv->lim.header_ms);
-			continue;
-		case C_HEAD:
-			if ((rc = read_head(c)) <= 0)
-				return;
-			if ((c->pending = req_build(c, &status, &msg)) == NULL ||
-			    req_framing(c, c->pending, &status, &msg) == -1) {
-				conn_fail(c, status, msg);
-				return;
-			}
-			c->hlen = 0;
-			c->nlines = 0;
-			c->state = C_BODY;
-			conn_arm(c, c->srv->lim.body_ms);
-			continue;
-		case C_BODY:
-			if ((rc = read_body(c)) <= 0)
-				return;
-			c->state = C_HANDLING;
-			event_del(c->timer);
-			c->chunked = 0;
-			dispatch(c);
-			continue;
-		case C_CLOSING:
-			conn_linger(c);
-			return;
-		case C_HANDLING:
-		case C_WRITING:
-			return;
-		}
-	}
+	/* Re-entered from an answer given inside the loop: the loop goes on. */
+	if (c->busy)
+		return;
+	c->busy = 1;
+	while (!c->dead && conn_step(c, in))
+		;
+	c->busy = 0;
+	if (c->dead)
+		conn_destroy(c);
 }
 
 /* ---- routing a complete request ---- */
@@ -1228,6 +1275,7 @@ dispatch(struct http_conn *c)
 
 	r->srv = srv;
 	r->conn = c;
+	r->carrier = c->carrier;
 	if (c->refuse) {
 		r->keepalive = 0;
 		sw_http_error(r, 503, "too many connections from this address");
@@ -1413,6 +1461,12 @@ sw_http_req_peer(const struct sw_http_req *req)
 }
 
 const char *
+sw_http_req_carrier(const struct sw_http_req *req)
+{
+	return req->carrier != NULL ? req->carrier : "tcp";
+}
+
+const char *
 sw_http_req_svc(const struct sw_http_req *req)
 {
 	return req->srv != NULL ? req->srv->svc : NULL;
@@ -1482,6 +1536,7 @@ finish(struct sw_http_req *r, int status, const char *ctype, struct evbuffer *bb
 		evbuffer_drain(bbody, len);
 	secs = elapsed_s(&r->t0);
 	snprintf(code, sizeof(code), "%d", status);
+	sw_metric_add(srv->m_carrier, (const char *const[]){r->carrier}, 1);
 	sw_metric_add(srv->m_requests, (const char *const[]){route, r->mlabel, code}, 1);
 	sw_metric_observe(srv->m_duration, (const char *const[]){route}, secs);
 	if (sw_log_get_level() <= SW_LOG_DEBUG)
@@ -1493,6 +1548,70 @@ finish(struct sw_http_req *r, int status, const char *ctype, struct evbuffer *bb
 		conn_free(c);
 	else if (evbuffer_get_length(out) == 0)
 		conn_answered(c); /* nothing to wait for (a carrier that wrote at once) */
+}
+
+/*
+ * A streamed answer: no Content-Length, so it ends with the connection.
+ * The request stays the connection's pending one, so a client leaving
+ * marks it gone like any other.
+ */
+int
+sw_http_stream_start(struct sw_http_req *req, int status, const char *ctype)
+{
+	struct http_conn *c = req->conn;
+	struct evbuffer *out;
+
+	if (req->gone || c == NULL || c->state != C_HANDLING)
+		return -1;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Cache-Control: no-cache\r\nConnection: close\r\n\r\n", status, reason(status),
+	    ctype != NULL ? ctype : "application/octet-stream") < 0)
+		return -1;
+	req->status = status;
+	c->state = C_STREAM;
+	return 0;
+}
+
+int
+sw_http_stream_write(struct sw_http_req *req, const void *data, size_t len)
+{
+	if (req->gone || req->conn == NULL || req->conn->state != C_STREAM)
+		return -1;
+	return evbuffer_add(bufferevent_get_output(req->conn->bev), data, len);
+}
+
+size_t
+sw_http_stream_queued(const struct sw_http_req *req)
+{
+	if (req->gone || req->conn == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(req->conn->bev));
+}
+
+void
+sw_http_stream_end(struct sw_http_req *req)
+{
+	struct http_conn *c = req->conn;
+	char code[16];
+
+	if (req->gone || c == NULL || c->state != C_STREAM) {
+		if (!req->gone && c != NULL)
+			finish(req, 500, "application/json", NULL, "{\"error\":\"no stream\"}", 21);
+		else
+			req_free(req);
+		return;
+	}
+	snprintf(code, sizeof(code), "%d", req->status);
+	sw_metric_add(c->srv->m_carrier, (const char *const[]){req->carrier}, 1);
+	sw_metric_add(c->srv->m_requests, (const char *const[]){req->route != NULL ?
+	    req->route->pattern : SW_HTTP_UNMATCHED, req->mlabel, code}, 1);
+	c->pending = NULL;
+	c->close_after = 1;
+	c->state = C_WRITING;
+	req_free(req);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_answered(c);
 }
 
 void

@@ -82,6 +82,9 @@ void sw_http_server_set_limits(struct sw_http_server *srv, const struct sw_http_
  */
 struct bufferevent;
 int sw_http_server_adopt(struct sw_http_server *srv, struct bufferevent *bev, const char *peer);
+/* The same, counted in /metrics under carrier (NULL: "tcp"; http_dmsg.c: "dmsg"). */
+int sw_http_server_adopt_as(struct sw_http_server *srv, struct bufferevent *bev, const char *peer,
+    const char *carrier);
 /* method: "GET", "POST", "DELETE", "PUT", or "*" for any. */
 int sw_http_route(struct sw_http_server *srv, const char *method, const char *pattern,
     sw_http_handler *h, void *arg);
@@ -109,8 +112,10 @@ const char *sw_http_req_query(const struct sw_http_req *req, const char *name); 
 const char *sw_http_req_header(const struct sw_http_req *req, const char *name);
 /* Followed by a NUL not counted in *len, so C string parsers may read it. */
 const unsigned char *sw_http_req_body(const struct sw_http_req *req, size_t *len);
-/* The peer's IP address as text. */
+/* The peer's IP address as text; over dmsg, the peer's PK in hex. */
 const char *sw_http_req_peer(const struct sw_http_req *req);
+/* "tcp", or the carrier that adopted the connection ("dmsg"). */
+const char *sw_http_req_carrier(const struct sw_http_req *req);
 int sw_http_req_gone(const struct sw_http_req *req);
 /* For logs: the server's service name (NULL once gone) and the matched pattern (or NULL). */
 const char *sw_http_req_svc(const struct sw_http_req *req);
@@ -129,6 +134,17 @@ void sw_http_reply_raw(struct sw_http_req *req, int status, const char *ctype,
     const void *body, size_t len);
 void sw_http_reply_buf(struct sw_http_req *req, int status, const char *ctype,
     struct evbuffer *body);
+/*
+ * A streamed answer (Server-Sent Events): start sends status and headers
+ * (no length: the stream ends with the connection), each write appends;
+ * end finishes and frees req (call it also once sw_http_req_gone says the
+ * client left).  -1 when gone or not streaming.  queued: bytes written and
+ * not yet sent (a slow reader's backlog).
+ */
+int sw_http_stream_start(struct sw_http_req *req, int status, const char *ctype);
+int sw_http_stream_write(struct sw_http_req *req, const void *data, size_t len);
+size_t sw_http_stream_queued(const struct sw_http_req *req);
+void sw_http_stream_end(struct sw_http_req *req);
 /*
  * {"error":msg}; extra (may be NULL) adds its members to the object and is
  * consumed (freed); an "error" member in extra is ignored.
@@ -159,6 +175,14 @@ struct sw_http_opts {
 	int backoff_ms; /* first delay, doubling; default 200 */
 	const char *const *headers; /* NULL-terminated name, value, name, value, … */
 };
+
+/*
+ * dmsg first (common/http_dmsg.h): requests to a URL mapped in d go to the
+ * service's (pk, 80) first and to TCP when no stream opens in 2 s.  d NULL
+ * detaches.  -1 when d has no room for another client.
+ */
+struct sw_http_dmsg;
+int sw_http_client_set_dmsg(struct sw_http_client *c, struct sw_http_dmsg *d);
 
 /*
  * url: "http://host[:port]/path?query".  body may be NULL; with a body,

@@ -25,6 +25,7 @@
 #include <event2/http.h>
 
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 
 #define SW_HTTP_CLIENT_TIMEOUT_MS 5000
@@ -58,6 +59,10 @@ struct call {
 	const char *err;
 	sw_http_client_cb *cb;
 	void *arg;
+	int tcp_now;                  /* this try: the dmsg stream did not open */
+	int fallback;                 /* the try ended because the dial failed */
+	int on_dmsg;                  /* the current (last) try went over dmsg */
+	struct sw_http_dmsg_try *dt;  /* its dial and splice-to-be */
 };
 
 struct sw_http_client {
@@ -66,9 +71,11 @@ struct sw_http_client {
 	char *svc;
 	struct call *calls;
 	int closing;
+	struct sw_http_dmsg *dmsg;    /* dmsg-first carrier, or NULL */
 };
 
 static void start_try(struct call *k);
+static void try_over(struct call *k, int status, const char *err);
 
 struct sw_http_client *
 sw_http_client_new(struct event_base *base, const char *svc)
@@ -100,6 +107,7 @@ fail:
 static void
 call_free(struct call *k)
 {
+	sw_http_dmsg_try_free(k->dt);
 	if (k->conn != NULL)
 		evhttp_connection_free(k->conn);
 	if (k->timer != NULL)
@@ -148,6 +156,7 @@ deliver(struct call *k)
 	resp.len = k->rbody != NULL ? k->rlen : 0;
 	if (resp.len > 0)
 		resp.json = cJSON_ParseWithLength(resp.body, resp.len);
+	sw_http_dmsg_note(k->c->dmsg, k->on_dmsg);
 	k->cb(&resp, k->arg);
 	cJSON_Delete(resp.json);
 	call_free(k);
@@ -169,10 +178,48 @@ sw_http_client_free(struct sw_http_client *c)
 		k->err = "client closed";
 		deliver(k);
 	}
+	if (c->dmsg != NULL)
+		sw_http_dmsg_detach(c->dmsg, c);
 	if (c->dns != NULL)
 		evdns_base_free(c->dns, 1);
 	free(c->svc);
 	free(c);
+}
+
+int
+sw_http_client_set_dmsg(struct sw_http_client *c, struct sw_http_dmsg *d)
+{
+	if (c->dmsg != NULL) {
+		sw_http_dmsg_detach(c->dmsg, c);
+		sw_http_client_dmsg_gone(c);
+	}
+	if (d != NULL && sw_http_dmsg_attach(d, c) == -1)
+		return -1;
+	c->dmsg = d;
+	return 0;
+}
+
+/* The carrier goes: dials are cancelled; a try on a splice ends with its connection. */
+void
+sw_http_client_dmsg_gone(struct sw_http_client *c)
+{
+	for (struct call *k = c->calls; k != NULL; k = k->next) {
+		sw_http_dmsg_try_free(k->dt);
+		k->dt = NULL;
+	}
+	c->dmsg = NULL;
+}
+
+/* The dmsg dial of k's try is over: spliced (nothing to do) or failed (TCP now). */
+static void
+dmsg_done(void *arg, int ok)
+{
+	struct call *k = arg;
+
+	if (ok || !k->in_try)
+		return;
+	k->fallback = 1;
+	try_over(k, 0, "no dmsg stream");
 }
 
 static void
@@ -273,6 +320,16 @@ on_step(evutil_socket_t fd, short what, void *arg)
 		evhttp_connection_free(k->conn);
 		k->conn = NULL;
 	}
+	sw_http_dmsg_try_free(k->dt);
+	k->dt = NULL;
+	if (k->fallback) {
+		/* Not a retry: the same try again, over TCP (services.md, dmsgfirst). */
+		k->fallback = 0;
+		k->tcp_now = 1;
+		k->tries--;
+		start_try(k);
+		return;
+	}
 	if (!retriable(k) || k->tries > k->retries) {
 		if (k->status == 0 || k->status >= 500)
 			sw_log_debug(k->c->svc, "http request failed", "method=%s url=%s status=%d "
@@ -309,7 +366,9 @@ start_try(struct call *k)
 	struct evhttp_request *req = NULL;
 	struct evkeyvalq *h;
 	struct timeval tv;
-	char clen[32];
+	char clen[32], laddr[32];
+	const char *host = k->host;
+	int port = k->port;
 
 	k->tries++;
 	k->in_try = 1;
@@ -321,9 +380,19 @@ start_try(struct call *k)
 	tv.tv_sec = k->timeout_ms / 1000;
 	tv.tv_usec = (k->timeout_ms % 1000) * 1000;
 	evtimer_add(k->timer, &tv);
-	k->conn = evhttp_connection_base_new(k->c->base, k->c->dns, k->host, (ev_uint16_t)k->port);
+	k->on_dmsg = 0;
+	if (k->c->dmsg != NULL && !k->tcp_now &&
+	    (k->dt = sw_http_dmsg_try_start(k->c->dmsg, k->host, k->port, k->target, dmsg_done, k, laddr,
+	    sizeof(laddr), &port)) != NULL) {
+		host = "127.0.0.1";
+		k->on_dmsg = 1;
+	}
+	k->tcp_now = 0;
+	k->conn = evhttp_connection_base_new(k->c->base, k->c->dns, host, (ev_uint16_t)port);
 	if (k->conn == NULL)
 		goto fail;
+	if (k->on_dmsg)
+		evhttp_connection_set_local_address(k->conn, laddr);
 	/* libevent's own timeout is a backstop; ours bounds the whole try. */
 	evhttp_connection_set_timeout_tv(k->conn, &tv);
 	evhttp_connection_set_max_body_size(k->conn, SW_HTTP_CLIENT_MAX_BODY);

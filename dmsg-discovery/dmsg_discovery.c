@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxo_follow.h"
 #include "dict.h"
 #include "dmsg_discovery.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -100,6 +102,11 @@ dd_start(void *priv)
 	if ((dd->cxo_addr[0] != '\0' || dd->dmsg_disc[0] != '\0') &&
 	    dd_feed_start(dd, dd->cxo_addr, dd->dmsg_disc) == -1)
 		return -1;
+	/* The HTTP API on dmsg port 80, on the feed's dmsg client. */
+	if (cxo_follow_dmsg(dd->feed) != NULL &&
+	    (dd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(dd->svc), dd->http,
+	    cxo_follow_dmsg(dd->feed), 0, dd->name)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -108,6 +115,8 @@ dd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct dd *dd = priv;
 
+	sw_http_dmsg_server_free(dd->http_dmsg); /* before the feed's dmsg client */
+	dd->http_dmsg = NULL;
 	dd_feed_free(dd);
 	sw_svc_drain(dd->svc, done);
 }
@@ -126,6 +135,7 @@ dd_destroy(void *priv)
 {
 	struct dd *dd = priv;
 
+	sw_http_dmsg_server_free(dd->http_dmsg);
 	dd_feed_free(dd);
 	sw_http_server_free(dd->http);
 	sw_dict_free(dd->writing);

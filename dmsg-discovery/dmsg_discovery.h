@@ -26,6 +26,7 @@ struct cxo_follow;
 
 struct dd {
 	struct sw_svc *svc;
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 	const char *name;
 	struct sw_store *st;
 	struct sw_http_server *http;

@@ -21,7 +21,33 @@ struct rf_query {
 	uint8_t pk[RF_MAX_PAIRS][2][SW_PK_LEN];
 	int dup[RF_MAX_PAIRS]; /* the same pair as an earlier one: one key in the answer */
 	int min_hops, max_hops;
+	unsigned types; /* RF_TYPES_ALL, or the bits of opts.types */
 };
+
+/* opts.types: absent (any), or a non-empty array of known type names. */
+static int
+opt_types(const cJSON *opts, unsigned *out, char *msg, size_t msglen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, "types"), *t;
+
+	*out = RF_TYPES_ALL;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsArray(v))
+		return snprintf(msg, msglen, "opts.types must be an array of type names"), 400;
+	if (cJSON_GetArraySize(v) == 0 || cJSON_GetArraySize(v) > 8)
+		return snprintf(msg, msglen, "opts.types must name 1 to 8 types"), 422;
+	*out = 0;
+	cJSON_ArrayForEach(t, v) {
+		if (!cJSON_IsString(t))
+			return snprintf(msg, msglen, "opts.types must be an array of type names"), 400;
+		if (rf_type_parse(t->valuestring) == RF_TYPE_OTHER)
+			return snprintf(msg, msglen, "opts.types: unknown type (dmsg, stcpr, sudph)"),
+			    422;
+		*out |= 1u << rf_type_parse(t->valuestring);
+	}
+	return 0;
+}
 
 /* An optional small integer member of opts: 0, or 400 with msg filled. */
 static int
@@ -58,7 +84,8 @@ parse_query(const cJSON *body, struct rf_query *q, char *msg, size_t msglen)
 	if (opts != NULL && !cJSON_IsObject(opts) && !cJSON_IsNull(opts))
 		return snprintf(msg, msglen, "opts must be an object"), 400;
 	if ((rc = opt_int(opts, "min_hops", 1, &q->min_hops, msg, msglen)) != 0 ||
-	    (rc = opt_int(opts, "max_hops", RF_DEFAULT_HOPS, &q->max_hops, msg, msglen)) != 0)
+	    (rc = opt_int(opts, "max_hops", RF_DEFAULT_HOPS, &q->max_hops, msg, msglen)) != 0 ||
+	    (rc = opt_types(opts, &q->types, msg, msglen)) != 0)
 		return rc;
 	n = cJSON_GetArraySize(edges);
 	cJSON_ArrayForEach(pair, edges) {
@@ -161,8 +188,8 @@ post_routes(struct sw_http_req *req, void *arg)
 
 		if (q.dup[i])
 			continue;
-		n = rf_graph_paths(rf->g, q.pk[i][0], q.pk[i][1], q.min_hops, q.max_hops, now,
-		    paths, RF_MAX_PATHS);
+		n = rf_graph_paths_typed(rf->g, q.pk[i][0], q.pk[i][1], q.min_hops, q.max_hops,
+		    q.types, now, paths, RF_MAX_PATHS);
 		sw_metric_observe(rf->m_search, NULL, mono_s() - t0);
 		sw_hex_encode(src, q.pk[i][0], SW_PK_LEN);
 		sw_hex_encode(dst, q.pk[i][1], SW_PK_LEN);

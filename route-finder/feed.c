@@ -61,7 +61,7 @@ leaf_put(struct rf *rf, const char *path, const uint8_t *data, size_t len)
 		    path);
 		return 1;
 	}
-	if (rf_graph_put(rf->g, te.t_id, te.edges[0], te.edges[1], LLONG_MAX) == -1)
+	if (rf_graph_put_type(rf->g, te.t_id, te.edges[0], te.edges[1], te.type, LLONG_MAX) == -1)
 		return -1;
 	return 0;
 }

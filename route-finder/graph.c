@@ -173,9 +173,16 @@ node_release(struct rf_graph *g, uint32_t i)
 	g->live_nodes--;
 }
 
+/*
+ * Adjacency is kept in t_id order, so a depth-first walk meets paths in
+ * the answer's order (paths.c).  id is the new edge's t_id (not yet in
+ * the edge array).
+ */
 static int
-adj_add(struct rf_node *n, uint32_t e)
+adj_add(struct rf_graph *g, struct rf_node *n, uint32_t e, const uint8_t id[TP_ID_LEN])
 {
+	uint32_t at = n->deg;
+
 	if (n->deg == n->cap) {
 		uint32_t cap = next_cap(n->cap ? n->cap : 4, n->deg + 1);
 
@@ -183,7 +190,11 @@ adj_add(struct rf_node *n, uint32_t e)
 			return -1;
 		n->cap = cap;
 	}
-	n->adj[n->deg++] = e;
+	while (at > 0 && memcmp(g->edges[n->adj[at - 1]].t_id, id, TP_ID_LEN) > 0)
+		at--;
+	memmove(&n->adj[at + 1], &n->adj[at], (n->deg - at) * sizeof(*n->adj));
+	n->adj[at] = e;
+	n->deg++;
 	return 0;
 }
 
@@ -192,15 +203,37 @@ adj_del(struct rf_node *n, uint32_t e)
 {
 	for (uint32_t i = 0; i < n->deg; i++) {
 		if (n->adj[i] == e) {
-			n->adj[i] = n->adj[--n->deg];
+			memmove(&n->adj[i], &n->adj[i + 1], (n->deg - i - 1) * sizeof(*n->adj));
+			n->deg--;
 			return;
 		}
 	}
 }
 
+enum rf_type
+rf_type_parse(const char *name)
+{
+	if (name == NULL)
+		return RF_TYPE_OTHER;
+	if (strcmp(name, "dmsg") == 0)
+		return RF_TYPE_DMSG;
+	if (strcmp(name, "stcpr") == 0)
+		return RF_TYPE_STCPR;
+	if (strcmp(name, "sudph") == 0)
+		return RF_TYPE_SUDPH;
+	return RF_TYPE_OTHER;
+}
+
 int
 rf_graph_put(struct rf_graph *g, const uint8_t t_id[TP_ID_LEN], const uint8_t a[SW_PK_LEN],
     const uint8_t b[SW_PK_LEN], long long exp)
+{
+	return rf_graph_put_type(g, t_id, a, b, NULL, exp);
+}
+
+int
+rf_graph_put_type(struct rf_graph *g, const uint8_t t_id[TP_ID_LEN],
+    const uint8_t a[SW_PK_LEN], const uint8_t b[SW_PK_LEN], const char *type, long long exp)
 {
 	uint32_t e = ix_get(g->edge_ix, t_id, TP_ID_LEN), na = RF_NONE, nb = RF_NONE;
 	struct rf_edge *ed;
@@ -217,9 +250,9 @@ rf_graph_put(struct rf_graph *g, const uint8_t t_id[TP_ID_LEN], const uint8_t a[
 	if (nb == RF_NONE)
 		goto fail;
 	e = g->nfree_edges > 0 ? g->free_edges[g->nfree_edges - 1] : g->nedges;
-	if (adj_add(&g->nodes[na], e) == -1)
+	if (adj_add(g, &g->nodes[na], e, t_id) == -1)
 		goto fail;
-	if (adj_add(&g->nodes[nb], e) == -1) {
+	if (adj_add(g, &g->nodes[nb], e, t_id) == -1) {
 		adj_del(&g->nodes[na], e);
 		goto fail;
 	}
@@ -239,6 +272,7 @@ rf_graph_put(struct rf_graph *g, const uint8_t t_id[TP_ID_LEN], const uint8_t a[
 	ed->b = nb;
 	ed->exp = exp;
 	ed->mark = g->mark;
+	ed->type = (uint8_t)rf_type_parse(type);
 	g->live_edges++;
 	return 1;
 fail:

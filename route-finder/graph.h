@@ -30,9 +30,13 @@
 
 #define RF_MAX_HOPS    10  /* the API's ceiling for max_hops */
 #define RF_MAX_PATHS   5   /* paths per pair */
-/* Paths shorter than min_hops that a search may pass over before it gives up. */
-#define RF_MAX_SKIPPED 128
-#define RF_MAX_ACCEPTED (RF_MAX_PATHS + RF_MAX_SKIPPED)
+/*
+ * min_hops 1: Yen's list holds the returned paths only.  min_hops > 1: a
+ * depth-first search by exact length (paths.c), bounded by RF_DFS_BUDGET
+ * adjacency entries looked at per pair.
+ */
+#define RF_MAX_ACCEPTED RF_MAX_PATHS
+#define RF_DFS_BUDGET  250000
 #define RF_MAX_CAND    (RF_MAX_ACCEPTED * RF_MAX_HOPS)
 #define RF_NONE        UINT32_MAX
 
@@ -57,7 +61,19 @@ struct rf_edge {
 	long long exp; /* Unix s; usable while exp > now */
 	uint32_t mark; /* refresh generation that last saw it */
 	uint32_t block;
+	uint8_t type;  /* enum rf_type */
 };
+
+/* Transport types, as bits of a search's type mask. */
+enum rf_type {
+	RF_TYPE_DMSG = 0,
+	RF_TYPE_STCPR,
+	RF_TYPE_SUDPH,
+	RF_TYPE_OTHER,
+};
+#define RF_TYPES_ALL 0xffu
+/* The bit of a type name; RF_TYPE_OTHER for one we do not know. */
+enum rf_type rf_type_parse(const char *name);
 
 struct sw_dict;
 
@@ -74,6 +90,7 @@ struct rf_graph {
 	uint32_t mark; /* refresh generation */
 	/* search scratch */
 	uint32_t seen, block;
+	unsigned types;  /* the search's type mask */
 	uint32_t *queue; /* capnodes long */
 	struct rf_path *acc;  /* RF_MAX_ACCEPTED */
 	struct rf_path *cand; /* RF_MAX_CAND */
@@ -91,6 +108,9 @@ void rf_graph_free(struct rf_graph *g);
  */
 int rf_graph_put(struct rf_graph *g, const uint8_t t_id[TP_ID_LEN], const uint8_t a[SW_PK_LEN],
     const uint8_t b[SW_PK_LEN], long long exp);
+/* The same with the transport's type ("dmsg", "stcpr", …; NULL: other). */
+int rf_graph_put_type(struct rf_graph *g, const uint8_t t_id[TP_ID_LEN],
+    const uint8_t a[SW_PK_LEN], const uint8_t b[SW_PK_LEN], const char *type, long long exp);
 /* 1 deleted, 0 unknown. */
 int rf_graph_del(struct rf_graph *g, const uint8_t t_id[TP_ID_LEN]);
 
@@ -116,6 +136,10 @@ uint32_t rf_graph_node(const struct rf_graph *g, const uint8_t pk[SW_PK_LEN]);
  */
 int rf_graph_paths(struct rf_graph *g, const uint8_t src[SW_PK_LEN], const uint8_t dst[SW_PK_LEN],
     int min_hops, int max_hops, long long now, struct rf_path *out, int k);
+/* The same over transports whose type bit is in types (RF_TYPES_ALL: any). */
+int rf_graph_paths_typed(struct rf_graph *g, const uint8_t src[SW_PK_LEN],
+    const uint8_t dst[SW_PK_LEN], int min_hops, int max_hops, unsigned types, long long now,
+    struct rf_path *out, int k);
 
 /* The order of paths (negative, 0, positive). */
 int rf_path_cmp(const struct rf_graph *g, const struct rf_path *p, const struct rf_path *q);

@@ -10,10 +10,17 @@
  * the whole graph.  Stamps instead of cleared arrays: a new search bumps a
  * counter, and a node whose stamp differs is unvisited (or unblocked).
  *
- * Paths shorter than min_hops are still accepted into Yen's list (later
- * paths are found as deviations from them) but not returned; at most
- * RF_MAX_SKIPPED of them are passed over, so a demand for long paths in a
- * dense graph is bounded work.
+ * With min_hops above 1, Yen's method would have to walk every shorter
+ * path first (a dense graph has thousands), so those searches go another
+ * way: for each length L from min_hops up, a depth-first walk from the
+ * source over the t_id-ordered adjacency meets the paths of exactly L hops
+ * in the answer's order, and a BFS distance to the target prunes every
+ * branch that cannot reach it in the hops left.  It is exact: any path of
+ * length L is on the walk, so one is found whenever it exists, unless the
+ * walk looks at more than RF_DFS_BUDGET adjacency entries for the pair
+ * (then the paths found so far are returned).  On dense graphs the first
+ * branch tried almost always completes, so the cost is about L * degree
+ * per path; the budget bounds adversarial sparse ones.
  */
 #include <string.h>
 
@@ -44,7 +51,7 @@ usable(const struct rf_graph *g, uint32_t e, long long now)
 {
 	const struct rf_edge *ed = &g->edges[e];
 
-	return ed->block != g->block && ed->exp > now;
+	return ed->block != g->block && ed->exp > now && (g->types >> ed->type & 1u);
 }
 
 static uint32_t
@@ -185,9 +192,118 @@ deviations(struct rf_graph *g, size_t nacc, uint32_t dst, uint32_t max_hops, lon
 	}
 }
 
+/* ---- min_hops > 1: depth-first by exact length ---- */
+
+struct dfs {
+	uint32_t dst, len;
+	long long now, budget;
+	struct rf_path cur;
+	struct rf_path *out;
+	int nout, k;
+};
+
+/* BFS distances to dst over usable edges (seen stamp marks the known ones). */
+static uint32_t
+distances(struct rf_graph *g, uint32_t dst, uint32_t limit, long long now)
+{
+	uint32_t seen = next_stamp(g, 0), head = 0, tail = 0;
+
+	g->nodes[dst].seen = seen;
+	g->nodes[dst].dist = 0;
+	g->queue[tail++] = dst;
+	while (head < tail) {
+		uint32_t u = g->queue[head++];
+		struct rf_node *un = &g->nodes[u];
+
+		if (un->dist >= limit)
+			continue;
+		for (uint32_t i = 0; i < un->deg; i++) {
+			uint32_t e = un->adj[i], v;
+
+			if (!usable(g, e, now))
+				continue;
+			v = other(&g->edges[e], u);
+			if (g->nodes[v].seen == seen)
+				continue;
+			g->nodes[v].seen = seen;
+			g->nodes[v].dist = un->dist + 1;
+			g->queue[tail++] = v;
+		}
+	}
+	return seen;
+}
+
+/* 1 to stop (k paths, or the budget spent), else 0. */
+static int
+walk(struct rf_graph *g, struct dfs *w, uint32_t u, uint32_t depth, uint32_t seen)
+{
+	const struct rf_node *un = &g->nodes[u];
+
+	for (uint32_t i = 0; i < un->deg; i++) {
+		uint32_t e = un->adj[i], v;
+		struct rf_node *vn;
+
+		if (--w->budget <= 0)
+			return 1;
+		if (!usable(g, e, w->now))
+			continue;
+		v = other(&g->edges[e], u);
+		vn = &g->nodes[v];
+		/* Not on the path yet, and the target reachable in exactly the hops left. */
+		if (vn->block == g->block || vn->seen != seen || depth + 1 + vn->dist > w->len)
+			continue;
+		w->cur.edge[depth] = e;
+		w->cur.node[depth + 1] = v;
+		if (v == w->dst) {
+			if (depth + 1 != w->len)
+				continue;
+			w->cur.len = w->len;
+			w->out[w->nout++] = w->cur;
+			if (w->nout == w->k)
+				return 1;
+			continue;
+		}
+		vn->block = g->block;
+		if (walk(g, w, v, depth + 1, seen))
+			return 1;
+		vn->block = 0;
+	}
+	return 0;
+}
+
+static int
+long_paths(struct rf_graph *g, uint32_t s, uint32_t t, int min_hops, int max_hops,
+    long long now, struct rf_path *out, int k)
+{
+	struct dfs w = {.dst = t, .now = now, .budget = RF_DFS_BUDGET, .out = out, .k = k};
+	uint32_t seen;
+
+	next_stamp(g, 1); /* no edge blocked */
+	seen = distances(g, t, (uint32_t)max_hops, now);
+
+	if (g->nodes[s].seen != seen)
+		return 0; /* no path at all */
+	for (int len = min_hops; len <= max_hops && w.nout < k && w.budget > 0; len++) {
+		w.len = (uint32_t)len;
+		next_stamp(g, 1);
+		g->nodes[s].block = g->block;
+		w.cur.node[0] = s;
+		walk(g, &w, s, 0, seen);
+	}
+	return w.nout;
+}
+
 int
 rf_graph_paths(struct rf_graph *g, const uint8_t src[SW_PK_LEN], const uint8_t dst[SW_PK_LEN],
     int min_hops, int max_hops, long long now, struct rf_path *out, int k)
+{
+	return rf_graph_paths_typed(g, src, dst, min_hops, max_hops, RF_TYPES_ALL, now, out, k);
+}
+
+int
+rf_graph_paths_typed(struct rf_graph *g, const uint8_t src[SW_PK_LEN],
+    const uint8_t dst[SW_PK_LEN], int min_hops, int max_hops, unsigned types, long long now,
+    struct rf_path *out, int k)
 {
 	uint32_t s = rf_graph_node(g, src), t = rf_graph_node(g, dst);
 	size_t nacc = 0;
@@ -198,6 +314,9 @@ rf_graph_paths(struct rf_graph *g, const uint8_t src[SW_PK_LEN], const uint8_t d
 		return 0;
 	if (k > RF_MAX_PATHS)
 		k = RF_MAX_PATHS;
+	g->types = types;
+	if (min_hops > 1)
+		return long_paths(g, s, t, min_hops, max_hops, now, out, k);
 	g->ncand = 0;
 	next_stamp(g, 1);
 	g->acc[0].node[0] = s;

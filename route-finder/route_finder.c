@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "route_finder.h"
@@ -63,12 +64,16 @@ feed_config(struct rf *rf, const cJSON *cfg)
 	if (dd != NULL && *dd == '\0')
 		dd = NULL;
 	if (pk == NULL || *pk == '\0') {
-		if (addr != NULL || dd != NULL) {
-			sw_log_error(rf->name, "feed_addr and dmsg_discovery need "
-			    "transport_discovery_pk (the feed key)", NULL);
+		if (addr != NULL) {
+			sw_log_error(rf->name, "feed_addr needs transport_discovery_pk (the feed key)",
+			    NULL);
 			return -1;
 		}
-		return 0;
+		/* Without the feed, dmsg_discovery only carries the HTTP API on dmsg port 80. */
+		if (dd == NULL)
+			return 0;
+		snprintf(rf->dmsg_disc, sizeof(rf->dmsg_disc), "%s", dd);
+		return sw_svc_keypair(rf->svc, cfg, &rf->kp);
 	}
 	if (sw_pk_parse(rf->tpd_pk, pk) == -1) {
 		sw_log_error(rf->name, "transport_discovery_pk must be 64 lowercase hex chars", NULL);
@@ -160,6 +165,11 @@ rf_start(void *priv)
 	if (rf->http == NULL || rf_api_routes(rf) == -1 ||
 	    sw_http_server_listen(rf->http, rf->listen) == -1)
 		return -1;
+	if (rf->dmsg_disc[0] != '\0' && (rf->http_dmsg = rf->dmsg != NULL ?
+	    sw_http_dmsg_serve(sw_svc_base(rf->svc), rf->http, rf->dmsg, 0, rf->name) :
+	    sw_http_dmsg_serve_as(sw_svc_base(rf->svc), rf->http, &rf->kp, rf->dmsg_disc,
+	    rf->name)) == NULL)
+		return -1;
 	if (rf->feed) {
 		sw_log_info(rf->name, "listening", "addr=%s source=feed", rf->listen);
 		return 0;
@@ -203,6 +213,7 @@ rf_destroy(void *priv)
 
 	if (rf->tick != NULL)
 		event_free(rf->tick);
+	sw_http_dmsg_server_free(rf->http_dmsg); /* before the dmsg client and the server */
 	rf_feed_free(rf);
 	sodium_memzero(&rf->kp, sizeof(rf->kp));
 	sw_http_server_free(rf->http);

@@ -62,6 +62,7 @@ struct rf {
 	char dmsg_disc[256];
 	struct sw_keypair kp; /* the dmsg identity */
 	struct dmsg_client *dmsg;
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 	struct cxo_dmsg *cd;
 	struct cxo_dmsg_target target;
 	struct cxo_sub *sub;

@@ -104,7 +104,7 @@ mget_done(const struct sw_reply *r, void *arg)
 			    "t_id=%s", p->id);
 			continue;
 		}
-		if (rf_graph_put(rf->g, te.t_id, te.edges[0], te.edges[1], p->exp) == -1) {
+		if (rf_graph_put_type(rf->g, te.t_id, te.edges[0], te.edges[1], te.type, p->exp) == -1) {
 			load_end(rf, "out of memory");
 			return;
 		}

@@ -57,6 +57,7 @@ sd_feed_start(struct sd *sd, const char *addr)
 		.ops = &ops,
 		.ctx = sd,
 		.metric_prefix = "sd_feed",
+		.follow_ms = sd->follow_ms,
 	};
 
 	o.rebuild_s = sd->ttl_s / 4 < 5 ? (sd->ttl_s < 5 ? 1 : 5) : sd->ttl_s / 4;

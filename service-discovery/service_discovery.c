@@ -9,7 +9,9 @@
 #include <sodium.h>
 
 #include "dict.h"
+#include "cxo_follow.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "service_discovery.h"
@@ -100,6 +102,11 @@ sd_start(void *priv)
 	if ((sd->cxo_addr[0] != '\0' || sd->dmsg_disc[0] != '\0') &&
 	    sd_feed_start(sd, sd->cxo_addr) == -1)
 		return -1;
+	/* The HTTP API on dmsg port 80, on the feed's dmsg client. */
+	if (cxo_follow_dmsg(sd->feed) != NULL &&
+	    (sd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(sd->svc), sd->http,
+	    cxo_follow_dmsg(sd->feed), 0, sd->name)) == NULL)
+		return -1;
 	sw_log_info(sd->name, "listening", "addr=%s store=%s", sd->listen,
 	    sw_store_is_redis(sd->st) ? "redis" : "memory");
 	return 0;
@@ -127,6 +134,7 @@ sd_destroy(void *priv)
 {
 	struct sd *sd = priv;
 
+	sw_http_dmsg_server_free(sd->http_dmsg);
 	sd_feed_free(sd);
 	sw_http_server_free(sd->http);
 	sw_dict_free(sd->writing);

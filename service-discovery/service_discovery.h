@@ -70,6 +70,7 @@ struct sd {
 	char cxo_addr[256];
 	char dmsg_disc[256];
 	struct cxo_follow *feed; /* NULL when not published */
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };
 
 extern const struct sw_service_ops service_discovery_ops;

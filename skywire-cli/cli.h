@@ -11,6 +11,7 @@
 struct cli {
 	const char *api; /* default http://127.0.0.1:8000 */
 	int json;        /* print raw JSON */
+	int timeout_ms;  /* per API call; 0: 10 s */
 };
 
 /*
@@ -26,5 +27,9 @@ int cli_print_json(const cJSON *v);
 int cli_visor(const struct cli *c, int argc, char **argv);
 int cli_cxo(const struct cli *c, int argc, char **argv);
 int cli_tp(const struct cli *c, int argc, char **argv);
+/* route.c: route ls|rm|find, chat send|ls, visor ping */
+int cli_route(const struct cli *c, int argc, char **argv);
+int cli_chat(const struct cli *c, int argc, char **argv);
+int cli_ping(const struct cli *c, int argc, char **argv);
 
 #endif

@@ -33,7 +33,7 @@ cli_call(const struct cli *c, const char *method, const char *path, const cJSON 
 {
 	struct event_base *base = event_base_new();
 	struct sw_http_client *hc = NULL;
-	struct sw_http_opts o = {.timeout_ms = 10000};
+	struct sw_http_opts o = {.timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000};
 	struct call k = {0};
 	char url[1024], *text = NULL;
 
@@ -88,6 +88,14 @@ usage(FILE *fp)
 		    "                    open a transport (default dmsg) and wait until it is up\n"
 		    "  tp rm T_ID        close a transport (deregistered from transport-discovery)\n"
 		    "  tp ping T_ID      a ping/pong round trip over a transport\n"
+		    "  route ls          the visor's routing rules\n"
+		    "  route rm ID       delete a rule (its route group closes)\n"
+		    "  route find PK [--hops N]\n"
+		    "                    route-finder's paths to PK (at most N hops, default 5)\n"
+		    "  visor ping PK [--hops N] [--count C] [--size B]\n"
+		    "                    round trips over a route group to PK's port 48\n"
+		    "  chat send PK MSG  one chat message over a route group to PK's port 1\n"
+		    "  chat ls           the chat messages sent and received\n"
 		    "  cxo tree PK PORT [PATH] [-d URL | --addr HOST:PORT]\n"
 		    "                    one-off read of a CXO feed over dmsg (discovery URL,\n"
 		    "                    default http://127.0.0.1:9090) or the publisher's TCP address\n"
@@ -135,6 +143,10 @@ main(int argc, char **argv)
 		return cli_cxo(&c, argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "tp") == 0)
 		return cli_tp(&c, argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "route") == 0)
+		return cli_route(&c, argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "chat") == 0)
+		return cli_chat(&c, argc - i - 1, argv + i + 1);
 	fprintf(stderr, "skywire-cli: unknown command %s (see --help)\n", argv[i]);
 	return 2;
 }

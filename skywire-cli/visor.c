@@ -76,6 +76,8 @@ cli_visor(const struct cli *c, int argc, char **argv)
 	cJSON *v;
 	int status, ret = 1;
 
+	if (argc >= 1 && strcmp(argv[0], "ping") == 0)
+		return cli_ping(c, argc, argv);
 	if (argc >= 1 && strcmp(argv[0], "vpn-servers") == 0)
 		return services(c, "vpn");
 	if (argc >= 1 && strcmp(argv[0], "proxy-servers") == 0)

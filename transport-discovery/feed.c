@@ -59,6 +59,7 @@ tpd_feed_start(struct tpd *tpd)
 		.ops = &ops,
 		.ctx = tpd,
 		.metric_prefix = "tpd_feed",
+		.follow_ms = tpd->follow_ms,
 	};
 
 	/* Expired transports linger at most a quarter of their lifetime if an expiry read fails. */

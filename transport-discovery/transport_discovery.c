@@ -8,7 +8,9 @@
 
 #include <sodium.h>
 
+#include "cxo_follow.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -95,6 +97,11 @@ tpd_start(void *priv)
 		return -1;
 	if ((tpd->cxo_addr[0] != '\0' || tpd->dmsg_disc[0] != '\0') && tpd_feed_start(tpd) == -1)
 		return -1;
+	/* The HTTP API on dmsg port 80, on the feed's dmsg client. */
+	if (cxo_follow_dmsg(tpd->feed) != NULL &&
+	    (tpd->http_dmsg = sw_http_dmsg_serve(sw_svc_base(tpd->svc), tpd->http,
+	    cxo_follow_dmsg(tpd->feed), 0, tpd->name)) == NULL)
+		return -1;
 	sw_log_info(tpd->name, "listening", "addr=%s store=%s ttl_s=%lld", tpd->listen,
 	    sw_store_is_redis(tpd->st) ? "redis" : "memory", tpd->ttl_s);
 	return 0;
@@ -122,6 +129,7 @@ tpd_destroy(void *priv)
 {
 	struct tpd *tpd = priv;
 
+	sw_http_dmsg_server_free(tpd->http_dmsg);
 	sw_http_server_free(tpd->http);
 	tpd_feed_free(tpd);
 	sodium_memzero(&tpd->kp, sizeof(tpd->kp));

@@ -38,6 +38,7 @@ struct tpd {
 	char cxo_addr[256];
 	char dmsg_disc[256];
 	struct cxo_follow *feed; /* NULL when not published */
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };
 
 /* One change of the registry: an entry written (or refreshed) or deleted. */

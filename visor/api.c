@@ -8,6 +8,8 @@
 #include "dmsg_client.h"
 #include "http.h"
 #include "nat.h"
+#include "rgroup.h"
+#include "router.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -39,7 +41,7 @@ api_summary(struct sw_http_req *req, void *arg)
 	}
 	cJSON_AddItemToObject(o, "dmsg_servers", servers);
 	cJSON_AddItemToObject(o, "transports", vtp_mgr_json(v->tps));
-	cJSON_AddItemToObject(o, "routes", cJSON_CreateArray());
+	cJSON_AddItemToObject(o, "routes", vrt_json(v->rt));
 	cJSON_AddStringToObject(o, "nat_type", visor_nat_type(v->nat));
 	cJSON_AddItemToObject(o, "nat", visor_nat_json(v->nat));
 	cJSON_AddItemToObject(o, "sudph", vtp_mgr_sudph_json(v->tps));
@@ -54,7 +56,8 @@ visor_api_routes(struct visor *v)
 	if (sw_http_route(v->api, "GET", "/api/pk", api_pk, v) == -1 ||
 	    visor_api_query_routes(v) == -1 ||
 	    sw_http_route(v->api, "GET", "/api/summary", api_summary, v) == -1 ||
-	    visor_api_tp_routes(v) == -1 || visor_api_burst_routes(v) == -1)
+	    visor_api_tp_routes(v) == -1 || visor_api_burst_routes(v) == -1 ||
+	    visor_api_route_routes(v) == -1)
 		return -1;
 	return sw_svc_http_attach(v->svc, v->api);
 }

@@ -158,6 +158,7 @@ fail:
 int
 visor_pub_start(struct visor_pub *p)
 {
+	visor_dmsgfirst_use(p->v, p->http);
 	if (p->n > 0)
 		post_all(p);
 	return 0;

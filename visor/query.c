@@ -102,6 +102,8 @@ visor_query_start(struct visor *v)
 	if (q->cd == NULL || q->http == NULL || (q->mgr = cxo_mgr_new(sw_svc_base(v->svc), &mo)) ==
 	    NULL)
 		goto fail;
+	visor_dmsgfirst_use(v, q->http);
+	visor_dmsgfirst_use(v, cxo_mgr_http(q->mgr));
 	return 0;
 fail:
 	visor_query_free(v);

@@ -38,20 +38,24 @@ allowed(const uint8_t pk[SW_PK_LEN], void *arg)
 	return 0;
 }
 
-/* The transport as transport-setup reports it. */
+/* The transport as transport-setup reports it: four fields of vtp_json's. */
+static cJSON *
+brief(const cJSON *full)
+{
+	static const char *const keep[] = {"t_id", "remote_pk", "type", "label"};
+	cJSON *o = cJSON_CreateObject();
+
+	for (size_t i = 0; o != NULL && i < sizeof(keep) / sizeof(keep[0]); i++)
+		cJSON_AddItemToObject(o, keep[i],
+		    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(full, keep[i]), 1));
+	return o;
+}
+
 static cJSON *
 tp_brief(const struct vtp *t)
 {
-	cJSON *full = vtp_json(t), *o = cJSON_CreateObject();
-	static const char *const keep[] = {"t_id", "remote_pk", "type", "label"};
+	cJSON *full = vtp_json(t), *o = brief(full);
 
-	if (full == NULL || o == NULL) {
-		cJSON_Delete(full);
-		cJSON_Delete(o);
-		return NULL;
-	}
-	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
-		cJSON_AddItemToObject(o, keep[i], cJSON_DetachItemFromObject(full, keep[i]));
 	cJSON_Delete(full);
 	return o;
 }
@@ -126,16 +130,8 @@ handle(struct frpc_req *req, const char *method, const cJSON *params, void *arg)
 	} else if (strcmp(method, "list_transports") == 0) {
 		cJSON *all = vtp_mgr_json(v->tps), *out = cJSON_CreateArray(), *e;
 
-		cJSON_ArrayForEach(e, all) {
-			cJSON *b = cJSON_CreateObject();
-			static const char *const keep[] = {"t_id", "remote_pk", "type", "label"};
-
-			for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
-				cJSON_AddItemReferenceToObject(b, keep[i],
-				    cJSON_GetObjectItemCaseSensitive(e, keep[i]));
-			cJSON_AddItemToArray(out, cJSON_Duplicate(b, 1));
-			cJSON_Delete(b);
-		}
+		cJSON_ArrayForEach(e, all)
+			cJSON_AddItemToArray(out, brief(e));
 		cJSON_Delete(all);
 		frpc_reply(req, out);
 	} else {

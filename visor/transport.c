@@ -29,6 +29,7 @@
 #include "http.h"
 #include "httpauth_client.h"
 #include "log.h"
+#include "router.h"
 #include "tp_int.h"
 #include "transport-discovery/td_schema.h"
 #include "visor.h"
@@ -55,7 +56,7 @@ vtp_pkt_hdr(uint8_t out[VTP_PKT_HDR], uint8_t type, uint32_t route_id)
 int
 vtp_pkt_parse(const uint8_t *buf, size_t len, struct vtp_pkt *p)
 {
-	if (buf == NULL || len < VTP_PKT_HDR || len > VTP_MAX_PACKET || buf[0] > VTP_PKT_PONG)
+	if (buf == NULL || len < VTP_PKT_HDR || len > VTP_MAX_PACKET || buf[0] > VTP_PKT_HANDSHAKE)
 		return -1;
 	p->type = buf[0];
 	p->route_id = sw_get_u32(buf + 1);
@@ -296,6 +297,7 @@ vtp_close(struct vtp *t, const char *why)
 		sw_log_info(svc_name(t->m), "transport closed", "t_id=%s type=%s reason=\"%s\"",
 		    t->id_text, vtp_kind_str(t->kind), why);
 		dereg(t);
+		vrt_tp_closed(t->m->v->rt, t); /* its rules go with it */
 	} else if (t->state == VTP_OPENING) {
 		sw_log_info(svc_name(t->m), "transport not opened", "t_id=%s type=%s reason=\"%s\"",
 		    t->id_text, vtp_kind_str(t->kind), why);
@@ -400,9 +402,12 @@ vtp_rx(struct vtp *t, const uint8_t *buf, size_t len)
 			vtp_close(t, "closed by the peer");
 			return -1;
 		}
+		vrt_rx(t->m->v->rt, t, &p);
 		break;
 	default:
-		/* KEEPALIVE counts as traffic; DATA and route CLOSE wait for the router. */
+		/* KEEPALIVE on route 0 only counts as traffic; the rest is routed. */
+		if (p.route_id != 0)
+			vrt_rx(t->m->v->rt, t, &p);
 		break;
 	}
 	return 0;
@@ -611,6 +616,7 @@ fail:
 int
 vtp_mgr_start(struct vtp_mgr *m)
 {
+	visor_dmsgfirst_use(m->v, m->http);
 	if (tp_dmsg_start(m) == -1 || tp_stcpr_start(m) == -1 || tp_sudph_start(m) == -1)
 		return -1;
 	return 0;

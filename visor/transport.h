@@ -34,6 +34,7 @@ enum {
 	VTP_PKT_KEEPALIVE = 2,
 	VTP_PKT_PING = 3,
 	VTP_PKT_PONG = 4,
+	VTP_PKT_HANDSHAKE = 5, /* a route group's Noise KK message (routing.md) */
 };
 
 #define VTP_DMSG_PORT    45

@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "nat.h"
+#include "rgroup.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -28,6 +29,8 @@ static const struct sw_cfg_key visor_keys[] = {
 	{"dmsg_discovery_pk", SW_CFG_STR, NULL, "clients-by-server feed publisher (absent: HTTP only)"},
 	{"service_discovery_pk", SW_CFG_STR, NULL, "services-by-pk feed publisher (absent: HTTP only)"},
 	{"transport_discovery_pk", SW_CFG_STR, NULL, "all-transports feed publisher (reserved)"},
+	{"address_resolver_pk", SW_CFG_STR, NULL, "address-resolver's dmsg PK (absent: HTTP over TCP)"},
+	{"route_finder_pk", SW_CFG_STR, NULL, "route-finder's dmsg PK (absent: HTTP over TCP)"},
 	{"stun_servers", SW_CFG_LIST, NULL, "STUN servers host:port"},
 	{"transport_setup_pks", SW_CFG_LIST, NULL, "PKs allowed to add/remove transports"},
 	{"stcpr_listen", SW_CFG_STR, "127.0.0.1:0", "stcpr TCP listener"},
@@ -80,10 +83,12 @@ visor_create(struct sw_svc *svc, const cJSON *cfg)
 	}
 	memcpy(v->api_listen, api, strlen(api) + 1);
 	if ((v->tps = vtp_mgr_new(v)) == NULL || (v->pub = visor_pub_new(v)) == NULL ||
-	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL)
+	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL ||
+	    (v->rg = vrg_mgr_new(v)) == NULL)
 		goto fail;
 	return v;
 fail:
+	vrg_mgr_free(v->rg);
 	visor_nat_free(v->nat);
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
@@ -104,11 +109,13 @@ visor_start(void *priv)
 	o.discovery = v->discovery;
 	o.min_sessions = v->min_sessions;
 	v->dmsg = dmsg_client_new(sw_svc_base(v->svc), &v->kp, &o, v->name);
-	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 || visor_query_start(v) == -1)
+	if (v->dmsg == NULL || dmsg_client_start(v->dmsg) == -1 ||
+	    visor_dmsgfirst_start(v) == -1 || visor_query_start(v) == -1)
 		return -1;
 	if (visor_nat_start(v->nat) == -1 || vtp_mgr_start(v->tps) == -1 ||
 	    visor_tpsetup_start(v) == -1 || visor_pub_start(v->pub) == -1 ||
-	    visor_ac_start(v->autoconn) == -1)
+	    visor_ac_start(v->autoconn) == -1 || vrg_mgr_start(v->rg) == -1 ||
+	    visor_routing_start(v) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
 	if (v->api == NULL || visor_api_routes(v) == -1 ||
@@ -129,6 +136,7 @@ visor_stop_step(void *arg)
 		return;
 	visor_tpsetup_free(v);
 	visor_query_free(v); /* its streams before the dmsg client */
+	visor_dmsgfirst_free(v);
 	/* Sessions close with the client; the entry expires on its own. */
 	dmsg_client_free(v->dmsg);
 	v->dmsg = NULL;
@@ -144,6 +152,7 @@ visor_stop(void *priv, sw_svc_stopped *done)
 	v->autoconn = NULL;
 	v->stop_done = done;
 	v->stop_pending = 2;
+	vrg_mgr_stop(v->rg); /* route groups send CLOSE while transports are up */
 	visor_pub_stop(v->pub, visor_stop_step, v);
 	vtp_mgr_stop(v->tps, visor_stop_step, v);
 }
@@ -171,10 +180,13 @@ visor_destroy(void *priv)
 	/* Transports hold dmsg streams and API requests: they go first. */
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
+	visor_routing_free(v);
+	vrg_mgr_free(v->rg);
 	vtp_mgr_free(v->tps);
 	visor_nat_free(v->nat);
 	visor_tpsetup_free(v);
 	visor_query_free(v);
+	visor_dmsgfirst_free(v);
 	dmsg_client_free(v->dmsg);
 	sw_http_server_free(v->api);
 	sodium_memzero(&v->kp, sizeof(v->kp));

@@ -21,6 +21,9 @@ struct visor_pub;
 struct visor_ac;
 struct visor_nat;
 struct visor_tpsetup;
+struct vrt;
+struct vrg_mgr;
+struct vchat;
 
 struct visor {
 	struct sw_svc *svc;
@@ -33,6 +36,7 @@ struct visor {
 	const cJSON *cfg;
 	struct sw_http_server *api;
 	struct dmsg_client *dmsg;
+	struct sw_http_dmsg *http_dmsg; /* dmsgfirst.c: HTTP over dmsg for every client */
 	struct visor_query *query; /* query.c */
 	time_t started;
 	struct vtp_mgr *tps;       /* transport.c */
@@ -40,11 +44,25 @@ struct visor {
 	struct visor_ac *autoconn; /* autoconnect.c */
 	struct visor_nat *nat;     /* nat.c */
 	struct visor_tpsetup *tpsetup; /* tpsetup.c: dmsg port 47 */
+	struct vrt *rt;            /* router.c: the routing table */
+	struct vrg_mgr *rg;        /* rgroup.c: route groups, listeners, port 136 */
+	struct vchat *chat;        /* chat.c */
 	sw_svc_stopped *stop_done;
 	int stop_pending;
 };
 
 extern const struct sw_service_ops visor_ops;
+
+/*
+ * dmsgfirst.c: start after the dmsg client (maps each service URL with a
+ * configured PK), use on each HTTP client in its start, free before the
+ * dmsg client.
+ */
+struct sw_http_client;
+struct sw_http_dmsg;
+int visor_dmsgfirst_start(struct visor *v);
+void visor_dmsgfirst_use(struct visor *v, struct sw_http_client *c);
+void visor_dmsgfirst_free(struct visor *v);
 
 /* tpsetup.c: transport-setup's RPCs on dmsg port 47 (transport_setup_pks only). */
 int visor_tpsetup_start(struct visor *v);

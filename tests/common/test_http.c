@@ -690,6 +690,80 @@ test_max_conns(void **state)
 	assert_int_equal(f->status, 200);
 }
 
+/* A connection that never sends a byte counts toward the cap too. */
+static void
+test_idle_conn_counts(void **state)
+{
+	struct fx *f = *state;
+	struct raw r;
+	char url[256];
+	int waited = 0;
+
+	sw_http_server_set_max_conns(f->srv, 1);
+	raw_open(f, &r);
+	run_until(f->base, &waited, 50);
+	snprintf(url, sizeof(url), "%s/health", f->url);
+	f->done = 0;
+	assert_int_equal(sw_http_request(f->cli, "GET", url, NULL, 0, NULL, on_resp, f), 0);
+	assert_false(run_until(f->base, &f->done, 300));
+	raw_close(&r);
+	assert_true(run_until(f->base, &f->done, 5000));
+	assert_int_equal(f->status, 200);
+}
+
+/* A header trickled in pieces is cut at the whole-header deadline: 408, JSON. */
+static void
+test_header_deadline(void **state)
+{
+	struct fx *f = *state;
+	struct sw_http_limits lim = {.header_ms = 300};
+	struct raw r;
+	double t0 = now_ms();
+	size_t n;
+	char *out;
+
+	sw_http_server_set_limits(f->srv, &lim);
+	raw_open(f, &r);
+	bufferevent_write(r.bev, "GET /health HTTP/1.1\r\n", 22);
+	/* Keep it busy: a line every 100 ms, never the blank line. */
+	for (int i = 0; i < 20 && !r.closed; i++) {
+		int tick = 0;
+
+		bufferevent_write(r.bev, "X-a: b\r\n", 8);
+		run_until(f->base, &tick, 100);
+		run_until(f->base, &r.closed, 1);
+	}
+	assert_true(run_until(f->base, &r.closed, 3000));
+	assert_true(now_ms() - t0 < 1500);
+	n = evbuffer_get_length(r.in);
+	out = malloc(n + 1);
+	evbuffer_remove(r.in, out, n);
+	out[n] = '\0';
+	assert_non_null(strstr(out, "HTTP/1.1 408"));
+	assert_non_null(strstr(out, "{\"error\":"));
+	free(out);
+	raw_close(&r);
+}
+
+/* A body that stops half way is cut at the body deadline. */
+static void
+test_body_deadline(void **state)
+{
+	struct fx *f = *state;
+	struct sw_http_limits lim = {.body_ms = 300};
+	const char *req = "POST /body HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc";
+	struct raw r;
+	double t0 = now_ms();
+
+	sw_http_server_set_limits(f->srv, &lim);
+	raw_open(f, &r);
+	bufferevent_write(r.bev, req, strlen(req));
+	assert_true(run_until(f->base, &r.closed, 3000));
+	assert_true(now_ms() - t0 < 1500);
+	assert_true(evbuffer_search(r.in, "HTTP/1.1 408", 12, NULL).pos >= 0);
+	raw_close(&r);
+}
+
 static void
 test_metrics_per_route(void **state)
 {
@@ -739,6 +813,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_conns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_per_route, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_conn_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_deadline, setup, teardown),
 	};
 
 	sw_log_set_level(SW_LOG_DEBUG);

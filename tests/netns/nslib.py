@@ -116,6 +116,25 @@ class Net:
         except ValueError:
             return int(status or 0), text
 
+    def http_many(self, ns, reqs, timeout=30):
+        """[(status, body)] of [(method, url, body)] made in order inside ns, in one process."""
+        code = ("import json,sys,urllib.request as u\n"
+                "out=[]\n"
+                "for m,url,b in json.loads(sys.stdin.read()):\n"
+                " r=u.Request(url,data=json.dumps(b).encode() if b is not None else None,"
+                "method=m,headers={'Content-Type':'application/json'})\n"
+                " try:\n"
+                "  x=u.urlopen(r,timeout=%d);out.append([x.status,x.read().decode()])\n"
+                " except u.HTTPError as e:\n"
+                "  out.append([e.code,e.read().decode()])\n"
+                " except Exception as e:\n"
+                "  out.append([0,str(e)])\n"
+                "print(json.dumps(out))\n" % timeout)
+        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code],
+                           input=json.dumps(reqs), capture_output=True, text=True,
+                           timeout=timeout * len(reqs) + 10)
+        return [(st, body) for st, body in json.loads(r.stdout)]
+
     def close(self):
         for p, log in self.procs:
             if p.poll() is None:

@@ -6,8 +6,10 @@ from the public side (port-restricted cone NATs).  Visor A opens a sudph
 transport to visor B through the address-resolver (resolve -> dial -> both
 punch), and pings over it; with 5 % of the UDP datagrams crossing the public
 network dropped at random (iptables statistic), 10,000 packets arrive
-complete and in order; then B vanishes (SIGKILL) and A notices within the
-keep-alive limit (30 s without traffic)."""
+complete and in order, and a 2-hop route A -sudph- B -stcpr- C (C on the
+public side; setup-node and route-finder in the public process) carries a
+chat of 100 messages in order; then B vanishes (SIGKILL) and A notices
+within the keep-alive limit (30 s without traffic)."""
 
 import os
 import signal
@@ -47,21 +49,30 @@ def build(net):
            "NEW,INVALID", "-j", "DROP", ns=rtr)
         sides[side] = vis
     dd = "http://%s:9090" % PUB
-    svc(net, pub, "dmsg-discovery", "--listen", PUB + ":9090")
-    svc(net, pub, "dmsg-server", "--listen", PUB + ":8080", "--health-listen",
-        "127.0.0.1:8082", "--discovery", dd)
-    svc(net, pub, "transport-discovery", "--listen", PUB + ":9091")
-    svc(net, pub, "service-discovery", "--listen", PUB + ":9098")
-    svc(net, pub, "address-resolver", "--listen", PUB + ":9093")
-    stun = net.config({"type": "stun-server", "listen": PUB + ":3478", "secondary_ip": PUB2,
-                       "alt_port": 3479, "health_listen": "127.0.0.1:9095"})
-    svc(net, pub, "stun-server", "-c", stun)
-    for port in (9090, 9091, 9093, 9098):
-        assert wait_until(lambda: net.http(pub, "GET", "http://%s:%d/health" % (PUB, port))[0]
-                          == 200, 10), "service on %d did not start" % port
+    tpd = "http://%s:9091" % PUB
+    sn = gen_visor_config()
+    # One process, one embedded store: route-finder reads transport-discovery's.
+    dep = {"log": {"level": "info", "format": "text"}, "health_addr": "127.0.0.1:9100",
+           "services": [
+               {"type": "dmsg-discovery", "listen": PUB + ":9090"},
+               {"type": "dmsg-server", "listen": PUB + ":8080",
+                "health_listen": "127.0.0.1:8082", "discovery": dd},
+               {"type": "transport-discovery", "listen": PUB + ":9091"},
+               {"type": "route-finder", "listen": PUB + ":9092"},
+               {"type": "service-discovery", "listen": PUB + ":9098"},
+               {"type": "address-resolver", "listen": PUB + ":9093"},
+               {"type": "stun-server", "listen": PUB + ":3478", "secondary_ip": PUB2,
+                "alt_port": 3479, "health_listen": "127.0.0.1:9095"},
+               {"type": "setup-node", "health_listen": "127.0.0.1:9094",
+                "public_key": sn["public_key"], "secret_key": sn["secret_key"],
+                "dmsg_discovery": dd, "transport_discovery": tpd}]}
+    svc(net, pub, "skywire-svc", "run", "--config", net.config(dep))
+    assert wait_until(lambda: net.http(pub, "GET", "http://127.0.0.1:9100/health")[0] == 200,
+                      20), "the public services did not start"
     assert wait_until(lambda: net.http(pub, "GET", dd + "/dmsg-discovery/available_servers")[1]
                       not in ([], None, ""), 10)
     visors = {}
+    sides["c"] = pub  # C is on the public network, no NAT
     for side, vis in sides.items():
         c = gen_visor_config()
         c["dmsg"]["discovery"] = dd
@@ -69,8 +80,10 @@ def build(net):
         c["address_resolver"] = "http://%s:9093" % PUB
         c["service_discovery"] = "http://%s:9098" % PUB
         c["stun_servers"] = [PUB + ":3478"]
-        c["api_listen"] = "127.0.0.1:8000"
-        c["stcpr_listen"] = "0.0.0.0:0"
+        c["route_finder"] = "http://%s:9092" % PUB
+        c["setup_nodes"] = [sn["public_key"]]
+        c["api_listen"] = "127.0.0.1:8000" if side != "c" else "127.0.0.1:8001"
+        c["stcpr_listen"] = "0.0.0.0:0" if side != "c" else PUB + ":0"
         p = net.start(vis, [os.path.join(BIN, "visor"), "run", "-c", net.config(c)],
                       "visor-" + side)
         visors[side] = (vis, c, p)
@@ -84,6 +97,7 @@ class TestSudphNat(unittest.TestCase):
         try:
             pub, visors = build(net)
             (va, ca, _), (vb, cb, pb) = visors["a"], visors["b"]
+            vc, cc, _ = visors["c"]
 
             def summary(ns):
                 st, body = net.http(ns, "GET", API + "/api/summary")
@@ -122,6 +136,27 @@ class TestSudphNat(unittest.TestCase):
             rtx = [float(x.rsplit(" ", 1)[1]) for x in m.splitlines()
                    if x.startswith("visor_sudph_retransmits_total")]
             self.assertTrue(rtx and rtx[0] > 0, "no retransmissions counted")
+            # A 2-hop route A -sudph- B -stcpr- C carries 100 chat messages in order.
+            st, bc = net.http(vb, "POST", API + "/api/transports",
+                              {"remote_pk": cc["public_key"], "type": "stcpr"}, timeout=20)
+            self.assertEqual(st, 201, bc)
+            self.assertTrue(wait_until(lambda: net.http(
+                va, "GET", API + "/api/routes/find/%s?min_hops=2" % cc["public_key"])[0] == 200,
+                20), "route-finder has no 2-hop route A -> C")
+            tag = "m%d-" % int(time.time())
+            sent = net.http_many(va, [("POST", API + "/api/chat",
+                                       {"pk": cc["public_key"], "message": tag + str(i)})
+                                      for i in range(100)])
+            self.assertEqual([st for st, _ in sent if st not in (200, 201)], [], sent[:3])
+            API_C = "http://127.0.0.1:8001"
+
+            def received():
+                st, ms = net.http(vc, "GET", API_C + "/api/chat")
+                return [m["message"] for m in ms if m["direction"] == "received" and
+                        m["pk"] == ca["public_key"] and m["message"].startswith(tag)] \
+                    if st == 200 else []
+            self.assertTrue(wait_until(lambda: len(received()) == 100, 20))
+            self.assertEqual(received(), [tag + str(i) for i in range(100)])
             # B vanishes: A notices within the keep-alive limit.
             pb.send_signal(signal.SIGKILL)
             start = time.monotonic()

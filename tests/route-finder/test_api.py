@@ -102,6 +102,41 @@ class Cases:
         r = self.wait_paths(a, d, 2)
         self.assertEqual([p[0]["t_id"] for p in r.json()[key_pair(a, d)]][0], t2)
 
+    def test_types_option(self):
+        # a - b - c over stcpr, and a - c directly over dmsg (a relay hidden in one hop).
+        a, b, c = Key(), Key(), Key()
+        ab = self.register(a, b, "stcpr")
+        bc = self.register(b, c, "stcpr")
+        self.register(a, c, "dmsg")
+        r = self.wait_paths(a, c, 2)
+        self.assertEqual([len(p) for p in r.json()[key_pair(a, c)]], [1, 2])
+        r = self.routes([(a, c)], types=["stcpr"])
+        self.assertEqual([[h["t_id"] for h in p] for p in r.json()[key_pair(a, c)]],
+                         [[ab, bc]])
+        r = self.routes([(a, c)], types=["stcpr", "sudph"], min_hops=2)
+        self.assertEqual([len(p) for p in r.json()[key_pair(a, c)]], [2])
+        r = self.routes([(a, c)], types=["dmsg"])
+        self.assertEqual([len(p) for p in r.json()[key_pair(a, c)]], [1])
+        self.assertEqual(self.routes([(a, c)], types=["sudph"]).status, 404)
+        for bad, status in (("stcpr", 400), ([1], 400), ([], 422), (["udp"], 422)):
+            r = self.routes([(a, c)], types=bad)
+            self.assertEqual(r.status, status, bad)
+            self.assertIn("error", r.json())
+
+    def test_min_hops_on_a_dense_graph(self):
+        # K7: from 6 hops every path is Hamiltonian; there are 5! of them.
+        ks = [Key() for _ in range(7)]
+        for i in range(7):
+            for j in range(i + 1, 7):
+                self.register(ks[i], ks[j])
+        # (Polled: route-finder loads the 21 transports on its refresh timer.)
+        r = self.wait_paths(ks[0], ks[1], 5, min_hops=6, max_hops=6)
+        paths = r.json()[key_pair(ks[0], ks[1])]
+        self.assertEqual([len(p) for p in paths], [6] * 5)
+        for p in paths:
+            self.check_path(p, ks[0], ks[1])
+        self.assertEqual(paths, sorted(paths, key=lambda p: [h["t_id"] for h in p]))
+
     def test_five_paths_at_most(self):
         a, b = Key(), Key()
         mids = [Key() for _ in range(7)]

@@ -113,7 +113,8 @@ test_packet_codec(void **state)
 		{"ping", 5 + 8, VTP_PKT_PING, 1},
 		{"pong", 5 + 8, VTP_PKT_PONG, 1},
 		{"close", 5, VTP_PKT_CLOSE, 1},
-		{"unknown type", 5, 5, 0},
+		{"handshake (routing.md)", 5 + 48, VTP_PKT_HANDSHAKE, 1},
+		{"unknown type", 5, 6, 0},
 		{"type 0xff", 9, 0xff, 0},
 		{"largest", VTP_MAX_PACKET, VTP_PKT_DATA, 1},
 		{"too long", VTP_MAX_PACKET + 1, VTP_PKT_DATA, 0},
@@ -146,7 +147,9 @@ test_packet_codec(void **state)
 	enum vtp_kind k;
 	assert_int_equal(vtp_kind_parse("stcpr", &k), 0);
 	assert_int_equal(k, VTP_STCPR);
-	assert_int_equal(vtp_kind_parse("sudph", &k), -1);
+	assert_int_equal(vtp_kind_parse("sudph", &k), 0);
+	assert_int_equal(k, VTP_SUDPH);
+	assert_int_equal(vtp_kind_parse("udp", &k), -1);
 	assert_string_equal(vtp_kind_str(VTP_DMSG), "dmsg");
 }
 

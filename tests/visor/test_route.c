@@ -1,0 +1,817 @@
+/*
+ * test_route: the visor's router and route groups, black-box.  A visor
+ * process; this test is everything around it: two neighbours N1 and N2
+ * (stcpr transports: TCP + Noise XK straight to its stcpr_listen), the
+ * setup-node in its setup_nodes (a dmsg client calling port 136 and
+ * serving port 36), a fake route-finder, and the far end of route groups
+ * (Noise KK by hand).
+ *
+ * Router: a packet with a rule's id on the wrong transport is dropped and
+ * counted, not forwarded; a CLOSE forged by a neighbour not on the route
+ * closes nothing, the real one closes the rule and goes on; port 136
+ * from a key not in setup_nodes is closed unanswered; a rule expires after
+ * keep_alive_s without traffic and traffic keeps it.
+ * Route groups: the visor's dial survives a lost first handshake message,
+ * fails cleanly (CLOSE sent, rules gone) when no answer comes in 5 s;
+ * as responder it ignores DATA before the handshake, echoes on port 48
+ * after it, and closes the group on a DATA that fails decryption; edge
+ * rules to a port nobody listens on are refused with "no listener".
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "clock.h"
+#include "crypto.h"
+#include "dmsg_client.h"
+#include "dmsg_wire.h"
+#include "frpc.h"
+#include "http.h"
+#include "log.h"
+#include "noise.h"
+#include "noise_link.h"
+#include "tests/lib/procs.h"
+#include "tests/lib/testutil.h"
+#include "tp_entry.h"
+#include "visor/transport.h"
+
+#define WAIT_MS 20000
+#define QMAX    64
+
+struct pkt {
+	uint8_t type;
+	uint32_t id;
+	size_t len;
+	uint8_t data[256];
+};
+
+/* A neighbour: one stcpr transport to the visor, packets it got queued. */
+struct nb {
+	struct sw_keypair kp;
+	char hex[SW_PK_HEX];
+	struct noise_link *l;
+	uint8_t t_id[TP_ID_LEN];
+	char t_text[TP_ID_TEXT];
+	int ready, closed;
+	struct pkt q[QMAX];
+	size_t nq;
+	/* the far end of a route group, when this neighbour plays it */
+	int play, drop_first, silent, hs_seen;
+	struct noise_hs hs;
+	struct noise_cipher tx, rx;
+	int hs_done;
+	uint8_t msg2[128];
+	size_t msg2_len;
+	uint32_t reply_id; /* where the group's packets go back (our consume id at the visor) */
+	int echoed, closes;
+};
+
+static struct event_base *base;
+static struct sw_test_proc disc, srv;
+static pid_t vpid;
+static struct sw_keypair vkp, skp, xkp;
+static char vhex[SW_PK_HEX], cfg_path[256];
+static int api_port, stcpr_port;
+static struct dmsg_client *sc, *xc; /* the setup-node, a stranger */
+static struct frpc_server *s36;
+static struct sw_http_server *rf;
+static struct sw_http_client *hc;
+static struct nb n1, n2;
+
+/* ---- neighbours ---- */
+
+static void
+nb_send(struct nb *n, uint8_t type, uint32_t id, const void *p, size_t len)
+{
+	uint8_t hdr[VTP_PKT_HDR];
+
+	vtp_pkt_hdr(hdr, type, id);
+	assert_int_equal(noise_link_send(n->l, hdr, sizeof(hdr), p, len), 0);
+}
+
+/* Playing the dialled end: answer message 1, echo what decrypts. */
+static void
+play(struct nb *n, const struct vtp_pkt *p)
+{
+	uint8_t buf[512];
+	size_t len;
+
+	if (p->type == VTP_PKT_HANDSHAKE) {
+		n->hs_seen++;
+		if (n->silent || (n->drop_first && n->hs_seen == 1))
+			return;
+		if (!n->hs_done) {
+			uint8_t s[32], rs[32];
+			struct noise_hs_params hp = {.pattern = NOISE_KK, .initiator = false,
+			    .prologue = (const uint8_t *)"skywire-route/1", .prologue_len = 15,
+			    .s_priv = s, .rs = rs};
+
+			assert_int_equal(sw_sk_to_x25519(s, &n->kp), 0);
+			assert_int_equal(sw_pk_to_x25519(rs, vkp.pk), 0);
+			assert_int_equal(noise_hs_init(&n->hs, &hp), 0);
+			assert_int_equal(noise_hs_read(&n->hs, p->payload, p->len, NULL, 0, &len), 0);
+			assert_int_equal(noise_hs_write(&n->hs, NULL, 0, n->msg2, sizeof(n->msg2),
+			    &n->msg2_len), 0);
+			assert_int_equal(noise_hs_split(&n->hs, &n->tx, &n->rx), 0);
+			n->hs_done = 1;
+		}
+		nb_send(n, VTP_PKT_HANDSHAKE, n->reply_id, n->msg2, n->msg2_len);
+	} else if (p->type == VTP_PKT_DATA && n->hs_done) {
+		size_t out;
+
+		if (noise_decrypt(&n->rx, NULL, 0, p->payload, p->len, buf, sizeof(buf), &len) == 0 &&
+		    noise_encrypt(&n->tx, NULL, 0, buf, len, buf, sizeof(buf), &out) == 0) {
+			nb_send(n, VTP_PKT_DATA, n->reply_id, buf, out);
+			n->echoed++;
+		}
+	} else if (p->type == VTP_PKT_CLOSE) {
+		n->closes++;
+	}
+}
+
+static void
+nb_ready(struct noise_link *l, void *arg)
+{
+	(void)l;
+	((struct nb *)arg)->ready = 1;
+}
+
+static void
+nb_message(struct noise_link *l, const uint8_t *msg, size_t len, void *arg)
+{
+	struct nb *n = arg;
+	struct vtp_pkt p;
+
+	(void)l;
+	assert_int_equal(vtp_pkt_parse(msg, len, &p), 0);
+	if (p.route_id == 0)
+		return; /* the transport's own keep-alives */
+	if (n->play)
+		play(n, &p);
+	if (n->nq < QMAX) {
+		struct pkt *q = &n->q[n->nq++];
+
+		q->type = p.type;
+		q->id = p.route_id;
+		q->len = p.len < sizeof(q->data) ? p.len : sizeof(q->data);
+		memcpy(q->data, p.payload, q->len);
+	}
+}
+
+static void
+nb_closed(struct noise_link *l, const char *reason, void *arg)
+{
+	(void)l;
+	(void)reason;
+	((struct nb *)arg)->closed = 1;
+}
+
+static const struct noise_link_cbs nb_cbs = {.ready = nb_ready, .message = nb_message,
+    .closed = nb_closed};
+
+static void
+nb_connect(struct nb *n)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)stcpr_port)};
+	struct noise_link_opts o = {.prologue = "stcpr/1", .handshake_timeout_ms = 5000,
+	    .min_plain = VTP_PKT_HDR};
+	struct bufferevent *b;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	evutil_make_socket_nonblocking(fd);
+	b = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	n->l = noise_link_new(base, b, 1, &n->kp, vkp.pk, &nb_cbs, n, &o, "test");
+	assert_non_null(n->l);
+	assert_int_equal(sw_test_run_until(base, &n->ready, WAIT_MS), 0);
+	tp_id_derive(n->t_id, vkp.pk, n->kp.pk, "stcpr");
+	tp_id_format(n->t_text, n->t_id);
+}
+
+/* Wait for a packet of that type and id; its index or -1. */
+static int
+nb_wait(struct nb *n, uint8_t type, uint32_t id, int ms)
+{
+	long long end = sw_mono_ms() + ms;
+	size_t from = 0;
+
+	for (;;) {
+		for (; from < n->nq; from++)
+			if (n->q[from].type == type && n->q[from].id == id)
+				return (int)from;
+		if (sw_mono_ms() >= end)
+			return -1;
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+/* ---- RPCs as the setup-node ---- */
+
+struct call {
+	int done;
+	enum frpc_status st;
+	char err[256];
+	cJSON *res;
+};
+
+static void
+called(enum frpc_status st, const cJSON *result, const char *err, void *arg)
+{
+	struct call *c = arg;
+
+	c->done = 1;
+	c->st = st;
+	snprintf(c->err, sizeof(c->err), "%s", err != NULL ? err : "");
+	c->res = result != NULL ? cJSON_Duplicate(result, 1) : NULL;
+}
+
+static void
+rpc(struct dmsg_client *from, const char *method, cJSON *params, struct call *c)
+{
+	memset(c, 0, sizeof(*c));
+	assert_non_null(frpc_call(base, from, vkp.pk, 136, method, params, 10000, called, c,
+	    "test"));
+	cJSON_Delete(params);
+	assert_int_equal(sw_test_run_until(base, &c->done, WAIT_MS), 0);
+}
+
+static void
+reserve(uint32_t *ids, int n)
+{
+	struct call c;
+	cJSON *p = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(p, "n", n);
+	rpc(sc, "reserve_ids", p, &c);
+	assert_int_equal(c.st, FRPC_OK);
+	for (int i = 0; i < n; i++)
+		ids[i] = (uint32_t)cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c.res, "ids"),
+		    i)->valuedouble;
+	cJSON_Delete(c.res);
+}
+
+static cJSON *
+rule(const char *type, uint32_t id, const struct nb *in, uint32_t next, const struct nb *out,
+    int ka)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(r, "type", type);
+	cJSON_AddNumberToObject(r, "route_id", id);
+	if (in != NULL)
+		cJSON_AddStringToObject(r, "t_id", in->t_text);
+	if (out != NULL) {
+		cJSON_AddNumberToObject(r, "next_route_id", next);
+		cJSON_AddStringToObject(r, "next_tp_id", out->t_text);
+	}
+	cJSON_AddNumberToObject(r, "keep_alive_s", ka);
+	return r;
+}
+
+static cJSON *
+desc(const char *src, int sport, const char *dst, int dport)
+{
+	cJSON *d = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(d, "src_pk", src);
+	cJSON_AddNumberToObject(d, "src_port", sport);
+	cJSON_AddStringToObject(d, "dst_pk", dst);
+	cJSON_AddNumberToObject(d, "dst_port", dport);
+	return d;
+}
+
+static struct call
+add_rules(const char *method, cJSON *r1, cJSON *r2)
+{
+	struct call c;
+	cJSON *p = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(p, "rules");
+
+	cJSON_AddItemToArray(a, r1);
+	if (r2 != NULL)
+		cJSON_AddItemToArray(a, r2);
+	rpc(sc, method, p, &c);
+	return c;
+}
+
+/* ---- the visor's local API ---- */
+
+struct hres {
+	int done, status;
+	char body[8192];
+};
+
+static void
+http_done(const struct sw_http_resp *r, void *arg)
+{
+	struct hres *h = arg;
+
+	h->done = 1;
+	h->status = r->status;
+	snprintf(h->body, sizeof(h->body), "%s", r->body != NULL ? r->body : "");
+}
+
+static void
+api_start(struct hres *h, const char *method, const char *path, const char *body)
+{
+	char url[256];
+	struct sw_http_opts o = {.timeout_ms = 30000};
+
+	memset(h, 0, sizeof(*h));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", api_port, path);
+	assert_int_equal(sw_http_request(hc, method, url, body, body != NULL ? strlen(body) : 0,
+	    &o, http_done, h), 0);
+}
+
+static void
+api(struct hres *h, const char *method, const char *path, const char *body)
+{
+	api_start(h, method, path, body);
+	assert_int_equal(sw_test_run_until(base, &h->done, 40000), 0);
+}
+
+/* 1 if /api/routes lists route id. */
+static int
+has_rule(uint32_t id)
+{
+	struct hres h;
+	char want[32];
+
+	api(&h, "GET", "/api/routes", NULL);
+	snprintf(want, sizeof(want), "\"route_id\":%u,", id);
+	return strstr(h.body, want) != NULL;
+}
+
+static int
+no_rule(void *arg)
+{
+	return !has_rule(*(uint32_t *)arg);
+}
+
+static long
+dropped(const char *reason)
+{
+	struct hres h;
+	char want[96];
+	const char *p;
+
+	api(&h, "GET", "/metrics", NULL);
+	snprintf(want, sizeof(want), "reason=\"%s\"} ", reason);
+	p = strstr(h.body, want);
+	return p != NULL ? strtol(p + strlen(want), NULL, 10) : 0;
+}
+
+/* ---- the fake route-finder: one hop each way through N1 ---- */
+
+static void
+rf_routes(struct sw_http_req *req, void *arg)
+{
+	char body[1024];
+
+	(void)arg;
+	snprintf(body, sizeof(body), "{\"%s:%s\":[[{\"t_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}]],"
+	    "\"%s:%s\":[[{\"t_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"}]]}", vhex, n1.hex,
+	    n1.t_text, vhex, n1.hex, n1.hex, vhex, n1.t_text, n1.hex, vhex);
+	sw_http_reply_raw(req, 200, "application/json", body, strlen(body));
+}
+
+/* ---- the fake setup-node's port 36: reserve on the visor, answer its two rules ---- */
+
+static uint32_t dial_ids[2];
+static int dials;
+
+struct pending_dial {
+	struct frpc_req *req;
+	cJSON *desc;
+	struct call c;
+};
+
+static struct pending_dial pend;
+static struct event *pend_ev;
+
+static void
+dial_reserved(enum frpc_status st, const cJSON *result, const char *err, void *arg)
+{
+	struct pending_dial *pd = arg;
+	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(result, "ids");
+	cJSON *res, *fw, *co;
+
+	(void)err;
+	if (st != FRPC_OK) {
+		frpc_reply_error(pd->req, "reserve failed");
+		cJSON_Delete(pd->desc);
+		return;
+	}
+	dial_ids[0] = (uint32_t)cJSON_GetArrayItem(ids, 0)->valuedouble;
+	dial_ids[1] = (uint32_t)cJSON_GetArrayItem(ids, 1)->valuedouble;
+	n1.reply_id = dial_ids[1];
+	res = cJSON_CreateObject();
+	fw = rule("forward", dial_ids[0], NULL, 5001, &n1, 30);
+	cJSON_AddItemToObject(fw, "desc", cJSON_Duplicate(pd->desc, 1));
+	co = rule("consume", dial_ids[1], &n1, 0, NULL, 30);
+	cJSON_AddItemToObject(co, "desc", pd->desc);
+	cJSON_AddItemToObject(res, "forward", fw);
+	cJSON_AddItemToObject(res, "consume", co);
+	frpc_reply(pd->req, res);
+}
+
+static void
+s36_handle(struct frpc_req *req, const char *method, const cJSON *params, void *arg)
+{
+	cJSON *p = cJSON_CreateObject();
+
+	(void)arg;
+	(void)method;
+	dials++;
+	pend.req = req;
+	pend.desc = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(params, "desc"), 1);
+	cJSON_AddNumberToObject(p, "n", 2);
+	assert_non_null(frpc_call(base, sc, vkp.pk, 136, "reserve_ids", p, 10000, dial_reserved,
+	    &pend, "test"));
+	cJSON_Delete(p);
+}
+
+/* ---- setup ---- */
+
+static int
+reachable(void *arg)
+{
+	struct call c;
+	cJSON *p = cJSON_CreateObject();
+
+	(void)arg;
+	cJSON_AddNumberToObject(p, "n", 1);
+	memset(&c, 0, sizeof(c));
+	if (frpc_call(base, sc, vkp.pk, 136, "reserve_ids", p, 3000, called, &c, "test") == NULL)
+		return 0;
+	cJSON_Delete(p);
+	sw_test_run_until(base, &c.done, 5000);
+	cJSON_Delete(c.res);
+	return c.st == FRPC_OK;
+}
+
+static int
+clients_registered(void *arg)
+{
+	(void)arg;
+	return dmsg_client_registered(sc) && dmsg_client_registered(xc);
+}
+
+static struct dmsg_client *
+client(struct sw_keypair *kp)
+{
+	struct dmsg_client_opts o = {.discovery = disc.url, .backoff_min_ms = 100,
+	    .backoff_max_ms = 1000};
+	struct dmsg_client *c;
+
+	sw_keypair_generate(kp);
+	c = dmsg_client_new(base, kp, &o, "test");
+	assert_non_null(c);
+	assert_int_equal(dmsg_client_start(c), 0);
+	return c;
+}
+
+static int
+group_setup(void **state)
+{
+	char bin[512], seed[SW_PK_HEX], shex[SW_PK_HEX];
+	char *argv[] = {bin, "run", "-c", cfg_path, "--log-level", "error", NULL};
+	FILE *f;
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	if (sw_crypto_init() == -1 || (base = event_base_new()) == NULL)
+		return -1;
+	sw_log_set_level(SW_LOG_ERROR);
+	if (sw_test_dmsg_discovery_start(&disc) == -1)
+		return -1;
+	sw_keypair_generate(&srv.kp);
+	if (sw_test_dmsg_server_start(&srv, disc.url) == -1)
+		return -1;
+	sc = client(&skp);
+	xc = client(&xkp);
+	if ((s36 = frpc_server_new(base, sc, 36, NULL, s36_handle, NULL, "test")) == NULL)
+		return -1;
+	hc = sw_http_client_new(base, "test");
+	rf = sw_http_server_new(base, "fake-rf", NULL);
+	if (hc == NULL || rf == NULL || sw_http_route(rf, "POST", "/routes", rf_routes, NULL) ==
+	    -1 || sw_http_server_listen(rf, "127.0.0.1:0") == -1)
+		return -1;
+	sw_keypair_generate(&vkp);
+	sw_keypair_generate(&n1.kp);
+	sw_keypair_generate(&n2.kp);
+	sw_hex_encode(vhex, vkp.pk, SW_PK_LEN);
+	sw_hex_encode(n1.hex, n1.kp.pk, SW_PK_LEN);
+	sw_hex_encode(n2.hex, n2.kp.pk, SW_PK_LEN);
+	sw_keypair_seed_hex(&vkp, seed);
+	sw_hex_encode(shex, skp.pk, SW_PK_LEN);
+	api_port = sw_test_free_port();
+	stcpr_port = sw_test_free_port();
+	snprintf(cfg_path, sizeof(cfg_path), "%s/test_route_visor_%d.json",
+	    getenv("SW_TMP") != NULL ? getenv("SW_TMP") : "/tmp", (int)getpid());
+	if ((f = fopen(cfg_path, "w")) == NULL)
+		return -1;
+	fprintf(f, "{\"type\":\"visor\",\"public_key\":\"%s\",\"secret_key\":\"%s\","
+	    "\"dmsg\":{\"discovery\":\"%s\",\"min_sessions\":1},"
+	    "\"transport_discovery\":\"http://127.0.0.1:9\",\"address_resolver\":\"http://127.0.0.1:9\","
+	    "\"service_discovery\":\"http://127.0.0.1:9\",\"route_finder\":\"http://127.0.0.1:%d\","
+	    "\"setup_nodes\":[\"%s\"],\"stcpr_listen\":\"127.0.0.1:%d\",\"api_listen\":\"127.0.0.1:%d\","
+	    "\"log\":{\"level\":\"warn\"}}\n", vhex, seed, disc.url, sw_http_server_port(rf), shex,
+	    stcpr_port, api_port);
+	fclose(f);
+	snprintf(bin, sizeof(bin), "%s/visor", sw_test_bindir());
+	if ((vpid = sw_test_spawn(argv)) == -1 || sw_test_wait_port(api_port, 10000) == -1)
+		return -1;
+	if (sw_test_run_until_fn(base, clients_registered, NULL, WAIT_MS) == -1 ||
+	    sw_test_run_until_fn(base, reachable, NULL, WAIT_MS) == -1)
+		return -1;
+	nb_connect(&n1);
+	nb_connect(&n2);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	if (vpid > 0) {
+		kill(vpid, SIGKILL);
+		waitpid(vpid, NULL, 0);
+	}
+	unlink(cfg_path);
+	noise_link_free(n1.l);
+	noise_link_free(n2.l);
+	frpc_server_free(s36);
+	dmsg_client_free(sc);
+	dmsg_client_free(xc);
+	sw_http_client_free(hc);
+	sw_http_server_free(rf);
+	sw_test_run_for(base, 50);
+	sw_test_proc_kill(&srv);
+	sw_test_proc_kill(&disc);
+	if (pend_ev != NULL)
+		event_free(pend_ev);
+	event_base_free(base);
+	return 0;
+}
+
+/* ---- router ---- */
+
+static long want_drops;
+
+static int
+drops_reach(void *reason)
+{
+	return dropped(reason) >= want_drops;
+}
+
+static void
+test_forward_and_drops(void **state)
+{
+	uint32_t r;
+	struct call c;
+	long wrong, norule;
+	size_t before;
+	uint8_t code = 0;
+
+	(void)state;
+	reserve(&r, 1);
+	c = add_rules("add_intermediary_rules", rule("intermediary", r, &n1, 777, &n2, 30), NULL);
+	assert_int_equal(c.st, FRPC_OK);
+	cJSON_Delete(c.res);
+	nb_send(&n1, VTP_PKT_DATA, r, "hello", 5);
+	assert_true(nb_wait(&n2, VTP_PKT_DATA, 777, 5000) >= 0);
+	assert_memory_equal(n2.q[n2.nq - 1].data, "hello", 5);
+
+	/* The right id on the wrong transport: dropped and counted. */
+	wrong = dropped("wrong_transport");
+	before = n1.nq + n2.nq;
+	nb_send(&n2, VTP_PKT_DATA, r, "sneak", 5);
+	nb_send(&n2, VTP_PKT_CLOSE, r, &code, 1); /* a forged CLOSE */
+	want_drops = wrong + 2;
+	assert_int_equal(sw_test_run_until_fn(base, drops_reach, "wrong_transport", 5000), 0);
+	assert_int_equal(n1.nq + n2.nq, before);
+	assert_true(has_rule(r));
+	/* The rule still forwards, and a real CLOSE closes it and goes on. */
+	nb_send(&n1, VTP_PKT_DATA, r, "again", 5);
+	assert_true(nb_wait(&n2, VTP_PKT_DATA, 777, 5000) >= 0);
+	nb_send(&n1, VTP_PKT_CLOSE, r, &code, 1);
+	assert_true(nb_wait(&n2, VTP_PKT_CLOSE, 777, 5000) >= 0);
+	assert_int_equal(sw_test_run_until_fn(base, no_rule, &r, 5000), 0);
+	/* No rule: dropped. */
+	norule = dropped("no_rule");
+	nb_send(&n1, VTP_PKT_DATA, r, "late", 4);
+	nb_send(&n1, VTP_PKT_DATA, 12345, "none", 4);
+	want_drops = norule + 2;
+	assert_int_equal(sw_test_run_until_fn(base, drops_reach, "no_rule", 5000), 0);
+}
+
+/* Port 136 from a key not in setup_nodes: closed, nothing answered. */
+static void
+test_rpc_stranger(void **state)
+{
+	struct call c;
+	cJSON *p = cJSON_CreateObject();
+
+	(void)state;
+	cJSON_AddNumberToObject(p, "n", 1);
+	rpc(xc, "reserve_ids", p, &c);
+	assert_int_equal(c.st, FRPC_CLOSED);
+	assert_null(c.res);
+}
+
+static int
+rule_present(void *arg)
+{
+	return has_rule(*(uint32_t *)arg);
+}
+
+/* keep_alive_s 2: traffic every 0.5 s keeps it 3 s; then it expires. */
+static void
+test_expiry(void **state)
+{
+	uint32_t r;
+	struct call c;
+	long long t0;
+
+	(void)state;
+	reserve(&r, 1);
+	c = add_rules("add_intermediary_rules", rule("intermediary", r, &n1, 778, &n2, 2), NULL);
+	assert_int_equal(c.st, FRPC_OK);
+	cJSON_Delete(c.res);
+	t0 = sw_mono_ms();
+	while (sw_mono_ms() - t0 < 3000) {
+		nb_send(&n1, VTP_PKT_KEEPALIVE, r, NULL, 0);
+		sw_test_run_for(base, 500);
+	}
+	assert_true(rule_present(&r));
+	t0 = sw_mono_ms();
+	assert_int_equal(sw_test_run_until_fn(base, no_rule, &r, 5000), 0);
+	assert_true(sw_mono_ms() - t0 >= 1000); /* it lived on the last packet's 2 s */
+}
+
+/* ---- route groups: the visor dials ---- */
+
+static void
+nb_play(struct nb *n, int drop_first, int silent)
+{
+	noise_hs_reset(&n->hs);
+	n->play = 1;
+	n->drop_first = drop_first;
+	n->silent = silent;
+	n->hs_seen = n->hs_done = n->echoed = n->closes = 0;
+	n->nq = 0;
+}
+
+static void
+test_dial_first_message_lost(void **state)
+{
+	struct hres h;
+	char body[256];
+	long long t0 = sw_mono_ms();
+
+	(void)state;
+	nb_play(&n1, 1, 0);
+	snprintf(body, sizeof(body), "{\"pk\":\"%s\",\"count\":2}", n1.hex);
+	api(&h, "POST", "/api/ping", body);
+	assert_int_equal(h.status, 200);
+	assert_non_null(strstr(h.body, "\"lost\":0"));
+	assert_true(n1.hs_seen >= 2);       /* message 1 came again after the loss */
+	assert_true(sw_mono_ms() - t0 >= 900); /* ... about a second later */
+	assert_int_equal(n1.echoed, 2);
+	/* The ping closes its group: CLOSE on the forward route, rules gone. */
+	assert_true(nb_wait(&n1, VTP_PKT_CLOSE, 5001, 5000) >= 0);
+	assert_int_equal(sw_test_run_until_fn(base, no_rule, &dial_ids[0], 5000), 0);
+	assert_false(has_rule(dial_ids[1]));
+	n1.play = 0;
+}
+
+static void
+test_dial_no_answer(void **state)
+{
+	struct hres h;
+	char body[256];
+	long long t0 = sw_mono_ms(), took;
+
+	(void)state;
+	nb_play(&n1, 0, 1);
+	snprintf(body, sizeof(body), "{\"pk\":\"%s\",\"count\":1}", n1.hex);
+	api(&h, "POST", "/api/ping", body);
+	took = sw_mono_ms() - t0;
+	assert_int_equal(h.status, 502);
+	assert_non_null(strstr(h.body, "handshake timeout"));
+	assert_true(took >= 4500 && took < 9000);
+	assert_true(n1.hs_seen >= 4); /* resent each second */
+	assert_true(nb_wait(&n1, VTP_PKT_CLOSE, 5001, 5000) >= 0);
+	assert_false(has_rule(dial_ids[0]));
+	assert_false(has_rule(dial_ids[1]));
+	n1.play = 0;
+}
+
+/* ---- route groups: the visor answers ---- */
+
+static void
+test_responder(void **state)
+{
+	uint32_t ids[2];
+	struct call c;
+	cJSON *co, *fw;
+	uint8_t s[32], rs[32], m1[128], buf[256], junk[40];
+	size_t m1len, len, n;
+	struct noise_hs hs;
+	struct noise_cipher tx, rx;
+	struct noise_hs_params hp = {.pattern = NOISE_KK, .initiator = true,
+	    .prologue = (const uint8_t *)"skywire-route/1", .prologue_len = 15, .s_priv = s,
+	    .rs = rs};
+	int i;
+
+	(void)state;
+	n1.play = 0;
+	n1.nq = 0;
+	/* Nobody listens on 4444. */
+	reserve(ids, 2);
+	co = rule("consume", ids[0], &n1, 0, NULL, 30);
+	cJSON_AddItemToObject(co, "desc", desc(n1.hex, 777, vhex, 4444));
+	fw = rule("forward", ids[1], NULL, 6001, &n1, 30);
+	cJSON_AddItemToObject(fw, "desc", desc(n1.hex, 777, vhex, 4444));
+	c = add_rules("add_edge_rules", co, fw);
+	assert_int_equal(c.st, FRPC_REMOTE);
+	assert_string_equal(c.err, "no listener");
+	assert_false(has_rule(ids[0]));
+	/* Port 48 (ping) listens. */
+	co = rule("consume", ids[0], &n1, 0, NULL, 30);
+	cJSON_AddItemToObject(co, "desc", desc(n1.hex, 777, vhex, 48));
+	fw = rule("forward", ids[1], NULL, 6001, &n1, 30);
+	cJSON_AddItemToObject(fw, "desc", desc(n1.hex, 777, vhex, 48));
+	c = add_rules("add_edge_rules", co, fw);
+	assert_int_equal(c.st, FRPC_OK);
+	cJSON_Delete(c.res);
+	/* DATA before the handshake: nothing comes back, the group waits. */
+	randombytes_buf(junk, sizeof(junk));
+	nb_send(&n1, VTP_PKT_DATA, ids[0], junk, sizeof(junk));
+	sw_test_run_for(base, 300);
+	assert_int_equal(n1.nq, 0);
+	assert_true(has_rule(ids[0]));
+	/* The handshake, then an echo. */
+	assert_int_equal(sw_sk_to_x25519(s, &n1.kp), 0);
+	assert_int_equal(sw_pk_to_x25519(rs, vkp.pk), 0);
+	assert_int_equal(noise_hs_init(&hs, &hp), 0);
+	assert_int_equal(noise_hs_write(&hs, NULL, 0, m1, sizeof(m1), &m1len), 0);
+	nb_send(&n1, VTP_PKT_HANDSHAKE, ids[0], m1, m1len);
+	assert_true((i = nb_wait(&n1, VTP_PKT_HANDSHAKE, 6001, 5000)) >= 0);
+	assert_int_equal(noise_hs_read(&hs, n1.q[i].data, n1.q[i].len, NULL, 0, &n), 0);
+	assert_int_equal(noise_hs_split(&hs, &tx, &rx), 0);
+	/* A repeated message 1 is answered with the same message 2. */
+	nb_send(&n1, VTP_PKT_HANDSHAKE, ids[0], m1, m1len);
+	sw_test_run_for(base, 200);
+	assert_int_equal(n1.q[n1.nq - 1].type, VTP_PKT_HANDSHAKE);
+	assert_memory_equal(n1.q[n1.nq - 1].data, n1.q[i].data, n1.q[i].len);
+	assert_int_equal(noise_encrypt(&tx, NULL, 0, (const uint8_t *)"ping!", 5, buf, sizeof(buf),
+	    &len), 0);
+	nb_send(&n1, VTP_PKT_DATA, ids[0], buf, len);
+	assert_true((i = nb_wait(&n1, VTP_PKT_DATA, 6001, 5000)) >= 0);
+	assert_int_equal(noise_decrypt(&rx, NULL, 0, n1.q[i].data, n1.q[i].len, buf, sizeof(buf),
+	    &n), 0);
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "ping!", 5);
+	/* DATA that does not decrypt closes the group: CLOSE (error) to us, rules gone. */
+	nb_send(&n1, VTP_PKT_DATA, ids[0], junk, sizeof(junk));
+	assert_true((i = nb_wait(&n1, VTP_PKT_CLOSE, 6001, 5000)) >= 0);
+	assert_int_equal(n1.q[i].data[0], 2);
+	assert_int_equal(sw_test_run_until_fn(base, no_rule, &ids[0], 5000), 0);
+	assert_false(has_rule(ids[1]));
+	noise_hs_reset(&hs);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_forward_and_drops),
+		cmocka_unit_test(test_rpc_stranger),
+		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_dial_first_message_lost),
+		cmocka_unit_test(test_dial_no_answer),
+		cmocka_unit_test(test_responder),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
