@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "config.h"
 #include "cxo_dmsg.h"
 #include "cxo_follow.h"
 #include "cxo_pub.h"
@@ -722,6 +723,24 @@ metric(struct cxo_follow *f, const char *suffix, const char *help, enum sw_metri
 
 	snprintf(name, sizeof(name), "%s_%s", f->o.metric_prefix, suffix);
 	return sw_metric_new(sw_svc_metrics(f->o.svc), name, help, type, NULL, NULL, 0);
+}
+
+int
+cxo_follow_cfg(const char *svc, const cJSON *cfg, char *tcp, char *disc)
+{
+	const char *t = sw_cfg_str(cfg, "cxo_tcp_addr"), *d = sw_cfg_str(cfg, "dmsg_discovery");
+
+	if (t != NULL && strlen(t) >= CXO_FOLLOW_ADDR) {
+		sw_log_error(svc, "cxo_tcp_addr must be host:port", NULL);
+		return -1;
+	}
+	if (d != NULL && (strlen(d) >= CXO_FOLLOW_ADDR || strncmp(d, "http://", 7) != 0)) {
+		sw_log_error(svc, "dmsg_discovery must be an http:// URL", NULL);
+		return -1;
+	}
+	snprintf(tcp, CXO_FOLLOW_ADDR, "%s", t != NULL ? t : "");
+	snprintf(disc, CXO_FOLLOW_ADDR, "%s", d != NULL ? d : "");
+	return 0;
 }
 
 struct cxo_follow *

@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "crypto.h"
 #include "service.h"
 #include "store.h"
@@ -84,6 +86,14 @@ struct cxo_follow_opts {
 	const char *seq_key;         /* NULL: the root sequence is not kept */
 	const char *metric_prefix;   /* <p>_queue_overflows_total, <p>_rebuilds_total, <p>_leaves */
 };
+
+/*
+ * Where an instance publishes its feed, from its config: cxo_tcp_addr into
+ * tcp and dmsg_discovery (an http:// URL) into disc, each "" when unset,
+ * each buffer CXO_FOLLOW_ADDR bytes.  -1 logged when one is malformed.
+ */
+#define CXO_FOLLOW_ADDR 256
+int cxo_follow_cfg(const char *svc, const cJSON *cfg, char *tcp, char *disc);
 
 /* Publish and start following (the first rebuild runs at once).  NULL logged. */
 struct cxo_follow *cxo_follow_start(const struct cxo_follow_opts *o);
