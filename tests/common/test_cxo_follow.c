@@ -33,44 +33,6 @@ struct env {
 	struct sw_keypair kp;
 };
 
-static void *
-fake_create(struct sw_svc *svc, const cJSON *cfg)
-{
-	(void)cfg;
-	return svc;
-}
-
-static int
-fake_start(void *priv)
-{
-	(void)priv;
-	return 0;
-}
-
-static void
-fake_stop(void *priv, sw_svc_stopped *done)
-{
-	done(priv);
-}
-
-static void
-fake_destroy(void *priv)
-{
-	(void)priv;
-}
-
-static const struct sw_cfg_key no_keys[] = {{NULL, 0, NULL, NULL}};
-
-static const struct sw_service_ops fake_ops = {
-	.type = "follow-test",
-	.summary = "cxo_follow test",
-	.keys = no_keys,
-	.uses_store = 1,
-	.create = fake_create,
-	.start = fake_start,
-	.stop = fake_stop,
-	.destroy = fake_destroy,
-};
 
 /* Two kinds; a record has a leaf k<kind>/<member>, and b<kind>/<member> when its JSON says "two". */
 static void
@@ -200,11 +162,9 @@ static int
 setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	cJSON *cfg = cJSON_CreateObject();
 
 	e->base = event_base_new();
-	e->sup = sw_supervisor_new(e->base, NULL);
-	e->svc = sw_supervisor_add(e->sup, &fake_ops, "follow-test", cfg, NULL); /* takes cfg */
+	e->svc = sw_test_svc(e->base, "follow-test", &e->sup);
 	assert_non_null(e->svc);
 	e->st = sw_svc_store(e->svc);
 	sw_keypair_generate(&e->kp);
