@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -628,7 +629,8 @@ index_next(struct cxo_follow *f, struct rebuild *rb)
 		return;
 	}
 	f->o.ops->index_key(f->o.ctx, rb->kind, key, sizeof(key));
-	snprintf(min, sizeof(min), "(%lld", sw_wall_ms() / 1000);
+	/* time(), as the services' own list reads use: one clock for "live" everywhere. */
+	snprintf(min, sizeof(min), "(%lld", (long long)time(NULL));
 	rb->tok = tok_ref(f->tok);
 	if (sw_store_cmd(f->o.st, index_done, rb, "ZRANGEBYSCORE", key, min, "+inf", "WITHSCORES",
 	    NULL) == -1) {
