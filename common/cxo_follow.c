@@ -21,6 +21,7 @@
 
 #define MGET_CHUNK    500
 #define RETRY_MS      1000
+#define RECHECK_MS    100  /* a record about to expire: read it again this soon */
 #define PARKED_MS     (3600 * 1000) /* an expiry check in flight: far ahead until answered */
 #define QUEUE_DEFAULT 4096
 
@@ -348,10 +349,10 @@ enqueue(struct cxo_follow *f, size_t kind, const char *member, const char *json,
 
 void
 cxo_follow_put(struct cxo_follow *f, size_t k, const char *member, const char *json,
-    size_t len, long long expires_s)
+    size_t len, long long ttl_s)
 {
 	if (f != NULL)
-		enqueue(f, k, member, json, len, expires_s * 1000);
+		enqueue(f, k, member, json, len, sw_wall_ms() + ttl_s * 1000);
 }
 
 void
@@ -391,8 +392,9 @@ check_done(const struct sw_reply *r, void *arg)
 		apply(f, ck->kind, ck->member, NULL, 0, 0);
 		goto out;
 	}
+	/* TTL is whole seconds: under one, look again soon rather than a second late. */
 	apply(f, ck->kind, ck->member, rec->str, rec->len, sw_wall_ms() +
-	    (ttl->type == SW_REPLY_INT && ttl->integer > 0 ? ttl->integer * 1000 : RETRY_MS));
+	    (ttl->type == SW_REPLY_INT && ttl->integer > 0 ? ttl->integer * 1000 : RECHECK_MS));
 out:
 	free(ck);
 }

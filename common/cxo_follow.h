@@ -99,9 +99,13 @@ int cxo_follow_cfg(const char *svc, const cJSON *cfg, char *tcp, char *disc);
 struct cxo_follow *cxo_follow_start(const struct cxo_follow_opts *o);
 void cxo_follow_free(struct cxo_follow *f);
 
-/* A committed write: member (kind k) is now json (len bytes), expiring at expires_s. */
+/*
+ * A committed write: member (kind k) is now json (len bytes), stored with a
+ * TTL of ttl_s (counted from now, in ms, so the expiry check lands just
+ * after the store's own expiry).
+ */
 void cxo_follow_put(struct cxo_follow *f, size_t k, const char *member, const char *json,
-    size_t len, long long expires_s);
+    size_t len, long long ttl_s);
 /* A committed delete. */
 void cxo_follow_del(struct cxo_follow *f, size_t k, const char *member);
 

@@ -205,15 +205,15 @@ test_put_move_delete(void **state)
 	start(e, 16);
 	expect(e, 0, 0);
 	store_put(e, 0, "a", "{\"two\":1}", 60);
-	cxo_follow_put(e->f, 0, "a", "{\"two\":1}", 9, time(NULL) + 60);
+	cxo_follow_put(e->f, 0, "a", "{\"two\":1}", 9, 60);
 	expect(e, 2, 1);
 	/* The same record with one leaf: the other one goes. */
-	cxo_follow_put(e->f, 0, "a", "{}", 2, time(NULL) + 60);
+	cxo_follow_put(e->f, 0, "a", "{}", 2, 60);
 	expect(e, 1, 1);
 	/* Same member, other kind: another record. */
-	cxo_follow_put(e->f, 1, "a", "{}", 2, time(NULL) + 60);
+	cxo_follow_put(e->f, 1, "a", "{}", 2, 60);
 	expect(e, 2, 2);
-	cxo_follow_put(e->f, 1, "a", "{\"none\":1}", 10, time(NULL) + 60);
+	cxo_follow_put(e->f, 1, "a", "{\"none\":1}", 10, 60);
 	expect(e, 1, 1);
 	cxo_follow_del(e->f, 0, "a");
 	expect(e, 0, 0);
@@ -228,10 +228,10 @@ test_expiry(void **state)
 	expect(e, 0, 0);
 	/* Expires in the store: its leaves go after the engine reads it back. */
 	store_put(e, 0, "gone", "{}", 1);
-	cxo_follow_put(e->f, 0, "gone", "{}", 2, time(NULL) + 1);
+	cxo_follow_put(e->f, 0, "gone", "{}", 2, 1);
 	/* The engine thinks it expires, but another writer refreshed it. */
 	store_put(e, 0, "kept", "{\"two\":1}", 60);
-	cxo_follow_put(e->f, 0, "kept", "{}", 2, time(NULL) + 1);
+	cxo_follow_put(e->f, 0, "kept", "{}", 2, 1);
 	expect(e, 2, 2);
 	/* After the checks: "gone" left, "kept" has its stored content (two leaves). */
 	expect(e, 2, 1);
@@ -252,9 +252,9 @@ test_overflow_rebuilds(void **state)
 	store_put(e, 0, "x", "{}", 60);
 	store_put(e, 0, "y", "{\"two\":1}", 60);
 	/* Three in one loop pass, one more than the queue holds; z is not in the store. */
-	cxo_follow_put(e->f, 0, "x", "{}", 2, time(NULL) + 60);
-	cxo_follow_put(e->f, 0, "y", "{\"two\":1}", 9, time(NULL) + 60);
-	cxo_follow_put(e->f, 0, "z", "{}", 2, time(NULL) + 60);
+	cxo_follow_put(e->f, 0, "x", "{}", 2, 60);
+	cxo_follow_put(e->f, 0, "y", "{\"two\":1}", 9, 60);
+	cxo_follow_put(e->f, 0, "z", "{}", 2, 60);
 	cxo_follow_stats(e->f, &fs);
 	assert_int_equal(fs.overflows, 1);
 	assert_true(fs.rebuilds > rebuilds);
