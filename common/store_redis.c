@@ -708,7 +708,6 @@ rds_parse_url(struct rds *r, const char *url)
 int
 sw_store_redis_init(struct sw_store *st, const char *url)
 {
-	struct timeval tv = {0, WATCHDOG_MS * 1000};
 	char buf[256];
 	struct rds *r;
 
@@ -731,7 +730,7 @@ sw_store_redis_init(struct sw_store *st, const char *url)
 	r->ev_down = event_new(st->base, -1, 0, rds_run_down, r);
 	r->ev_watchdog = event_new(st->base, -1, EV_PERSIST, rds_watchdog, r);
 	if (r->ev_retry == NULL || r->ev_down == NULL || r->ev_watchdog == NULL ||
-	    event_add(r->ev_watchdog, &tv) == -1)
+	    sw_timer_in(r->ev_watchdog, WATCHDOG_MS) == -1)
 		goto fail;
 	rds_connect(r);
 	return 0;

@@ -10,7 +10,8 @@
  * counted, not forwarded; a CLOSE forged by a neighbour not on the route
  * closes nothing, the real one closes the rule and goes on; port 136
  * from a key not in setup_nodes is closed unanswered; a rule expires after
- * keep_alive_s without traffic and traffic keeps it.
+ * keep_alive_s without traffic and traffic keeps it; a reservation unused
+ * for 30 s is released.
  * Route groups: the visor's dial survives a lost first handshake message,
  * fails cleanly (CLOSE sent, rules gone) when no answer comes in 5 s;
  * as responder it ignores DATA before the handshake, echoes on port 48
@@ -801,6 +802,26 @@ test_responder(void **state)
 	noise_hs_reset(&hs);
 }
 
+/* A reservation no rule used within 30 s is released: the id cannot be installed. */
+static void
+test_reservation_expires(void **state)
+{
+	uint32_t r;
+	struct call c;
+
+	(void)state;
+	reserve(&r, 1);
+	for (int i = 0; i < 6; i++) { /* keep our transports alive (30 s of silence ends them) */
+		nb_send(&n1, VTP_PKT_KEEPALIVE, 0, NULL, 0);
+		nb_send(&n2, VTP_PKT_KEEPALIVE, 0, NULL, 0);
+		sw_test_run_for(base, 5100);
+	}
+	c = add_rules("add_intermediary_rules", rule("intermediary", r, &n1, 779, &n2, 30), NULL);
+	assert_int_equal(c.st, FRPC_REMOTE);
+	assert_non_null(strstr(c.err, "not reserved"));
+	assert_false(has_rule(r));
+}
+
 int
 main(void)
 {
@@ -811,6 +832,7 @@ main(void)
 		cmocka_unit_test(test_dial_first_message_lost),
 		cmocka_unit_test(test_dial_no_answer),
 		cmocka_unit_test(test_responder),
+		cmocka_unit_test(test_reservation_expires),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
