@@ -165,7 +165,7 @@ post_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
 	(void)r;
 	sw_metric_add(w->sd->m_feed, (const char *[]){"put"}, 1);
 	cxo_follow_put(w->sd->feed, w->s.type, w->s.pk_hex, w->json, len,
-	    w->s.registered + w->sd->ttl_s);
+	    w->sd->ttl_s);
 	sw_metric_add(w->sd->m_writes, (const char *[]){w->has_old ? "update" : "create"}, 1);
 	sw_http_reply_raw(req, 200, "application/json", w->json, len);
 	sw_log_debug(w->sd->name, w->has_old ? "service updated" : "service registered",

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "crypto.h"
+#include "cxo_follow.h"
 #include "httpauth.h"
 #include "netaddr.h"
 #include "sd_schema.h"
@@ -67,8 +68,8 @@ struct sd {
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
 	/* The services-by-pk feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
-	char cxo_addr[256];
-	char dmsg_disc[256];
+	char cxo_addr[CXO_FOLLOW_ADDR];
+	char dmsg_disc[CXO_FOLLOW_ADDR];
 	struct cxo_follow *feed; /* NULL when not published */
 	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };

@@ -92,7 +92,7 @@ tell_feed(const struct tpd_write *w)
 			cxo_follow_del(w->tpd->feed, 0, w->ids[i]);
 		else
 			cxo_follow_put(w->tpd->feed, 0, w->ids[i], json, tp_entry_json(&c->e, json),
-			    w->now + w->tpd->ttl_s);
+			    w->tpd->ttl_s);
 	}
 }
 

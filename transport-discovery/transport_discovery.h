@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "crypto.h"
+#include "cxo_follow.h"
 #include "httpauth.h"
 #include "service.h"
 #include "store.h"
@@ -35,8 +36,8 @@ struct tpd {
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
 	/* The all-transports feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
-	char cxo_addr[256];
-	char dmsg_disc[256];
+	char cxo_addr[CXO_FOLLOW_ADDR];
+	char dmsg_disc[CXO_FOLLOW_ADDR];
 	struct cxo_follow *feed; /* NULL when not published */
 	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };
