@@ -85,5 +85,8 @@ containers() {
 	sh e2e/compose.sh down >/dev/null 2>&1 || true
 }
 
+# Every figure here is wall time on shared cores: say how shared they were.
+echo "bench/compose: load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 one_process
 containers
+echo "bench/compose: load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -14,12 +14,14 @@
 #include <event2/util.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "http.h"
 #include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "route_finder.h"
 #include "store.h"
+#include "str.h"
 
 static const struct sw_cfg_key rf_keys[] = {
 	{"listen", SW_CFG_STR, "127.0.0.1:9092", "HTTP address"},
@@ -29,6 +31,8 @@ static const struct sw_cfg_key rf_keys[] = {
 	    "all-transports feed publisher: follow its feed instead of the store"},
 	{"feed_addr", SW_CFG_STR, NULL, "the feed over TCP (its cxo_tcp_addr), ip:port"},
 	{"dmsg_discovery", SW_CFG_STR, NULL, "the feed over dmsg, through this dmsg-discovery URL"},
+	{"http_dmsg_discovery", SW_CFG_STR, NULL,
+	    "serve the HTTP API on dmsg port 80 too, registered at this dmsg-discovery URL"},
 	{"public_key", SW_CFG_STR, NULL, "dmsg identity; generated when absent"},
 	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars"},
 	{NULL, 0, NULL, NULL},
@@ -51,6 +55,22 @@ tcp_addr_valid(const char *addr)
 	return evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) == 0;
 }
 
+/* HTTP over dmsg without the feed on dmsg: a dmsg client with the service's key. */
+static int
+http_dmsg_config(struct rf *rf, const cJSON *cfg)
+{
+	const char *u = sw_cfg_str(cfg, "http_dmsg_discovery");
+
+	if (u == NULL || *u == '\0' || rf->dmsg_disc[0] != '\0')
+		return 0;
+	if (strlen(u) >= sizeof(rf->http_dmsg_disc) || strncmp(u, "http://", 7) != 0) {
+		sw_log_error(rf->name, "http_dmsg_discovery must be an http:// URL", NULL);
+		return -1;
+	}
+	memcpy(rf->http_dmsg_disc, u, strlen(u) + 1);
+	return sw_svc_keypair(rf->svc, cfg, &rf->kp);
+}
+
 /* The source of transports: 0, or -1 logged. */
 static int
 feed_config(struct rf *rf, const cJSON *cfg)
@@ -64,16 +84,12 @@ feed_config(struct rf *rf, const cJSON *cfg)
 	if (dd != NULL && *dd == '\0')
 		dd = NULL;
 	if (pk == NULL || *pk == '\0') {
-		if (addr != NULL) {
-			sw_log_error(rf->name, "feed_addr needs transport_discovery_pk (the feed key)",
-			    NULL);
+		if (addr != NULL || dd != NULL) {
+			sw_log_error(rf->name, "feed_addr and dmsg_discovery need "
+			    "transport_discovery_pk (the feed key)", NULL);
 			return -1;
 		}
-		/* Without the feed, dmsg_discovery only carries the HTTP API on dmsg port 80. */
-		if (dd == NULL)
-			return 0;
-		snprintf(rf->dmsg_disc, sizeof(rf->dmsg_disc), "%s", dd);
-		return sw_svc_keypair(rf->svc, cfg, &rf->kp);
+		return 0;
 	}
 	if (sw_pk_parse(rf->tpd_pk, pk) == -1) {
 		sw_log_error(rf->name, "transport_discovery_pk must be 64 lowercase hex chars", NULL);
@@ -81,19 +97,19 @@ feed_config(struct rf *rf, const cJSON *cfg)
 	}
 	rf->feed = 1;
 	if (addr != NULL) {
-		if (strlen(addr) >= sizeof(rf->feed_addr) || !tcp_addr_valid(addr)) {
+		if (sw_strlcpy(rf->feed_addr, addr, sizeof(rf->feed_addr)) == -1 ||
+		    !tcp_addr_valid(addr)) {
 			sw_log_error(rf->name, "feed_addr must be a numeric ip:port", NULL);
 			return -1;
 		}
-		memcpy(rf->feed_addr, addr, strlen(addr) + 1);
 		return 0;
 	}
-	if (dd == NULL || strlen(dd) >= sizeof(rf->dmsg_disc) || strncmp(dd, "http://", 7) != 0) {
+	if (dd == NULL || sw_strlcpy(rf->dmsg_disc, dd, sizeof(rf->dmsg_disc)) == -1 ||
+	    strncmp(dd, "http://", 7) != 0) {
 		sw_log_error(rf->name, "with transport_discovery_pk, set feed_addr or "
 		    "dmsg_discovery (an http:// URL)", NULL);
 		return -1;
 	}
-	memcpy(rf->dmsg_disc, dd, strlen(dd) + 1);
 	return sw_svc_keypair(rf->svc, cfg, &rf->kp);
 }
 
@@ -114,12 +130,13 @@ rf_create(struct sw_svc *svc, const cJSON *cfg)
 		sw_log_error(rf->name, "refresh_ms must be within 10..60000", NULL);
 		goto fail;
 	}
-	if (listen == NULL || strlen(listen) >= sizeof(rf->listen)) {
+	if (listen == NULL || sw_strlcpy(rf->listen, listen, sizeof(rf->listen)) == -1) {
 		sw_log_error(rf->name, "listen must be host:port", NULL);
 		goto fail;
 	}
-	memcpy(rf->listen, listen, strlen(listen) + 1);
 	if (feed_config(rf, cfg) == -1)
+		goto fail;
+	if (http_dmsg_config(rf, cfg) == -1)
 		goto fail;
 	rf->g = rf_graph_new();
 	if (rf->g == NULL)
@@ -151,24 +168,26 @@ static int
 rf_start(void *priv)
 {
 	struct rf *rf = priv;
-	struct timeval tv = {rf->refresh_ms / 1000, (rf->refresh_ms % 1000) * 1000};
-
 	if (rf->feed) {
 		if (rf_feed_start(rf) == -1)
 			return -1;
 	} else {
 		rf->tick = event_new(sw_svc_base(rf->svc), -1, EV_PERSIST, on_tick, rf);
-		if (rf->tick == NULL || event_add(rf->tick, &tv) == -1)
+		if (rf->tick == NULL || sw_timer_in(rf->tick, rf->refresh_ms) == -1)
 			return -1;
 	}
 	rf->http = sw_http_server_new(sw_svc_base(rf->svc), rf->name, sw_svc_metrics(rf->svc));
 	if (rf->http == NULL || rf_api_routes(rf) == -1 ||
 	    sw_http_server_listen(rf->http, rf->listen) == -1)
 		return -1;
-	if (rf->dmsg_disc[0] != '\0' && (rf->http_dmsg = rf->dmsg != NULL ?
-	    sw_http_dmsg_serve(sw_svc_base(rf->svc), rf->http, rf->dmsg, 0, rf->name) :
-	    sw_http_dmsg_serve_as(sw_svc_base(rf->svc), rf->http, &rf->kp, rf->dmsg_disc,
-	    rf->name)) == NULL)
+	/* HTTP over dmsg: on the feed's dmsg client, or on one of its own. */
+	if (rf->dmsg != NULL)
+		rf->http_dmsg = sw_http_dmsg_serve(sw_svc_base(rf->svc), rf->http, rf->dmsg, 0,
+		    rf->name);
+	else if (rf->http_dmsg_disc[0] != '\0')
+		rf->http_dmsg = sw_http_dmsg_serve_as(sw_svc_base(rf->svc), rf->http, &rf->kp,
+		    rf->http_dmsg_disc, rf->name);
+	if ((rf->dmsg != NULL || rf->http_dmsg_disc[0] != '\0') && rf->http_dmsg == NULL)
 		return -1;
 	if (rf->feed) {
 		sw_log_info(rf->name, "listening", "addr=%s source=feed", rf->listen);

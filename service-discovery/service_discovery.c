@@ -117,8 +117,7 @@ sd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct sd *sd = priv;
 
-	/* The HTTP-over-dmsg listener lives on the feed's dmsg client: it goes first. */
-	sw_http_dmsg_server_free(sd->http_dmsg);
+	sw_http_dmsg_server_free(sd->http_dmsg); /* before the feed's dmsg client */
 	sd->http_dmsg = NULL;
 	sd_feed_stop(sd, done);
 }

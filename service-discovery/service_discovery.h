@@ -102,8 +102,8 @@ int sd_store_put(struct sd *sd, const struct sd_service *s, const char *json,
 int sd_store_del(struct sd *sd, const struct sd_service *old, sw_store_cb *cb, void *arg);
 /*
  * Live PKs of type t, narrowed by country and version (either may be NULL):
- * one transaction with one or two index reads (see sw_store_index_members
- * at 0 and 2).
+ * one index read (the reply is the members, sw_api_index_members) or, with
+ * both filters, a transaction of two ([country pks, version pks]).
  */
 int sd_store_query(struct sd *sd, enum sd_type t, const char *country, const char *version,
     sw_store_cb *cb, void *arg);

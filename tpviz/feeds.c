@@ -151,8 +151,13 @@ tpviz_view_set(struct tpviz *t, enum tpviz_view_id id, const char *source, uint6
 	qsort(items, n, sizeof(*items), item_cmp);
 	changed = diff(items, n, v->items, v->nitems);
 	moved = v->source == NULL || strcmp(v->source, source) != 0;
-	if (changed == 0 && !moved && (seq == v->seq || strcmp(source, "http") == 0)) {
+	if (changed == 0 && !moved) {
+		/* Another part of the feed changed: keep the new seq, tell nobody. */
 		tpviz_items_free(items, n);
+		if (strcmp(source, "cxo") == 0 && seq != v->seq) {
+			v->seq = seq;
+			render(t, id);
+		}
 		return;
 	}
 	tpviz_items_free(v->items, v->nitems);

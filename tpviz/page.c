@@ -90,7 +90,7 @@ const char *const tpviz_page_lines[] = {
 	"  const F=P.map(()=>({x:0,y:0}));\n",
 	"  for(let i=0;i<P.length;i++)for(let j=i+1;j<P.length;j++){let dx=P[i].x-P[j].x,dy=P[i].y-P[j].y,d=Math.hypot(dx,dy)||1;const f=k*k/d/d;F[i].x+=dx*f;F[i].y+=dy*f;F[j].x-=dx*f;F[j].y-=dy*f}\n",
 	"  for(const t of tps){const a=idx.get(t.edges[0]),b=idx.get(t.edges[1]);if(a===undefined||b===undefined)continue;let dx=P[a].x-P[b].x,dy=P[a].y-P[b].y,d=Math.hypot(dx,dy)||1;const f=d/k*0.5;F[a].x-=dx/d*f*10;F[a].y-=dy/d*f*10;F[b].x+=dx/d*f*10;F[b].y+=dy/d*f*10}\n",
-	"  for(let i=0;i<P.length;i++){F[i].x+=(w/2-P[i].x)*0.01;F[i].y+=(hgt/2-P[i].y)*0.01;const m=Math.hypot(F[i].x,F[i].y)||1,s=Math.min(m,8);P[i].x=Math.min(w-30,Math.max(30,P[i].x+F[i].x/m*s));P[i].y=Math.min(hgt-30,Math.max(30,P[i].y+F[i].y/m*s))}\n",
+	"  for(let i=0;i<P.length;i++){F[i].x+=(w/2-P[i].x)*0.06;F[i].y+=(hgt/2-P[i].y)*0.06;const m=Math.hypot(F[i].x,F[i].y)||1,s=Math.min(m,8);P[i].x=Math.min(w-90,Math.max(40,P[i].x+F[i].x/m*s));P[i].y=Math.min(hgt-40,Math.max(40,P[i].y+F[i].y/m*s))}\n",
 	" }\n",
 	"}\n",
 	"function drawSvg(nodes,tps,w,hgt){\n",
@@ -141,4 +141,3 @@ const char *const tpviz_page_lines[] = {
 	"\n",
 	NULL,
 };
-

@@ -245,6 +245,9 @@ static void
 tpviz_gen_config(cJSON *inst)
 {
 	cJSON_AddStringToObject(inst, "listen", "127.0.0.1:9096");
+	cJSON_AddStringToObject(inst, "dmsg_discovery", "http://127.0.0.1:9090");
+	cJSON_AddStringToObject(inst, "transport_discovery", "http://127.0.0.1:9091");
+	cJSON_AddStringToObject(inst, "service_discovery", "http://127.0.0.1:9098");
 	sw_svc_gen_keys(inst);
 }
 

@@ -371,7 +371,7 @@ start_list(struct tpd *tpd, struct sw_http_req *req, const char *pk_hex)
 {
 	struct sw_api_list *l = sw_api_list_begin(tpd->svc, req, tpd->st, TPD_KEY_ENTRY);
 
-	if (l != NULL && tpd_store_index(tpd, pk_hex, sw_api_list_index_done, l) == -1)
+	if (l != NULL && tpd_store_index(tpd, pk_hex, sw_api_list_members_done, l) == -1)
 		sw_api_list_fail(l);
 }
 

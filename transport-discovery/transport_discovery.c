@@ -112,8 +112,7 @@ tpd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct tpd *tpd = priv;
 
-	/* The HTTP-over-dmsg listener lives on the feed's dmsg client: it goes first. */
-	sw_http_dmsg_server_free(tpd->http_dmsg);
+	sw_http_dmsg_server_free(tpd->http_dmsg); /* before the feed's dmsg client */
 	tpd->http_dmsg = NULL;
 	tpd_feed_stop(tpd, done);
 }

@@ -57,7 +57,7 @@ int tpd_store_get(struct tpd *tpd, const char *t_id, sw_store_cb *cb, void *arg)
 /* The records of n ids (MGET; nil for the missing). */
 int tpd_store_mget(struct tpd *tpd, const char *const *ids, size_t n, sw_store_cb *cb,
     void *arg);
-/* Live ids of the index of one edge (pk_hex) or of all (NULL): [trimmed, [id…]]. */
+/* Live ids of the index of one edge (pk_hex) or of all (NULL): [id…] (sw_api_index_read). */
 int tpd_store_index(struct tpd *tpd, const char *pk_hex, sw_store_cb *cb, void *arg);
 /*
  * The one door for every change: write the records and their indexes, bump

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rgroup_int.h"
+#include "str.h"
 #include "visor.h"
 
 #define HS_MSG_MAX 128 /* KK messages with empty payloads are 48 bytes */
@@ -495,11 +496,10 @@ vrg_mgr_new(struct visor *v)
 	if (m == NULL)
 		return NULL;
 	m->v = v;
-	if (rf == NULL || strlen(rf) >= sizeof(m->route_finder)) {
+	if (rf == NULL || sw_strlcpy(m->route_finder, rf, sizeof(m->route_finder)) == -1) {
 		sw_log_error(v->name, "route_finder must be a URL", NULL);
 		goto fail;
 	}
-	memcpy(m->route_finder, rf, strlen(rf) + 1);
 	if (cJSON_IsArray(sn) && cJSON_GetArraySize(sn) > 0) {
 		m->setup_nodes = calloc((size_t)cJSON_GetArraySize(sn), SW_PK_LEN);
 		if (m->setup_nodes == NULL)
