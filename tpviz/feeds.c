@@ -148,7 +148,8 @@ tpviz_view_set(struct tpviz *t, enum tpviz_view_id id, const char *source, uint6
 	int moved;
 	char ev[160];
 
-	qsort(items, n, sizeof(*items), item_cmp);
+	if (n > 1)
+		qsort(items, n, sizeof(*items), item_cmp);
 	changed = diff(items, n, v->items, v->nitems);
 	moved = v->source == NULL || strcmp(v->source, source) != 0;
 	if (changed == 0 && !moved) {
