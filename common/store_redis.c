@@ -395,16 +395,23 @@ static void
 rds_on_connect(const redisAsyncContext *ac, int status)
 {
 	struct rds *r = ac->data;
-	char db[16];
 
 	if (r == NULL || ac != r->ac)
 		return;
-	if (status != REDIS_OK) {
-		/* hiredis frees ac after this callback */
+	/* hiredis frees ac after this callback */
+	if (status != REDIS_OK)
 		rds_lost(r, ac->errstr[0] ? ac->errstr : "connect failed");
-		return;
-	}
-	/* AUTH before SELECT (a protected redis refuses SELECT), PING last. */
+}
+
+/*
+ * Queued as the connection opens, ahead of any command: AUTH before SELECT
+ * (a protected redis refuses SELECT), PING last.
+ */
+static void
+rds_hello_all(struct rds *r)
+{
+	char db[16];
+
 	snprintf(db, sizeof(db), "%d", r->db);
 	if (r->pass != NULL && r->user != NULL)
 		rds_hello(r, r->ac, 3, (const char *[]){"AUTH", r->user, r->pass});
@@ -413,6 +420,18 @@ rds_on_connect(const redisAsyncContext *ac, int status)
 	if (r->db != 0)
 		rds_hello(r, r->ac, 2, (const char *[]){"SELECT", db});
 	rds_hello(r, r->ac, 1, (const char *[]){"PING"});
+}
+
+/*
+ * Commands go out while up, and also during the very first handshake (no
+ * outage declared yet): they are pipelined behind AUTH/SELECT/PING, so a
+ * service starting with its store is not refused for the one round trip
+ * the handshake takes.  If the handshake fails they are answered DOWN.
+ */
+static int
+rds_accepts(const struct rds *r)
+{
+	return r->connected || (r->ac != NULL && !r->warned && r->hello_left > 0);
 }
 
 static void
@@ -450,6 +469,7 @@ rds_connect(struct rds *r)
 	r->since_ms = sw_mono_ms();
 	redisAsyncSetConnectCallback(ac, rds_on_connect);
 	redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
+	rds_hello_all(r);
 }
 
 static void
@@ -504,7 +524,7 @@ rds_send(struct sw_store *st, sw_store_cb *cb, void *arg, int nonce, int argc,
 	struct rds *r = st->impl;
 	struct rreq *q;
 
-	if (!r->connected)
+	if (!rds_accepts(r))
 		return rds_defer_down(r, cb, arg);
 	if ((q = rreq_new(r, cb, arg)) == NULL)
 		return -1;
@@ -534,7 +554,7 @@ rds_txn(struct sw_store *st, const struct sw_store_txn *t, sw_store_cb *cb, void
 	struct rreq *q;
 	int i;
 
-	if (!r->connected)
+	if (!rds_accepts(r))
 		return rds_defer_down(r, cb, arg);
 	if ((q = rreq_new(r, cb, arg)) == NULL)
 		return -1;

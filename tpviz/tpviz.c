@@ -231,7 +231,7 @@ tpviz_destroy(void *priv)
 	sw_http_server_free(t->http);
 	for (int i = 0; i < TV_COUNT; i++) {
 		tpviz_items_free(t->views[i].items, t->views[i].nitems);
-		free(t->views[i].body);
+		tpviz_body_unref(t->views[i].body);
 	}
 	for (size_t i = 0; i < t->nservers; i++)
 		free(t->servers[i]);

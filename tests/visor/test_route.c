@@ -15,7 +15,8 @@
  * Route groups: the visor's dial survives a lost first handshake message,
  * fails cleanly (CLOSE sent, rules gone) when no answer comes in 5 s;
  * as responder it ignores DATA before the handshake, echoes on port 48
- * after it, and closes the group on a DATA that fails decryption; edge
+ * after it, sends KEEPALIVEs when idle, and closes the group on a DATA
+ * that fails decryption; edge
  * rules to a port nobody listens on are refused with "no listener".
  */
 #include <setjmp.h>
@@ -757,10 +758,10 @@ test_responder(void **state)
 	assert_int_equal(c.st, FRPC_REMOTE);
 	assert_string_equal(c.err, "no listener");
 	assert_false(has_rule(ids[0]));
-	/* Port 48 (ping) listens. */
-	co = rule("consume", ids[0], &n1, 0, NULL, 30);
+	/* Port 48 (ping) listens; keep_alive_s 3: a KEEPALIVE after 1 s without sending. */
+	co = rule("consume", ids[0], &n1, 0, NULL, 3);
 	cJSON_AddItemToObject(co, "desc", desc(n1.hex, 777, vhex, 48));
-	fw = rule("forward", ids[1], NULL, 6001, &n1, 30);
+	fw = rule("forward", ids[1], NULL, 6001, &n1, 3);
 	cJSON_AddItemToObject(fw, "desc", desc(n1.hex, 777, vhex, 48));
 	c = add_rules("add_edge_rules", co, fw);
 	assert_int_equal(c.st, FRPC_OK);
@@ -793,6 +794,8 @@ test_responder(void **state)
 	    &n), 0);
 	assert_int_equal(n, 5);
 	assert_memory_equal(buf, "ping!", 5);
+	/* Idle for a third of keep_alive_s: the group keeps its route alive. */
+	assert_true(nb_wait(&n1, VTP_PKT_KEEPALIVE, 6001, 3000) >= 0);
 	/* DATA that does not decrypt closes the group: CLOSE (error) to us, rules gone. */
 	nb_send(&n1, VTP_PKT_DATA, ids[0], junk, sizeof(junk));
 	assert_true((i = nb_wait(&n1, VTP_PKT_CLOSE, 6001, 5000)) >= 0);
