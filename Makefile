@@ -125,6 +125,7 @@ check: deps
 		$(BUILD)/check.tally
 
 run: deps all
+	@echo "tpviz, the network's picture: http://127.0.0.1:9096/ (docs/tpviz.md)"
 	$(BUILD)/bin/skywire-svc run --config compose/deployment.json
 
 FUZZ_CHECK_S ?= 5

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -41,6 +42,8 @@
 /* ---- splice ---- */
 
 struct splice {
+	struct splice *prev, *next;
+	struct splice **head;           /* the carrier's list, so its free takes them along */
 	struct bufferevent *sock, *dm;  /* NULL once closed */
 	int sock_eof, dm_eof;           /* that side sent EOF */
 	int sock_shut;                  /* our write side of sock is shut */
@@ -51,6 +54,12 @@ static void splice_check(struct splice *sp);
 static void
 splice_free(struct splice *sp)
 {
+	if (sp->prev != NULL)
+		sp->prev->next = sp->next;
+	else if (sp->head != NULL)
+		*sp->head = sp->next;
+	if (sp->next != NULL)
+		sp->next->prev = sp->prev;
 	if (sp->sock != NULL)
 		bufferevent_free(sp->sock);
 	if (sp->dm != NULL)
@@ -139,12 +148,17 @@ splice_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static struct splice *
-splice_new(struct bufferevent *sock, struct bufferevent *dm)
+splice_new(struct bufferevent *sock, struct bufferevent *dm, struct splice **head)
 {
 	struct splice *sp = calloc(1, sizeof(*sp));
 
 	if (sp == NULL)
 		return NULL;
+	sp->head = head;
+	sp->next = *head;
+	if (*head != NULL)
+		(*head)->prev = sp;
+	*head = sp;
 	sp->sock = sock;
 	sp->dm = dm;
 	bufferevent_setcb(sock, splice_read, splice_write, splice_event, sp);
@@ -298,6 +312,7 @@ struct sw_http_dmsg {
 	int port;
 	uint32_t next_id;
 	struct sw_http_dmsg_try *tries;
+	struct splice *splices;
 	struct map maps[MAX_MAPS];
 	size_t nmaps;
 	struct sw_http_client *clients[MAX_CLIENTS];
@@ -346,8 +361,10 @@ try_splice(struct sw_http_dmsg_try *t)
 	if (t->fd == -1 || t->dm == NULL)
 		return;
 	evutil_make_socket_nonblocking(t->fd);
+	/* Nagle off: an answer in several writes would wait for evhttp's delayed ACK. */
+	(void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	sock = bufferevent_socket_new(t->d->base, t->fd, BEV_OPT_CLOSE_ON_FREE);
-	if (sock == NULL || splice_new(sock, t->dm) == NULL) {
+	if (sock == NULL || splice_new(sock, t->dm, &t->d->splices) == NULL) {
 		if (sock != NULL)
 			bufferevent_free(sock);
 		else
@@ -460,6 +477,8 @@ sw_http_dmsg_free(struct sw_http_dmsg *d)
 		try_unlink(t);
 		t->d = NULL;
 	}
+	while (d->splices != NULL)
+		splice_free(d->splices);
 	if (d->l != NULL)
 		evconnlistener_free(d->l);
 	cxo_dmsg_free(d->cd);

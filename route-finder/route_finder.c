@@ -31,6 +31,8 @@ static const struct sw_cfg_key rf_keys[] = {
 	    "all-transports feed publisher: follow its feed instead of the store"},
 	{"feed_addr", SW_CFG_STR, NULL, "the feed over TCP (its cxo_tcp_addr), ip:port"},
 	{"dmsg_discovery", SW_CFG_STR, NULL, "the feed over dmsg, through this dmsg-discovery URL"},
+	{"http_dmsg_discovery", SW_CFG_STR, NULL,
+	    "serve the HTTP API on dmsg port 80 too, registered at this dmsg-discovery URL"},
 	{"public_key", SW_CFG_STR, NULL, "dmsg identity; generated when absent"},
 	{"secret_key", SW_CFG_STR, NULL, "Ed25519 seed, 64 hex chars"},
 	{NULL, 0, NULL, NULL},
@@ -53,6 +55,22 @@ tcp_addr_valid(const char *addr)
 	return evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) == 0;
 }
 
+/* HTTP over dmsg without the feed on dmsg: a dmsg client with the service's key. */
+static int
+http_dmsg_config(struct rf *rf, const cJSON *cfg)
+{
+	const char *u = sw_cfg_str(cfg, "http_dmsg_discovery");
+
+	if (u == NULL || *u == '\0' || rf->dmsg_disc[0] != '\0')
+		return 0;
+	if (strlen(u) >= sizeof(rf->http_dmsg_disc) || strncmp(u, "http://", 7) != 0) {
+		sw_log_error(rf->name, "http_dmsg_discovery must be an http:// URL", NULL);
+		return -1;
+	}
+	memcpy(rf->http_dmsg_disc, u, strlen(u) + 1);
+	return sw_svc_keypair(rf->svc, cfg, &rf->kp);
+}
+
 /* The source of transports: 0, or -1 logged. */
 static int
 feed_config(struct rf *rf, const cJSON *cfg)
@@ -66,16 +84,12 @@ feed_config(struct rf *rf, const cJSON *cfg)
 	if (dd != NULL && *dd == '\0')
 		dd = NULL;
 	if (pk == NULL || *pk == '\0') {
-		if (addr != NULL) {
-			sw_log_error(rf->name, "feed_addr needs transport_discovery_pk (the feed key)",
-			    NULL);
+		if (addr != NULL || dd != NULL) {
+			sw_log_error(rf->name, "feed_addr and dmsg_discovery need "
+			    "transport_discovery_pk (the feed key)", NULL);
 			return -1;
 		}
-		/* Without the feed, dmsg_discovery only carries the HTTP API on dmsg port 80. */
-		if (dd == NULL)
-			return 0;
-		snprintf(rf->dmsg_disc, sizeof(rf->dmsg_disc), "%s", dd);
-		return sw_svc_keypair(rf->svc, cfg, &rf->kp);
+		return 0;
 	}
 	if (sw_pk_parse(rf->tpd_pk, pk) == -1) {
 		sw_log_error(rf->name, "transport_discovery_pk must be 64 lowercase hex chars", NULL);
@@ -122,6 +136,8 @@ rf_create(struct sw_svc *svc, const cJSON *cfg)
 	}
 	if (feed_config(rf, cfg) == -1)
 		goto fail;
+	if (http_dmsg_config(rf, cfg) == -1)
+		goto fail;
 	rf->g = rf_graph_new();
 	if (rf->g == NULL)
 		goto fail;
@@ -164,10 +180,14 @@ rf_start(void *priv)
 	if (rf->http == NULL || rf_api_routes(rf) == -1 ||
 	    sw_http_server_listen(rf->http, rf->listen) == -1)
 		return -1;
-	if (rf->dmsg_disc[0] != '\0' && (rf->http_dmsg = rf->dmsg != NULL ?
-	    sw_http_dmsg_serve(sw_svc_base(rf->svc), rf->http, rf->dmsg, 0, rf->name) :
-	    sw_http_dmsg_serve_as(sw_svc_base(rf->svc), rf->http, &rf->kp, rf->dmsg_disc,
-	    rf->name)) == NULL)
+	/* HTTP over dmsg: on the feed's dmsg client, or on one of its own. */
+	if (rf->dmsg != NULL)
+		rf->http_dmsg = sw_http_dmsg_serve(sw_svc_base(rf->svc), rf->http, rf->dmsg, 0,
+		    rf->name);
+	else if (rf->http_dmsg_disc[0] != '\0')
+		rf->http_dmsg = sw_http_dmsg_serve_as(sw_svc_base(rf->svc), rf->http, &rf->kp,
+		    rf->http_dmsg_disc, rf->name);
+	if ((rf->dmsg != NULL || rf->http_dmsg_disc[0] != '\0') && rf->http_dmsg == NULL)
 		return -1;
 	if (rf->feed) {
 		sw_log_info(rf->name, "listening", "addr=%s source=feed", rf->listen);

@@ -63,6 +63,7 @@ struct rf {
 	struct sw_keypair kp; /* the dmsg identity */
 	struct dmsg_client *dmsg;
 	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
+	char http_dmsg_disc[256];              /* ...on a dmsg client of its own, there */
 	struct cxo_dmsg *cd;
 	struct cxo_dmsg_target target;
 	struct cxo_sub *sub;

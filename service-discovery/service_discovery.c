@@ -16,7 +16,6 @@
 #include "metrics.h"
 #include "service_discovery.h"
 #include "store.h"
-#include "str.h"
 
 static const struct sw_cfg_key sd_keys[] = {
 	{"listen", SW_CFG_STR, "127.0.0.1:9098", "HTTP address"},
@@ -51,29 +50,14 @@ sd_create(struct sw_svc *svc, const cJSON *cfg)
 		sw_log_error(sd->name, "entry_timeout_s must be at least 1", NULL);
 		goto fail;
 	}
-	if (listen == NULL || sw_strlcpy(sd->listen, listen, sizeof(sd->listen)) == -1) {
+	if (listen == NULL || strlen(listen) >= sizeof(sd->listen)) {
 		sw_log_error(sd->name, "listen must be host:port", NULL);
 		goto fail;
 	}
-	if (sw_cfg_str(cfg, "cxo_tcp_addr") != NULL) {
-		const char *cxo = sw_cfg_str(cfg, "cxo_tcp_addr");
-
-		if (sw_strlcpy(sd->cxo_addr, cxo, sizeof(sd->cxo_addr)) == -1) {
-			sw_log_error(sd->name, "cxo_tcp_addr must be host:port", NULL);
-			goto fail;
-		}
-	}
-	if (sw_svc_keypair(svc, cfg, &sd->kp) == -1)
+	memcpy(sd->listen, listen, strlen(listen) + 1);
+	if (cxo_follow_cfg(sd->name, cfg, sd->cxo_addr, sd->dmsg_disc) == -1 ||
+	    sw_svc_keypair(svc, cfg, &sd->kp) == -1)
 		goto fail;
-	if (sw_cfg_str(cfg, "dmsg_discovery") != NULL) {
-		const char *dd = sw_cfg_str(cfg, "dmsg_discovery");
-
-		if (sw_strlcpy(sd->dmsg_disc, dd, sizeof(sd->dmsg_disc)) == -1 ||
-		    strncmp(dd, "http://", 7) != 0) {
-			sw_log_error(sd->name, "dmsg_discovery must be an http:// URL", NULL);
-			goto fail;
-		}
-	}
 	sd->writing = sw_dict_new(NULL);
 	if (sd->writing == NULL)
 		goto fail;
@@ -116,8 +100,7 @@ sd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct sd *sd = priv;
 
-	/* The HTTP-over-dmsg listener lives on the feed's dmsg client: it goes first. */
-	sw_http_dmsg_server_free(sd->http_dmsg);
+	sw_http_dmsg_server_free(sd->http_dmsg); /* before the feed's dmsg client */
 	sd->http_dmsg = NULL;
 	sd_feed_stop(sd, done);
 }

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "clock.h"
 #include "http.h"
 #include "log.h"
@@ -20,15 +22,34 @@
 #define PING_MS 15000
 
 static void
+body_done(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	tpviz_body_unref(arg);
+}
+
+static void
 send_view(struct tpviz *t, struct sw_http_req *req, enum tpviz_view_id id)
 {
-	const struct tpviz_view *v = &t->views[id];
+	struct tpviz_body *body = t->views[id].body;
+	struct evbuffer *b;
 
-	if (v->body == NULL) {
+	if (body == NULL) {
 		sw_http_error(req, 503, "no answer from the feed or the service yet");
 		return;
 	}
-	sw_http_reply_raw(req, 200, "application/json", v->body, v->body_len);
+	/* The answer refers to the rendered bytes; the connection's buffer takes the reference. */
+	if ((b = evbuffer_new()) == NULL ||
+	    evbuffer_add_reference(b, body->data, body->len, body_done, body) == -1) {
+		if (b != NULL)
+			evbuffer_free(b);
+		sw_http_error(req, 503, "out of memory");
+		return;
+	}
+	body->refs++;
+	sw_http_reply_buf(req, 200, "application/json", b);
+	evbuffer_free(b);
 }
 
 static void

@@ -83,7 +83,7 @@ render(struct tpviz *t, enum tpviz_view_id id)
 	struct tpviz_view *v = &t->views[id];
 	struct evbuffer *b = evbuffer_new();
 	size_t len;
-	char *body;
+	struct tpviz_body *body;
 
 	if (b == NULL)
 		return;
@@ -129,14 +129,21 @@ render(struct tpviz *t, enum tpviz_view_id id)
 		evbuffer_add(b, "}}", 2);
 	}
 	len = evbuffer_get_length(b);
-	if ((body = malloc(len + 1)) != NULL) {
-		evbuffer_remove(b, body, len);
-		body[len] = '\0';
-		free(v->body);
+	if ((body = malloc(sizeof(*body) + len)) != NULL) {
+		evbuffer_remove(b, body->data, len);
+		body->len = len;
+		body->refs = 1;
+		tpviz_body_unref(v->body);
 		v->body = body;
-		v->body_len = len;
 	}
 	evbuffer_free(b);
+}
+
+void
+tpviz_body_unref(struct tpviz_body *b)
+{
+	if (b != NULL && --b->refs == 0)
+		free(b);
 }
 
 void
@@ -148,11 +155,17 @@ tpviz_view_set(struct tpviz *t, enum tpviz_view_id id, const char *source, uint6
 	int moved;
 	char ev[160];
 
-	qsort(items, n, sizeof(*items), item_cmp);
+	if (n > 1)
+		qsort(items, n, sizeof(*items), item_cmp);
 	changed = diff(items, n, v->items, v->nitems);
 	moved = v->source == NULL || strcmp(v->source, source) != 0;
-	if (changed == 0 && !moved && (seq == v->seq || strcmp(source, "http") == 0)) {
+	if (changed == 0 && !moved) {
+		/* Another part of the feed changed: keep the new seq, tell nobody. */
 		tpviz_items_free(items, n);
+		if (strcmp(source, "cxo") == 0 && seq != v->seq) {
+			v->seq = seq;
+			render(t, id);
+		}
 		return;
 	}
 	tpviz_items_free(v->items, v->nitems);

@@ -16,7 +16,6 @@
 #include "http.h"
 #include "http_dmsg.h"
 #include "log.h"
-#include "str.h"
 #include "tpviz.h"
 
 static const struct sw_cfg_key tpviz_keys[] = {
@@ -80,10 +79,11 @@ tpviz_create(struct sw_svc *svc, const cJSON *cfg)
 		sw_log_error(t->name, "poll_ms must be 20..60000", NULL);
 		goto fail;
 	}
-	if (listen == NULL || sw_strlcpy(t->listen, listen, sizeof(t->listen)) == -1) {
+	if (listen == NULL || strlen(listen) >= sizeof(t->listen)) {
 		sw_log_error(t->name, "listen must be host:port", NULL);
 		goto fail;
 	}
+	memcpy(t->listen, listen, strlen(listen) + 1);
 	if (copy_url(t, t->dd_url, sizeof(t->dd_url), cfg, "dmsg_discovery") == -1 ||
 	    copy_url(t, t->tpd_url, sizeof(t->tpd_url), cfg, "transport_discovery") == -1 ||
 	    copy_url(t, t->sd_url, sizeof(t->sd_url), cfg, "service_discovery") == -1)
@@ -231,7 +231,7 @@ tpviz_destroy(void *priv)
 	sw_http_server_free(t->http);
 	for (int i = 0; i < TV_COUNT; i++) {
 		tpviz_items_free(t->views[i].items, t->views[i].nitems);
-		free(t->views[i].body);
+		tpviz_body_unref(t->views[i].body);
 	}
 	for (size_t i = 0; i < t->nservers; i++)
 		free(t->servers[i]);
@@ -245,6 +245,9 @@ static void
 tpviz_gen_config(cJSON *inst)
 {
 	cJSON_AddStringToObject(inst, "listen", "127.0.0.1:9096");
+	cJSON_AddStringToObject(inst, "dmsg_discovery", "http://127.0.0.1:9090");
+	cJSON_AddStringToObject(inst, "transport_discovery", "http://127.0.0.1:9091");
+	cJSON_AddStringToObject(inst, "service_discovery", "http://127.0.0.1:9098");
 	sw_svc_gen_keys(inst);
 }
 

@@ -59,9 +59,20 @@ struct tpviz_view {
 	long long asked_ms;   /* last full query (monotonic) */
 	struct tpviz_item *items; /* sorted by key */
 	size_t nitems;
-	char *body;           /* the rendered answer */
-	size_t body_len;
+	struct tpviz_body *body; /* the rendered answer (NULL before any) */
 };
+
+/*
+ * A rendered answer, shared: the view holds one reference and every answer
+ * being sent one more (evbuffer_add_reference), so a GET copies nothing and
+ * a change frees the old body only once the last reader has it.
+ */
+struct tpviz_body {
+	int refs;
+	size_t len;
+	char data[];
+};
+void tpviz_body_unref(struct tpviz_body *b);
 
 struct tpviz {
 	struct sw_svc *svc;

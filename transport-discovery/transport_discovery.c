@@ -14,7 +14,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
-#include "str.h"
 #include "transport_discovery.h"
 
 static const struct sw_cfg_key tpd_keys[] = {
@@ -50,29 +49,15 @@ tpd_create(struct sw_svc *svc, const cJSON *cfg)
 		sw_log_error(tpd->name, "entry_timeout_s must be at least 1", NULL);
 		goto fail;
 	}
-	if (listen == NULL || sw_strlcpy(tpd->listen, listen, sizeof(tpd->listen)) == -1) {
+	if (listen == NULL || strlen(listen) >= sizeof(tpd->listen)) {
 		sw_log_error(tpd->name, "listen must be host:port", NULL);
 		goto fail;
 	}
+	memcpy(tpd->listen, listen, strlen(listen) + 1);
 	if (sw_svc_keypair(svc, cfg, &tpd->kp) == -1)
 		goto fail;
-	if (sw_cfg_str(cfg, "dmsg_discovery") != NULL) {
-		const char *dd = sw_cfg_str(cfg, "dmsg_discovery");
-
-		if (sw_strlcpy(tpd->dmsg_disc, dd, sizeof(tpd->dmsg_disc)) == -1 ||
-		    strncmp(dd, "http://", 7) != 0) {
-			sw_log_error(tpd->name, "dmsg_discovery must be an http:// URL", NULL);
-			goto fail;
-		}
-	}
-	if (sw_cfg_str(cfg, "cxo_tcp_addr") != NULL) {
-		const char *cxo = sw_cfg_str(cfg, "cxo_tcp_addr");
-
-		if (sw_strlcpy(tpd->cxo_addr, cxo, sizeof(tpd->cxo_addr)) == -1) {
-			sw_log_error(tpd->name, "cxo_tcp_addr must be host:port", NULL);
-			goto fail;
-		}
-	}
+	if (cxo_follow_cfg(tpd->name, cfg, tpd->cxo_addr, tpd->dmsg_disc) == -1)
+		goto fail;
 	tpd->m_writes = sw_metric_new(sw_svc_metrics(svc), "tpd_transport_writes_total",
 	    "transports written, by operation", SW_COUNTER, (const char *[]){"op", NULL}, NULL,
 	    0);
@@ -111,8 +96,7 @@ tpd_stop(void *priv, sw_svc_stopped *done)
 {
 	struct tpd *tpd = priv;
 
-	/* The HTTP-over-dmsg listener lives on the feed's dmsg client: it goes first. */
-	sw_http_dmsg_server_free(tpd->http_dmsg);
+	sw_http_dmsg_server_free(tpd->http_dmsg); /* before the feed's dmsg client */
 	tpd->http_dmsg = NULL;
 	tpd_feed_stop(tpd, done);
 }

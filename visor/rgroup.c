@@ -91,14 +91,11 @@ destroy(struct vrg *g)
 		m->head = g->next;
 	if (g->next != NULL)
 		g->next->prev = g->prev;
-	if (vrt_get(rt, g->fwd_id) != NULL) {
-		vrt_set_owner(rt, g->fwd_id, NULL);
+	/* Owner cleared first: these deletions are ours, not news for us. */
+	if (g->fwd_id != 0 && vrt_set_owner(rt, g->fwd_id, NULL) == 0)
 		vrt_delete(rt, g->fwd_id, VRT_GONE_DELETED);
-	}
-	if (vrt_get(rt, g->cons_id) != NULL) {
-		vrt_set_owner(rt, g->cons_id, NULL);
+	if (g->cons_id != 0 && vrt_set_owner(rt, g->cons_id, NULL) == 0)
 		vrt_delete(rt, g->cons_id, VRT_GONE_DELETED);
-	}
 	if (g->timer != NULL)
 		event_free(g->timer);
 	noise_hs_reset(&g->hs);

@@ -181,6 +181,7 @@ visor_destroy(void *priv)
 	/* Transports hold dmsg streams and API requests: they go first. */
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
+	vrg_mgr_stop(v->rg); /* groups' owners hear it before they go */
 	visor_routing_free(v);
 	vrg_mgr_free(v->rg);
 	vtp_mgr_free(v->tps);

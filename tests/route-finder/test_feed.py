@@ -161,14 +161,12 @@ class TestConfig(unittest.TestCase):
                                     "127.0.0.1:1").returncode, 0)
         self.assertEqual(self.check("--transport-discovery-pk", pk, "--dmsg-discovery",
                                     "http://127.0.0.1:1").returncode, 0)
-        # dmsg_discovery alone gives route-finder a dmsg identity for its HTTP API on
-        # dmsg port 80 (services.md, HTTP over dmsg): valid, with no feed to follow.
-        self.assertEqual(self.check("--dmsg-discovery", "http://127.0.0.1:1").returncode, 0)
         for bad in (["--transport-discovery-pk", pk],
                     ["--transport-discovery-pk", "zz", "--feed-addr", "127.0.0.1:1"],
                     ["--transport-discovery-pk", pk, "--feed-addr", "example.com:1"],
                     ["--transport-discovery-pk", pk, "--dmsg-discovery", "ftp://x"],
-                    ["--feed-addr", "127.0.0.1:1"]):
+                    ["--feed-addr", "127.0.0.1:1"],
+                    ["--dmsg-discovery", "http://127.0.0.1:1"]):
             r = self.check(*bad)
             self.assertNotEqual(r.returncode, 0, bad)
 
