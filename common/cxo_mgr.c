@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "cxo_mgr.h"
 #include "cxo_sub.h"
 #include "dmsg_wire.h"
@@ -96,7 +97,6 @@ msub_get(struct cxo_mgr *m, const uint8_t *pk, uint16_t port)
 {
 	struct msub *ms;
 	struct cxo_sub_opts so;
-	struct timeval tv = {m->o.idle_close_s, 0};
 
 	for (ms = m->subs; ms != NULL; ms = ms->next)
 		if (ms->port == port && memcmp(ms->pk, pk, SW_PK_LEN) == 0)
@@ -125,7 +125,7 @@ msub_get(struct cxo_mgr *m, const uint8_t *pk, uint16_t port)
 	m->subs = ms;
 	m->nsubs++;
 touch:
-	evtimer_add(ms->idle, &tv);
+	sw_timer_in(ms->idle, (long long)m->o.idle_close_s * 1000);
 	return ms;
 }
 
@@ -417,7 +417,6 @@ cxo_cycle_read(struct event_base *base, const struct cxo_sub_opts *o, int timeou
 {
 	struct cycle *cy = calloc(1, sizeof(*cy));
 	struct cxo_sub_opts so = *o;
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 
 	if (cy == NULL)
 		return -1;
@@ -439,9 +438,8 @@ cxo_cycle_read(struct event_base *base, const struct cxo_sub_opts *o, int timeou
 		return -1;
 	}
 	cy->started = 1;
-	if (cy->early[0] != '\0')
-		tv.tv_sec = tv.tv_usec = 0;
-	evtimer_add(cy->timeout, &tv);
+	/* An early answer (already failed) is given from the loop, at once. */
+	sw_timer_in(cy->timeout, cy->early[0] != '\0' ? 0 : timeout_ms);
 	return 0;
 }
 
