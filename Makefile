@@ -15,12 +15,14 @@ SAN       ?= 0
 PKGS      := libevent libcjson hiredis libsodium
 TEST_PKGS := cmocka
 
+# clang and gcc builds never share objects: clang's go to build/clang, build/san-clang.
+CCSUFFIX  := $(if $(findstring clang,$(notdir $(CC))),-clang,)
 ifeq ($(SAN),1)
-BUILD     := build/san
+BUILD     := build/san$(CCSUFFIX)
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT       ?= -O1
 else
-BUILD     := build
+BUILD     := build$(if $(CCSUFFIX),/clang,)
 SANFLAGS  :=
 OPT       ?= -O2
 endif
@@ -158,12 +160,12 @@ $(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(ALL_SVC_OBJ) $(LIBCOMMON)
 fuzz-bins: $(FUZZ_BIN)
 fuzz:
 	$(MAKE) fuzz-bins BUILD=build/fuzz CC=clang OPT=-O1 SANFLAGS='$(FUZZ_FLAGS)'
-	@SW_TALLY=$(SW_TALLY) sh fuzz/run.sh build/fuzz/fuzz $(FUZZ_S) $(notdir $(FUZZ_BIN))
+	@SW_TALLY=$(SW_TALLY) SW_RELIABILITY=$(BUILD)/reliability sh fuzz/run.sh build/fuzz/fuzz $(FUZZ_S) $(notdir $(FUZZ_BIN))
 
 # The reliability table (docs/reliability.md), from the figures the fault
 # tests last wrote (tests/fault/*.py leave them in $(BUILD)/reliability/).
 reliability:
-	@sh tests/fault/table.sh $(BUILD)/reliability docs/reliability.md
+	@python3 tests/fault/table.py $(BUILD)/reliability docs/reliability.md
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

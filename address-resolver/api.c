@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "store.h"
 #include "store_index.h"
+#include "str.h"
 #include "svc_api.h"
 
 /* One request in flight. */
@@ -89,13 +90,12 @@ bind_authed(void *v, struct sw_http_req *req, const uint8_t pk[SW_PK_LEN])
 	struct ar_req *q = v;
 	const char *peer = sw_http_req_peer(req);
 
-	if (peer == NULL || strlen(peer) >= sizeof(q->b.remote_ip)) {
+	if (peer == NULL || sw_strlcpy(q->b.remote_ip, peer, sizeof(q->b.remote_ip)) == -1) {
 		sw_api_error(req, 500, "peer address unknown", NULL);
 		return -1;
 	}
 	memcpy(q->b.pk, pk, SW_PK_LEN);
 	sw_hex_encode(q->b.pk_hex, pk, SW_PK_LEN);
-	memcpy(q->b.remote_ip, peer, strlen(peer) + 1);
 	q->b.remote_port = q->b.port;
 	q->json = ar_binding_json(&q->b, AR_VIEW_STORED);
 	if (q->json == NULL) {

@@ -32,7 +32,6 @@
 #include "metrics.h"
 #include "udp.h"
 
-#define READ_BATCH 64 /* datagrams read per wake-up, so HTTP is not starved */
 
 /* One datagram waiting on the store. */
 struct ar_dgram {
@@ -248,27 +247,21 @@ dgram_check(struct ar *ar, const uint8_t *buf, size_t n, const struct sockaddr_s
 }
 
 static void
+udp_dgram(const uint8_t *buf, size_t n, const struct sockaddr_storage *from, socklen_t flen,
+    void *arg)
+{
+	(void)flen;
+	dgram_check(arg, buf, n, from);
+}
+
+static void
 udp_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct ar *ar = arg;
 	uint8_t buf[AR_MAX_DGRAM + 1];
 
 	(void)what;
-	for (int i = 0; i < READ_BATCH; i++) {
-		struct sockaddr_storage from;
-		socklen_t flen = sizeof(from);
-		ssize_t n;
-
-		memset(&from, 0, sizeof(from));
-		/* MSG_TRUNC: the real length, so an oversize datagram is known as one. */
-		n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &flen);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				sw_log_warn(ar->name, "udp receive failed", "error=%d", errno);
-			return;
-		}
-		dgram_check(ar, buf, (size_t)n, &from);
-	}
+	sw_udp_read_batch(fd, ar->name, buf, sizeof(buf), udp_dgram, ar);
 }
 
 int

@@ -13,7 +13,8 @@ set -eu
 B=${SW_BUILD:-build}
 dir=${E2E_DIR:-.e2e}/bench
 mkdir -p "$dir"
-export E2E_DIR=$dir E2E_COMPOSE_PROJECT=skywire-bench
+# Its own project and subnet, so it can run beside an e2e deployment.
+export E2E_DIR=$dir E2E_COMPOSE_PROJECT=skywire-bench SKYWIRE_NET=${SKYWIRE_NET:-10.213.1}
 now() { date +%s%N; }
 ms() { echo $(( ($(now) - $1) / 1000000 )); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
@@ -85,5 +86,8 @@ containers() {
 	sh e2e/compose.sh down >/dev/null 2>&1 || true
 }
 
+# Every figure here is wall time on shared cores: say how shared they were.
+echo "bench/compose: load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 one_process
 containers
+echo "bench/compose: load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -88,3 +88,8 @@ print("%-34s %10.1f %12d" % ("HTTP re-GET of the lists", http_upd_t * 1e3, http_
 print("ratios HTTP/CXO: snapshot time %.2f bytes %.2f; update time %.1f bytes %.1f" % (
     http_snap_t / cxo_snap_t, http_snap_b / cxo_snap_b, http_upd_t / cxo_upd_t,
     http_upd_b / cxo_upd_b))
+# The rows of make bench's summary table (format: bench/lib.sh).
+print("SUMMARY|CXO snapshot of %d entries|%.1f|ms|HTTP GET of the lists %.1f ms|%.0f%%|<= 200%%" % (
+    n, cxo_snap_t * 1e3, http_snap_t * 1e3, 100 * cxo_snap_t / http_snap_t))
+print("SUMMARY|CXO one update (%d entries)|%.1f|ms|HTTP re-GET of the lists %.1f ms|%.0f%%|-" % (
+    n, cxo_upd_t * 1e3, http_upd_t * 1e3, 100 * cxo_upd_t / http_upd_t))

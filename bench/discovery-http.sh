@@ -12,8 +12,8 @@ bench_evhttp_fixed
 printf "%-28s %12s req/s  p99 %8s ms\n" "nginx fixed 200" "$NGX_RPS" "$NGX_P99"
 printf "%-28s %12s req/s  p99 %8s ms\n" "bare evhttp fixed body" "$EV_RPS" "$EV_P99"
 
-bench_dd() { # label, extra args...
-	label=$1; shift
+bench_dd() { # label, target (ratio to nginx), extra args...
+	label=$1; target=$2; shift 2
 	DP=$(port)
 	"$B/bin/dmsg-discovery" --listen "127.0.0.1:$DP" --log-level warn "$@" &
 	dpid=$!
@@ -25,10 +25,14 @@ bench_dd() { # label, extra args...
 	awk -v l="$label" -v r="$1" -v p="$2" -v n="$NGX_RPS" -v e="$EV_RPS" 'BEGIN {
 		printf "%-28s %12s req/s  p99 %8s ms   %.0f%% of nginx, %.0f%% of bare evhttp\n",
 		    l, r, p, 100*r/n, 100*r/e }'
+	summary "$label GET entry" "$1" req/s "nginx $NGX_RPS req/s" "$(pct "$1" "$NGX_RPS")" "$target"
+	summary "$label GET entry p99" "$2" ms "nginx $NGX_P99 ms" "$(pct "$2" "$NGX_P99")" -
 }
-bench_dd "dmsg-discovery (memory)"
+bench_dd "dmsg-discovery (memory)" ">= 50%"
 start_redis
 bench_redis_get
-bench_dd "dmsg-discovery (redis)" --redis "redis://127.0.0.1:$RP/0"
+bench_dd "dmsg-discovery (redis)" ">= 40%" --redis "redis://127.0.0.1:$RP/0"
 redis_ratio "dmsg-discovery (redis)" "$LAST_RPS"
+summary "dmsg-discovery (redis) GET entry vs redis" "$LAST_RPS" req/s \
+    "redis-benchmark GET $RB_RPS req/s" "$(pct "$LAST_RPS" "$RB_RPS")" ">= 50%"
 echo "targets: memory >= 50% of nginx, redis >= 40% of nginx and >= 50% of redis-benchmark GET"

@@ -9,6 +9,9 @@
  *   dmsg-load relay PORT SPK BYTES      one stream A -> server -> B (B forked), MB/s
  *   dmsg-load sessions PORT SPK N       N idle sessions; handshakes/s; holds them until
  *                                       stdin closes
+ *   dmsg-load churn PORT SPK N ROUNDS   ROUNDS times: N sessions up ("up R"), then all
+ *                                       closed ("down R"); each step waits for a line
+ *                                       on stdin (the script measures in between)
  *
  * Results go to stdout as "key value" lines for the scripts.
  */
@@ -402,30 +405,91 @@ stdin_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(base);
 }
 
-static int
-run_sessions(int n)
+/* Open n sessions with fresh keys (in batches) and wait until all are ready. */
+static struct dmsg_session **
+open_sessions(int n, double *secs)
 {
 	struct sw_keypair *kps = calloc((size_t)n, sizeof(*kps));
-	struct event *ev;
+	struct dmsg_session **ss = calloc((size_t)n, sizeof(*ss));
+	int base_ready = nready;
 	double t0;
 
-	if (kps == NULL)
-		return 1;
+	if (kps == NULL || ss == NULL)
+		exit(1);
 	for (int i = 0; i < n; i++)
 		sw_keypair_generate(&kps[i]);
 	t0 = now_s();
 	/* In batches, so the server's accept queue and handshake cap are not the test. */
 	for (int i = 0; i < n; i++) {
-		if (dmsg_session_new(base, connect_bev(), 1, &kps[i], spk, &sess_cbs, NULL, NULL,
-		    "bench") == NULL)
-			return 1;
+		if ((ss[i] = dmsg_session_new(base, connect_bev(), 1, &kps[i], spk, &sess_cbs, NULL,
+		    NULL, "bench")) == NULL)
+			exit(1);
 		if (i % 200 == 199)
-			while (nready < i + 1)
+			while (nready - base_ready < i + 1)
 				event_base_loop(base, EVLOOP_ONCE);
 	}
-	while (nready < n)
+	while (nready - base_ready < n)
 		event_base_loop(base, EVLOOP_ONCE);
-	printf("handshakes_per_s %.0f\n", n / (now_s() - t0));
+	*secs = now_s() - t0;
+	/* The keys must outlive the sessions: kept until the process ends. */
+	return ss;
+}
+
+static int got_line;
+
+static void
+line_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[64];
+
+	(void)what;
+	(void)arg;
+	if (read(fd, buf, sizeof(buf)) <= 0)
+		exit(0);
+	got_line = 1;
+}
+
+/* Run the loop (our last handshake messages still have to go out) until stdin says go. */
+static void
+wait_line(void)
+{
+	struct event *ev = event_new(base, 0, EV_READ, line_cb, NULL);
+
+	got_line = 0;
+	event_add(ev, NULL);
+	while (!got_line)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(ev);
+}
+
+static int
+run_churn(int n, int rounds)
+{
+	for (int r = 1; r <= rounds; r++) {
+		double secs;
+		struct dmsg_session **ss = open_sessions(n, &secs);
+
+		printf("up %d\n", r);
+		fflush(stdout);
+		wait_line();
+		for (int i = 0; i < n; i++)
+			dmsg_session_free(ss[i]);
+		free(ss);
+		printf("down %d\n", r);
+		fflush(stdout);
+		wait_line();
+	}
+	return 0;
+}
+
+static int
+run_sessions(int n)
+{
+	struct event *ev;
+	double secs;
+
+	open_sessions(n, &secs);
+	printf("handshakes_per_s %.0f\n", n / secs);
 	printf("ready %d\n", nready);
 	fflush(stdout);
 	ev = event_new(base, 0, EV_READ | EV_PERSIST, stdin_cb, NULL);
@@ -456,17 +520,19 @@ main(int argc, char **argv)
 		return run_aead();
 	if (strcmp(argv[1], "tcp") == 0 && argc == 3)
 		return run_tcp(strtoull(argv[2], NULL, 10));
-	if (argc != 5)
+	if (argc != 5 && argc != 6)
 		goto usage;
 	port = atoi(argv[2]);
 	if (sw_hex_decode(spk, SW_PK_LEN, argv[3]) == -1)
 		goto usage;
 	if (strcmp(argv[1], "relay") == 0)
 		return run_relay(strtoull(argv[4], NULL, 10));
+	if (strcmp(argv[1], "churn") == 0 && argc == 6)
+		return run_churn(atoi(argv[4]), atoi(argv[5]));
 	if (strcmp(argv[1], "sessions") == 0)
 		return run_sessions(atoi(argv[4]));
 usage:
 	fprintf(stderr, "usage: dmsg-load aead | tcp BYTES | relay PORT SPK BYTES | "
-	    "sessions PORT SPK N\n");
+	    "sessions PORT SPK N | churn PORT SPK N ROUNDS\n");
 	return 2;
 }

@@ -1,64 +1,88 @@
 #!/bin/sh
-# bench/dmsg-sessions: N idle sessions (default 2000) on one dmsg-server:
-# the server's RSS growth per session (target < 8 KiB) and the handshake rate.
+# bench/dmsg-sessions: sessions on one dmsg-server.
+#  1. N idle sessions (default 10,000): the server's RSS growth per session
+#     (target < 8 KiB) and the handshake rate.
+#  2. Churn: ROUNDS times (default 4) M sessions (default 5,000) come and go;
+#     the server's RSS after each round, once it has seen every session end.
+#     Memory must come back (#11 item 12): the last round's RSS at most 2 MiB
+#     above the first's.
 set -eu
-B=${SW_BUILD:-build}
-N=${BENCH_SESSIONS:-2000}
-tmp=$(mktemp -d)
-pids=""
-cleanup() {
-	exec 3>&- 2>/dev/null || true
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
+. bench/lib.sh
+. bench/dmsg-lib.sh
+N=${BENCH_SESSIONS:-10000}
+M=${BENCH_CHURN_SESSIONS:-5000}
+ROUNDS=${BENCH_CHURN_ROUNDS:-4}
+
+ulimit -n $(( (N > M ? N : M) * 2 + 256)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+build_dmsg_load
+# Wait (bounded) until the server holds exactly $1 sessions.
+wait_sessions() {
+	i=0
+	until [ "$(server_sessions)" = "$1" ]; do
+		i=$((i + 1)); [ $i -lt 1200 ] || { echo "bench: server holds $(server_sessions) sessions, want $1" >&2; exit 1; }
+		sleep 0.05
+	done
 }
-trap cleanup EXIT INT TERM
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-ulimit -n $((N * 2 + 256)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icommon -o "$tmp/dmsg-load" \
-	bench/dmsg-load.c "$B/libswcommon.a" $(pkg-config --cflags --libs libevent libsodium libcjson) -lm
-
-SP=$(port); HP=$(port)
-set -- $("$tmp/dmsg-load" keygen)
-SEED=$1; SPK=$2
-"$B/bin/dmsg-server" --secret-key "$SEED" --listen 127.0.0.1:$SP --health-listen 127.0.0.1:$HP --log-level warn \
-	--max-sessions $((N + 100)) >"$tmp/server.log" 2>&1 &
-spid=$!
-pids="$pids $spid"
-i=0
-until curl -s -o /dev/null "http://127.0.0.1:$HP/health"; do
-	i=$((i + 1)); [ $i -lt 200 ] || { echo "bench: dmsg-server did not come up" >&2; exit 1; }
-	sleep 0.05
-done
-# Warm the server's one-time allocations (scratch, HTTP, metrics) with a few sessions first.
+# 1: idle sessions.
+start_dmsg_server --max-sessions $((N + 100))
+before=$(rss_kb "$SPID")
 mkfifo "$tmp/in"
-"$tmp/dmsg-load" sessions "$SP" "$SPK" 20 <"$tmp/in" >"$tmp/warm.out" &
+"$LOAD" sessions "$SP" "$SPK" "$N" <"$tmp/in" >"$tmp/load.out" &
 pids="$pids $!"
-exec 3>"$tmp/in"
-i=0
-until grep -q '^ready' "$tmp/warm.out" 2>/dev/null; do
-	i=$((i + 1)); [ $i -lt 600 ] || { echo "bench: warm-up failed" >&2; exit 1; }
-	sleep 0.05
-done
-before=$(rss_kb $spid)
-mkfifo "$tmp/in2"
-"$tmp/dmsg-load" sessions "$SP" "$SPK" "$N" <"$tmp/in2" >"$tmp/load.out" &
-pids="$pids $!"
-exec 4>"$tmp/in2"
+exec 4>"$tmp/in"
 i=0
 until grep -q '^ready' "$tmp/load.out" 2>/dev/null; do
-	i=$((i + 1)); [ $i -lt 1200 ] || { echo "bench: sessions did not come up" >&2; exit 1; }
+	i=$((i + 1)); [ $i -lt 2400 ] || { echo "bench: sessions did not come up" >&2; exit 1; }
 	sleep 0.05
 done
-sleep 1
-after=$(rss_kb $spid)
-n=$(curl -s "http://127.0.0.1:$HP/metrics" | awk '/^dmsg_server_sessions/ {print $2}')
+wait_sessions "$N"
+after=$(rss_kb "$SPID")
 rate=$(awk '/handshakes_per_s/ {print $2}' "$tmp/load.out")
-awk -v b="$before" -v a="$after" -v n="$N" -v s="$n" -v r="$rate" 'BEGIN {
-	printf "sessions on the server: %d\n", s
+awk -v b="$before" -v a="$after" -v n="$N" -v r="$rate" 'BEGIN {
+	printf "sessions on the server: %d\n", n
 	printf "server RSS %d KiB -> %d KiB: %.2f KiB per idle session (target < 8 KiB)\n", b, a, (a - b) / n
 	printf "handshakes: %s per second (one client process)\n", r
+	printf "SUMMARY|dmsg-server RSS per idle session (%d sessions)|%.2f|KiB|-|-|< 8 KiB\n", n, (a - b) / n
+	printf "SUMMARY|dmsg-server RSS with %d idle sessions|%d|KiB|-|-|-\n", n, a
+	printf "SUMMARY|dmsg handshakes per second (one client process)|%s|1/s|-|-|-\n", r
 }'
-exec 3>&- 4>&-
+exec 4>&-
+kill "$SPID"
+
+# 2, on a fresh server: what a long-running server sees.
+start_dmsg_server --max-sessions $((M + 100))
+mkfifo "$tmp/churn.in"
+"$LOAD" churn "$SP" "$SPK" "$M" "$ROUNDS" <"$tmp/churn.in" >"$tmp/churn.out" &
+pids="$pids $!"
+exec 3>"$tmp/churn.in"
+start_rss=$(rss_kb "$SPID")
+printf "churn: %d sessions up then closed, %d rounds; server RSS (start %d KiB):\n" "$M" "$ROUNDS" "$start_rss"
+r=0
+while [ "$r" -lt "$ROUNDS" ]; do
+	r=$((r + 1))
+	i=0
+	until grep -q "^up $r\$" "$tmp/churn.out" 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 2400 ] || { echo "bench: round $r did not come up" >&2; exit 1; }
+		sleep 0.05
+	done
+	wait_sessions "$M"
+	up=$(rss_kb "$SPID")
+	echo go >&3
+	until grep -q "^down $r\$" "$tmp/churn.out" 2>/dev/null; do sleep 0.05; done
+	wait_sessions 0
+	# The server gives memory back on a timer after a drop: let it run.
+	sleep 1.5
+	down=$(rss_kb "$SPID")
+	[ "$r" -eq 1 ] && first=$down
+	printf "  round %d: %6d KiB with %d sessions, %6d KiB after they left\n" "$r" "$up" "$M" "$down"
+	echo go >&3
+done
+exec 3>&-
+grow=$(( (down - first) ))
+echo "RSS growth from round 1 to round $ROUNDS after the sessions left: $grow KiB (target <= 2048)"
+summary "dmsg-server RSS after $M sessions left, round $ROUNDS" "$down" KiB \
+	"round 1 $first KiB" "$(pct "$down" "$first")" "<= $((first + 2048)) KiB"
+summary "dmsg-server RSS growth, round 1 to $ROUNDS of $M sessions" "$grow" KiB \
+	"round 1 $first KiB" "-" "<= 2048 KiB"
+

@@ -1,8 +1,26 @@
-# bench/lib.sh: what the HTTP benchmarks share, sourced by them (set -eu
-# first).  Gives: $B $DUR $CONC $THREADS, a private $tmp removed at exit with
-# every pid added to $pids killed; port, wait_http, run_wrk; and the
-# references: bench_nginx (sets NGX_RPS NGX_P99), bench_evhttp_fixed (sets
-# EV_RPS EV_P99), start_redis (sets RP).
+# bench/lib.sh: what the benchmarks share, sourced by them (set -eu first).
+# Gives: $B $DUR $CONC $THREADS, a private $tmp removed at exit with every pid
+# added to $pids killed; port, wait_http, run_wrk; the references:
+# bench_nginx (sets NGX_RPS NGX_P99), bench_evhttp_fixed (sets EV_RPS
+# EV_P99), start_redis (sets RP); and summary/pct for the closing table.
+#
+# The summary table (bench/run.sh prints it at the end of make bench): each
+# figure a script measures is also printed as one machine-readable row,
+#
+#   SUMMARY|name|value|unit|reference|ratio|target
+#
+#   name       what was measured ("dmsg relay, one bulk stream")
+#   value      the figure, a plain number ("384.2")
+#   unit       its unit ("MB/s", "req/s", "ms", "KiB", "CPU-s/GB")
+#   reference  what it is compared with, measured in the same run, with its
+#              own figure ("nginx 98000 req/s"), or "-"
+#   ratio      value / reference as a percentage ("61%"), or "-"
+#   target     the goal: an operator, a number and "%" for a goal on the
+#              ratio (">= 60%"), or a unit for a goal on the value
+#              ("< 5 ms", "<= 8 KiB"), or "-"
+#
+# No "|" inside a field.  Use summary() below (or print the same line from
+# any language); run.sh checks each target and says ok or MISS.
 B=${SW_BUILD:-build}
 DUR=${BENCH_DURATION:-5s}
 CONC=${BENCH_CONNECTIONS:-50}
@@ -92,4 +110,13 @@ bench_redis_get() {
 redis_ratio() {
 	awk -v l="$1" -v r="$2" -v b="$RB_RPS" 'BEGIN {
 		printf "%-44s %.0f%% of redis-benchmark GET\n", l, 100*r/b }'
+}
+
+# summary NAME VALUE UNIT REFERENCE RATIO TARGET: one row of the closing table.
+summary() {
+	printf 'SUMMARY|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" "$5" "$6"
+}
+# pct A B: A / B as a whole percentage ("61%"); "-" when B is empty or zero.
+pct() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.0f%%\n", 100 * a / b }'
 }

@@ -42,5 +42,8 @@ set -- $(/usr/bin/python3 bench/route-finder.py query "http://127.0.0.1:$FP" "$t
 echo "POST /routes, one pair, $QUERIES queries: p50 $1 ms  p90 $2 ms  p99 $3 ms  ($4 with a path)"
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$fpid/status")
 echo "route-finder RSS: $((rss / 1024)) MiB"
+summary "route-finder POST /routes p50 ($VISORS visors, $TRANSPORTS transports)" "$1" ms - - "< 5 ms"
+summary "route-finder POST /routes p99" "$3" ms - - -
+summary "route-finder RSS ($VISORS visors, $TRANSPORTS transports)" "$((rss / 1024))" MiB - - -
 awk -v p="$1" 'BEGIN { exit !(p < 5) }' && echo "target p50 < 5 ms: met" ||
     echo "target p50 < 5 ms: MISSED"

@@ -13,6 +13,9 @@ printf "%-44s %12s req/s  p99 %8s ms\n" "nginx fixed 200" "$NGX_RPS" "$NGX_P99"
 report() { # label rps p99
 	awk -v l="$1" -v r="$2" -v p="$3" -v n="$NGX_RPS" 'BEGIN {
 		printf "%-44s %12s req/s  p99 %8s ms   %.0f%% of nginx\n", l, r, p, 100*r/n }'
+	case $1 in *memory*) t=">= 50%" ;; *) t=">= 40%" ;; esac
+	summary "$1" "$2" req/s "nginx $NGX_RPS req/s" "$(pct "$2" "$NGX_RPS")" "$t"
+	summary "$1 p99" "$3" ms "nginx $NGX_P99 ms" "$(pct "$3" "$NGX_P99")" -
 }
 bench_td() { # label, extra args...
 	label=$1; shift

@@ -33,11 +33,11 @@ sw_ms_to_tv(long long ms, struct timeval *tv)
 	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
 }
 
-void
+int
 sw_timer_in(struct event *ev, long long ms)
 {
 	struct timeval tv;
 
 	sw_ms_to_tv(ms, &tv);
-	evtimer_add(ev, &tv);
+	return evtimer_add(ev, &tv);
 }

@@ -14,7 +14,10 @@ long long sw_mono_ms(void);
 long long sw_wall_ms(void);
 /* ms < 0 counts as 0. */
 void sw_ms_to_tv(long long ms, struct timeval *tv);
-/* evtimer_add in ms from now (ms < 0: at once). */
-void sw_timer_in(struct event *ev, long long ms);
+/*
+ * evtimer_add in ms from now (ms < 0: at once); also the period of an
+ * EV_PERSIST event.  event_add's result: 0, or -1.
+ */
+int sw_timer_in(struct event *ev, long long ms);
 
 #endif

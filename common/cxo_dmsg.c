@@ -39,6 +39,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "clock.h"
 #include "cxo_dmsg.h"
 #include "cxo_pub.h"
 #include "dmsg_client.h"
@@ -330,8 +331,6 @@ static void
 user_gone(void *arg)
 {
 	struct link *l = arg;
-	struct timeval tv = {CXO_DMSG_LINGER_MS / 1000, (CXO_DMSG_LINGER_MS % 1000) * 1000};
-
 	l->user = NULL;
 	if (l->st != NULL && l->dialing) {
 		stream_drop(l); /* cancels the dial, no callback */
@@ -339,7 +338,7 @@ user_gone(void *arg)
 		/* The caller's last bytes may still sit in B: they go before CLOSE. */
 		if (b_flush(l) == -1 || dmsg_stream_shutdown(l->st) == -1 ||
 		    (l->linger = evtimer_new(bufferevent_get_base(l->b), linger_fire, l)) ==
-		    NULL || evtimer_add(l->linger, &tv) == -1)
+		    NULL || sw_timer_in(l->linger, CXO_DMSG_LINGER_MS) == -1)
 			stream_drop(l);
 	}
 	link_maybe_free(l);

@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
 #include "clock.h"
+#include "config.h"
 #include "cxo_dmsg.h"
 #include "cxo_follow.h"
 #include "cxo_pub.h"
@@ -19,6 +21,7 @@
 
 #define MGET_CHUNK    500
 #define RETRY_MS      1000
+#define RECHECK_MS    100  /* a record about to expire: read it again this soon */
 #define PARKED_MS     (3600 * 1000) /* an expiry check in flight: far ahead until answered */
 #define QUEUE_DEFAULT 4096
 
@@ -346,10 +349,10 @@ enqueue(struct cxo_follow *f, size_t kind, const char *member, const char *json,
 
 void
 cxo_follow_put(struct cxo_follow *f, size_t k, const char *member, const char *json,
-    size_t len, long long expires_s)
+    size_t len, long long ttl_s)
 {
 	if (f != NULL)
-		enqueue(f, k, member, json, len, expires_s * 1000);
+		enqueue(f, k, member, json, len, sw_wall_ms() + ttl_s * 1000);
 }
 
 void
@@ -389,8 +392,9 @@ check_done(const struct sw_reply *r, void *arg)
 		apply(f, ck->kind, ck->member, NULL, 0, 0);
 		goto out;
 	}
+	/* TTL is whole seconds: under one, look again soon rather than a second late. */
 	apply(f, ck->kind, ck->member, rec->str, rec->len, sw_wall_ms() +
-	    (ttl->type == SW_REPLY_INT && ttl->integer > 0 ? ttl->integer * 1000 : RETRY_MS));
+	    (ttl->type == SW_REPLY_INT && ttl->integer > 0 ? ttl->integer * 1000 : RECHECK_MS));
 out:
 	free(ck);
 }
@@ -627,7 +631,8 @@ index_next(struct cxo_follow *f, struct rebuild *rb)
 		return;
 	}
 	f->o.ops->index_key(f->o.ctx, rb->kind, key, sizeof(key));
-	snprintf(min, sizeof(min), "(%lld", sw_wall_ms() / 1000);
+	/* time(), as the services' own list reads use: one clock for "live" everywhere. */
+	snprintf(min, sizeof(min), "(%lld", (long long)time(NULL));
 	rb->tok = tok_ref(f->tok);
 	if (sw_store_cmd(f->o.st, index_done, rb, "ZRANGEBYSCORE", key, min, "+inf", "WITHSCORES",
 	    NULL) == -1) {
@@ -722,6 +727,24 @@ metric(struct cxo_follow *f, const char *suffix, const char *help, enum sw_metri
 
 	snprintf(name, sizeof(name), "%s_%s", f->o.metric_prefix, suffix);
 	return sw_metric_new(sw_svc_metrics(f->o.svc), name, help, type, NULL, NULL, 0);
+}
+
+int
+cxo_follow_cfg(const char *svc, const cJSON *cfg, char *tcp, char *disc)
+{
+	const char *t = sw_cfg_str(cfg, "cxo_tcp_addr"), *d = sw_cfg_str(cfg, "dmsg_discovery");
+
+	if (t != NULL && strlen(t) >= CXO_FOLLOW_ADDR) {
+		sw_log_error(svc, "cxo_tcp_addr must be host:port", NULL);
+		return -1;
+	}
+	if (d != NULL && (strlen(d) >= CXO_FOLLOW_ADDR || strncmp(d, "http://", 7) != 0)) {
+		sw_log_error(svc, "dmsg_discovery must be an http:// URL", NULL);
+		return -1;
+	}
+	snprintf(tcp, CXO_FOLLOW_ADDR, "%s", t != NULL ? t : "");
+	snprintf(disc, CXO_FOLLOW_ADDR, "%s", d != NULL ? d : "");
+	return 0;
 }
 
 struct cxo_follow *

@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "crypto.h"
 #include "service.h"
 #include "store.h"
@@ -85,13 +87,25 @@ struct cxo_follow_opts {
 	const char *metric_prefix;   /* <p>_queue_overflows_total, <p>_rebuilds_total, <p>_leaves */
 };
 
+/*
+ * Where an instance publishes its feed, from its config: cxo_tcp_addr into
+ * tcp and dmsg_discovery (an http:// URL) into disc, each "" when unset,
+ * each buffer CXO_FOLLOW_ADDR bytes.  -1 logged when one is malformed.
+ */
+#define CXO_FOLLOW_ADDR 256
+int cxo_follow_cfg(const char *svc, const cJSON *cfg, char *tcp, char *disc);
+
 /* Publish and start following (the first rebuild runs at once).  NULL logged. */
 struct cxo_follow *cxo_follow_start(const struct cxo_follow_opts *o);
 void cxo_follow_free(struct cxo_follow *f);
 
-/* A committed write: member (kind k) is now json (len bytes), expiring at expires_s. */
+/*
+ * A committed write: member (kind k) is now json (len bytes), stored with a
+ * TTL of ttl_s (counted from now, in ms, so the expiry check lands just
+ * after the store's own expiry).
+ */
 void cxo_follow_put(struct cxo_follow *f, size_t k, const char *member, const char *json,
-    size_t len, long long expires_s);
+    size_t len, long long ttl_s);
 /* A committed delete. */
 void cxo_follow_del(struct cxo_follow *f, size_t k, const char *member);
 

@@ -336,16 +336,13 @@ static void
 feed_changed(struct cxo_feed *f)
 {
 	long long delay;
-	struct timeval tv;
 
 	if (f->hold || evtimer_pending(f->timer, NULL))
 		return;
 	delay = f->last_pub_ms + f->interval_ms - sw_mono_ms();
 	if (delay < 0 || f->last_pub_ms == 0)
 		delay = 0;
-	tv.tv_sec = (time_t)(delay / 1000);
-	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
-	evtimer_add(f->timer, &tv);
+	sw_timer_in(f->timer, delay);
 }
 
 int

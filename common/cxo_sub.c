@@ -51,6 +51,7 @@ struct cxo_sub {
 	struct cxo_conn *c;
 	struct event *retry;
 	struct sw_backoff backoff;
+	long long born_ms;          /* created; the first second retries fast (below) */
 	uint32_t sub_seq;
 	int subscribed;
 	struct cxo_store *st;
@@ -596,10 +597,22 @@ on_ready(struct cxo_conn *c, void *arg)
 	s->sub_seq = cxo_conn_send(c, CXO_SUB, 0, body, sizeof(body));
 }
 
+/*
+ * In a deployment started at once the publisher is often a few ms behind
+ * its subscribers (its dmsg session, its first rebuild): until the first
+ * snapshot, in the first second, retry every CXO_FIRST_RETRY_MS instead of
+ * waiting a whole backoff step, as the dmsg client does for its first
+ * session.
+ */
+#define CXO_FIRST_RETRY_MS 25
+
 static void
 schedule_retry(struct cxo_sub *s)
 {
-	sw_timer_in(s->retry, sw_backoff_next(&s->backoff));
+	if (!s->has_snap && sw_mono_ms() - s->born_ms < 1000)
+		sw_timer_in(s->retry, CXO_FIRST_RETRY_MS);
+	else
+		sw_timer_in(s->retry, sw_backoff_next(&s->backoff));
 }
 
 /* The connection is gone: keep the snapshot and what was fetched, redial later. */
@@ -682,6 +695,7 @@ cxo_sub_new(struct event_base *base, const struct cxo_sub_opts *o)
 		return NULL;
 	s->base = base;
 	s->o = *o;
+	s->born_ms = sw_mono_ms();
 	if (s->o.backoff_ms <= 0)
 		s->o.backoff_ms = CXO_BACKOFF_MS;
 	if (s->o.backoff_max_ms <= 0)

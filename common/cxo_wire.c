@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "clock.h"
 #include "cxo_wire.h"
 #include "cxo_obj.h"
 #include "dmsg_wire.h"
@@ -173,22 +174,19 @@ static void
 ping_fire(evutil_socket_t fd, short what, void *arg)
 {
 	struct cxo_conn *c = arg;
-	struct timeval tv = {c->ping_ms / 1000, (c->ping_ms % 1000) * 1000};
 
 	(void)fd;
 	(void)what;
 	cxo_conn_send(c, CXO_PING, 0, NULL, 0);
-	evtimer_add(c->ping, &tv);
+	sw_timer_in(c->ping, c->ping_ms);
 }
 
 void
 cxo_conn_set_ping(struct cxo_conn *c, int ping_ms)
 {
-	struct timeval tv = {ping_ms / 1000, (ping_ms % 1000) * 1000};
-
 	c->ping_ms = ping_ms;
 	if (c->ping != NULL && c->ready && !c->dead)
-		evtimer_add(c->ping, &tv);
+		sw_timer_in(c->ping, ping_ms);
 }
 
 static void

@@ -14,7 +14,7 @@
  * taken the data: bytes buffered while reads are paused are not granted,
  * which is what holds a fast writer back.
  */
-#include "dmsg_stream.h"
+#include "dmsg_stream_int.h"
 
 #include <stdlib.h>
 #include <string.h>

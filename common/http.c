@@ -58,6 +58,7 @@
 #define SW_HTTP_IDLE_MS      30000       /* keep-alive, between requests */
 #define SW_HTTP_WRITE_S      30          /* answer: inactivity while writing */
 #define SW_HTTP_LINGER_MS    2000        /* drain after an answer that closes */
+#define SW_HTTP_LINGER_MAX   (1024 * 1024) /* a declared rest past this is not waited for */
 #define SW_HTTP_INPUT_MAX    (256 * 1024)/* buffered unread input (pipelining) */
 #define SW_HTTP_UNMATCHED    "unmatched"
 
@@ -99,6 +100,7 @@ struct http_conn {
 	int refuse;                     /* over its IP's cap: answer 503 */
 	int busy;                       /* inside conn_process: free later */
 	int dead;                       /* freed while busy */
+	int shut;                       /* our write side is shut */
 	int close_after;                /* close once the answer is out */
 	char peer[72];
 	const char *carrier;            /* "tcp", or what adopted it ("dmsg") */
@@ -456,8 +458,12 @@ conn_linger(struct http_conn *c)
 
 	evbuffer_drain(in, n);
 	c->body_left = n < c->body_left ? c->body_left - n : 0;
-	if (c->body_left == 0 && !c->chunked && (fd = (int)bufferevent_getfd(c->bev)) >= 0)
+	/* A rest too large to drain in time gets our FIN at once (then a reset). */
+	if ((c->body_left == 0 || c->body_left > SW_HTTP_LINGER_MAX) && !c->chunked &&
+	    !c->shut && (fd = (int)bufferevent_getfd(c->bev)) >= 0) {
 		(void)shutdown(fd, SHUT_WR);
+		c->shut = 1;
+	}
 }
 
 /* After the answer: next request, or close. */

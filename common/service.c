@@ -17,6 +17,7 @@
 #include <sodium.h>
 #include <event2/buffer.h>
 
+#include "clock.h"
 #include "http.h"
 #include "httpauth.h"
 #include "log.h"
@@ -56,8 +57,8 @@ struct sw_svc {
 	enum svc_state state;
 	time_t since;          /* wall clock of the last state change */
 	time_t started_at;     /* wall clock of the last start, 0 before */
-	struct timespec begun; /* monotonic start, for uptime */
-	struct timespec waiting; /* monotonic: when it began waiting for deps */
+	long long begun;   /* sw_mono_ms at start, for uptime */
+	long long waiting; /* sw_mono_ms: when it began waiting for deps */
 	int restarts;
 	unsigned inflight;
 	int draining;
@@ -86,26 +87,18 @@ struct sw_supervisor {
 	struct event *tick;
 	struct event *step; /* deferred stop step */
 	struct event *sigs[3];
-	struct timespec begun;
+	long long begun;
 	int started_all;
 	int stopping;
 	size_t stop_pos; /* index into order, counting down */
 	int exit_code;
 };
 
-static void
-mono_now(struct timespec *ts)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-}
-
+/* Seconds since a sw_mono_ms() reading. */
 static double
-mono_since(const struct timespec *t)
+mono_since(long long t_ms)
 {
-	struct timespec now;
-
-	mono_now(&now);
-	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+	return (double)(sw_mono_ms() - t_ms) / 1e3;
 }
 
 static void
@@ -194,7 +187,7 @@ sw_svc_health_json(struct sw_svc *svc, int *healthy)
 	    state_names[svc->state]));
 	cJSON_AddStringToObject(o, "service", svc->name);
 	cJSON_AddStringToObject(o, "version", SW_VERSION);
-	cJSON_AddNumberToObject(o, "uptime_s", (double)(long long)mono_since(&svc->begun));
+	cJSON_AddNumberToObject(o, "uptime_s", (double)(long long)mono_since(svc->begun));
 	cJSON_AddItemToObject(o, "checks", checks);
 	svc_update_gauges(svc, ok);
 	if (healthy != NULL)
@@ -347,7 +340,7 @@ mux_health(struct sw_http_req *req, void *arg)
 	cJSON_AddStringToObject(o, "status", all ? "ok" : "degraded");
 	cJSON_AddStringToObject(o, "service", "skywire-svc");
 	cJSON_AddStringToObject(o, "version", SW_VERSION);
-	cJSON_AddNumberToObject(o, "uptime_s", (double)(long long)mono_since(&sup->begun));
+	cJSON_AddNumberToObject(o, "uptime_s", (double)(long long)mono_since(sup->begun));
 	cJSON_AddItemToObject(o, "services", list);
 	sw_http_reply_json(req, all ? 200 : 503, o);
 	cJSON_Delete(o);
@@ -434,7 +427,7 @@ sw_supervisor_new(struct event_base *base, const struct sw_supervisor_opts *opts
 		free(sup);
 		return NULL;
 	}
-	mono_now(&sup->begun);
+	sup->begun = sw_mono_ms();
 	return sup;
 }
 
@@ -661,7 +654,7 @@ start_tick(evutil_socket_t fd, short what, void *arg)
 				}
 			if (!ready) {
 				all = 0;
-				if (mono_since(&svc->waiting) > sup->opts.start_timeout_s) {
+				if (mono_since(svc->waiting) > sup->opts.start_timeout_s) {
 					sw_log_error(SUP_NAME, "dependency not ready",
 					    "service=%s dependency=%s timeout_s=%d", svc->name,
 					    waiting_for, sup->opts.start_timeout_s);
@@ -670,8 +663,8 @@ start_tick(evutil_socket_t fd, short what, void *arg)
 				}
 				continue;
 			}
-			mono_now(&svc->begun);
-			mono_now(&svc->waiting);
+			svc->begun = sw_mono_ms();
+			svc->waiting = sw_mono_ms();
 			svc->started_at = time(NULL);
 			set_state(svc, SVC_STARTING);
 			if (svc->ops->start(svc->priv) == -1) {
@@ -686,12 +679,12 @@ start_tick(evutil_socket_t fd, short what, void *arg)
 			if (svc_healthy(svc, NULL)) {
 				set_state(svc, SVC_RUNNING);
 				sw_log_info(svc->name, "started", "ms=%.1f",
-				    mono_since(&svc->begun) * 1000);
+				    mono_since(svc->begun) * 1000);
 			} else {
 				all = 0;
-				if (mono_since(&svc->waiting) > sup->opts.start_timeout_s) {
+				if (mono_since(svc->waiting) > sup->opts.start_timeout_s) {
 					/* Logged once per timeout, then it keeps trying. */
-					mono_now(&svc->waiting);
+					svc->waiting = sw_mono_ms();
 					sw_log_warn(SUP_NAME, "service not healthy yet",
 					    "service=%s", svc->name);
 				}
@@ -701,7 +694,7 @@ start_tick(evutil_socket_t fd, short what, void *arg)
 	if (all && !sup->started_all) {
 		sup->started_all = 1;
 		sw_log_info(SUP_NAME, "all services running", "services=%zu ms=%.1f", sup->n,
-		    mono_since(&sup->begun) * 1000);
+		    mono_since(sup->begun) * 1000);
 		event_del(sup->tick);
 	}
 }
@@ -748,8 +741,6 @@ stop_step(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while (sup->stop_pos > 0) {
 		struct sw_svc *svc = sup->svcs[sup->order[sup->stop_pos - 1]];
-		struct timeval tv = {sup->opts.stop_timeout_s, 0};
-
 		if (svc->state == SVC_STOPPING)
 			return; /* still waiting for it */
 		if (svc->state != SVC_STARTING && svc->state != SVC_RUNNING &&
@@ -759,7 +750,7 @@ stop_step(evutil_socket_t fd, short what, void *arg)
 		}
 		set_state(svc, SVC_STOPPING);
 		sw_log_info(svc->name, "stopping", NULL);
-		event_add(svc->stop_timer, &tv);
+		sw_timer_in(svc->stop_timer, (long long)sup->opts.stop_timeout_s * 1000);
 		svc->ops->stop(svc->priv, svc_stopped);
 		return;
 	}
@@ -832,7 +823,7 @@ sw_supervisor_run(struct sw_supervisor *sup)
 		sup->svcs[i]->stop_timer = evtimer_new(sup->base, stop_timeout, sup->svcs[i]);
 		if (sup->svcs[i]->stop_timer == NULL)
 			return 1;
-		mono_now(&sup->svcs[i]->waiting);
+		sup->svcs[i]->waiting = sw_mono_ms();
 	}
 	if (sup->opts.health_addr != NULL && sup->opts.health_addr[0] != '\0') {
 		sup->mux = sw_http_server_new(sup->base, SUP_NAME, sup->metrics);

@@ -1650,7 +1650,6 @@ static const struct sw_store_ops mem_ops = {
 int
 sw_store_mem_init(struct sw_store *st)
 {
-	struct timeval tv = {0, SWEEP_INTERVAL_MS * 1000};
 	struct mem *m;
 
 	st->ops = &mem_ops;
@@ -1663,7 +1662,7 @@ sw_store_mem_init(struct sw_store *st)
 	if ((m->ev_run = event_new(st->base, -1, 0, mem_run, m)) == NULL)
 		goto fail;
 	if ((m->ev_sweep = event_new(st->base, -1, EV_PERSIST, mem_sweep, m)) == NULL ||
-	    event_add(m->ev_sweep, &tv) == -1)
+	    sw_timer_in(m->ev_sweep, SWEEP_INTERVAL_MS) == -1)
 		goto fail;
 	return 0;
 fail:

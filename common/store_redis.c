@@ -113,9 +113,19 @@ struct rds {
 	struct rdownq down, downrun;
 	struct rreq *freereqs;
 	size_t nfree;
+	/* What requests get while down: "store unavailable" and the last cause. */
+	struct sw_reply down_reply;
+	char down_str[192];
 };
 
 static void rds_connect(struct rds *r);
+
+/* The answer of a request the store cannot serve, naming the outage's cause when known. */
+static const struct sw_reply *
+rds_down_reply(struct rds *r)
+{
+	return r->down_reply.str != NULL ? &r->down_reply : &sw_store_reply_down;
+}
 
 
 static struct rreq *
@@ -185,7 +195,7 @@ rds_run_down(evutil_socket_t fd, short what, void *arg)
 	r->down.n = 0;
 	for (i = 0; i < r->downrun.n; i++)
 		sw_store_deliver(r->st, r->downrun.v[i].cb, r->downrun.v[i].arg,
-		    &sw_store_reply_down);
+		    rds_down_reply(r));
 	r->downrun.n = 0;
 }
 
@@ -277,7 +287,7 @@ rds_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	(void)ac;
 	r->inflight--;
 	if (rr == NULL) {
-		sw_store_deliver(r->st, q->cb, q->arg, &sw_store_reply_down);
+		sw_store_deliver(r->st, q->cb, q->arg, rds_down_reply(r));
 		goto done;
 	}
 	r->since_ms = sw_mono_ms();
@@ -321,6 +331,10 @@ rds_lost(struct rds *r, const char *why)
 	r->ping_out = 0;
 	if (r->freeing)
 		return;
+	snprintf(r->down_str, sizeof(r->down_str), "%s: %s", sw_store_reply_down.str, why);
+	r->down_reply.type = SW_REPLY_DOWN;
+	r->down_reply.str = r->down_str;
+	r->down_reply.len = strlen(r->down_str);
 	if (!r->warned) {
 		sw_log_warn(r->st->svc, "store down", "host=%s port=%d err=%s", r->host, r->port,
 		    sw_log_q(buf, sizeof(buf), why));
@@ -381,16 +395,23 @@ static void
 rds_on_connect(const redisAsyncContext *ac, int status)
 {
 	struct rds *r = ac->data;
-	char db[16];
 
 	if (r == NULL || ac != r->ac)
 		return;
-	if (status != REDIS_OK) {
-		/* hiredis frees ac after this callback */
+	/* hiredis frees ac after this callback */
+	if (status != REDIS_OK)
 		rds_lost(r, ac->errstr[0] ? ac->errstr : "connect failed");
-		return;
-	}
-	/* AUTH before SELECT (a protected redis refuses SELECT), PING last. */
+}
+
+/*
+ * Queued as the connection opens, ahead of any command: AUTH before SELECT
+ * (a protected redis refuses SELECT), PING last.
+ */
+static void
+rds_hello_all(struct rds *r)
+{
+	char db[16];
+
 	snprintf(db, sizeof(db), "%d", r->db);
 	if (r->pass != NULL && r->user != NULL)
 		rds_hello(r, r->ac, 3, (const char *[]){"AUTH", r->user, r->pass});
@@ -399,6 +420,18 @@ rds_on_connect(const redisAsyncContext *ac, int status)
 	if (r->db != 0)
 		rds_hello(r, r->ac, 2, (const char *[]){"SELECT", db});
 	rds_hello(r, r->ac, 1, (const char *[]){"PING"});
+}
+
+/*
+ * Commands go out while up, and also during the very first handshake (no
+ * outage declared yet): they are pipelined behind AUTH/SELECT/PING, so a
+ * service starting with its store is not refused for the one round trip
+ * the handshake takes.  If the handshake fails they are answered DOWN.
+ */
+static int
+rds_accepts(const struct rds *r)
+{
+	return r->connected || (r->ac != NULL && !r->warned && r->hello_left > 0);
 }
 
 static void
@@ -436,6 +469,7 @@ rds_connect(struct rds *r)
 	r->since_ms = sw_mono_ms();
 	redisAsyncSetConnectCallback(ac, rds_on_connect);
 	redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
+	rds_hello_all(r);
 }
 
 static void
@@ -490,7 +524,7 @@ rds_send(struct sw_store *st, sw_store_cb *cb, void *arg, int nonce, int argc,
 	struct rds *r = st->impl;
 	struct rreq *q;
 
-	if (!r->connected)
+	if (!rds_accepts(r))
 		return rds_defer_down(r, cb, arg);
 	if ((q = rreq_new(r, cb, arg)) == NULL)
 		return -1;
@@ -520,7 +554,7 @@ rds_txn(struct sw_store *st, const struct sw_store_txn *t, sw_store_cb *cb, void
 	struct rreq *q;
 	int i;
 
-	if (!r->connected)
+	if (!rds_accepts(r))
 		return rds_defer_down(r, cb, arg);
 	if ((q = rreq_new(r, cb, arg)) == NULL)
 		return -1;
@@ -694,7 +728,6 @@ rds_parse_url(struct rds *r, const char *url)
 int
 sw_store_redis_init(struct sw_store *st, const char *url)
 {
-	struct timeval tv = {0, WATCHDOG_MS * 1000};
 	char buf[256];
 	struct rds *r;
 
@@ -717,7 +750,7 @@ sw_store_redis_init(struct sw_store *st, const char *url)
 	r->ev_down = event_new(st->base, -1, 0, rds_run_down, r);
 	r->ev_watchdog = event_new(st->base, -1, EV_PERSIST, rds_watchdog, r);
 	if (r->ev_retry == NULL || r->ev_down == NULL || r->ev_watchdog == NULL ||
-	    event_add(r->ev_watchdog, &tv) == -1)
+	    sw_timer_in(r->ev_watchdog, WATCHDOG_MS) == -1)
 		goto fail;
 	rds_connect(r);
 	return 0;

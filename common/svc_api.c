@@ -88,20 +88,31 @@ struct sw_api_get {
 	const void *accept_arg;
 };
 
-struct sw_api_get *
-sw_api_get_begin(struct sw_svc *svc, struct sw_http_req *req, const char *notfound,
-    sw_api_accept *accept, const void *accept_arg)
+/* A request's zeroed state of size bytes, its request begun; NULL when answered (500, 503). */
+static void *
+begin_alloc(struct sw_svc *svc, struct sw_http_req *req, size_t size)
 {
-	struct sw_api_get *g = calloc(1, sizeof(*g));
+	void *p = calloc(1, size);
 
-	if (g == NULL) {
+	if (p == NULL) {
 		sw_api_error(req, 500, "out of memory", NULL);
 		return NULL;
 	}
 	if (sw_svc_req_begin(svc, req) == -1) {
-		free(g);
+		free(p);
 		return NULL;
 	}
+	return p;
+}
+
+struct sw_api_get *
+sw_api_get_begin(struct sw_svc *svc, struct sw_http_req *req, const char *notfound,
+    sw_api_accept *accept, const void *accept_arg)
+{
+	struct sw_api_get *g = begin_alloc(svc, req, sizeof(*g));
+
+	if (g == NULL)
+		return NULL;
 	g->svc = svc;
 	g->req = req;
 	g->notfound = notfound;
@@ -147,16 +158,10 @@ struct sw_api_list *
 sw_api_list_begin(struct sw_svc *svc, struct sw_http_req *req, struct sw_store *st,
     const char *prefix)
 {
-	struct sw_api_list *l = calloc(1, sizeof(*l));
+	struct sw_api_list *l = begin_alloc(svc, req, sizeof(*l));
 
-	if (l == NULL) {
-		sw_api_error(req, 500, "out of memory", NULL);
+	if (l == NULL)
 		return NULL;
-	}
-	if (sw_svc_req_begin(svc, req) == -1) {
-		free(l);
-		return NULL;
-	}
 	l->svc = svc;
 	l->req = req;
 	l->st = st;
@@ -182,16 +187,33 @@ sw_api_list_fail(struct sw_api_list *l)
 	sw_api_list_end(l);
 }
 
-void
-sw_api_list_index_done(const struct sw_reply *r, void *arg)
+char **
+sw_api_members_copy(const struct sw_reply *m)
 {
-	struct sw_api_list *l = arg;
-	const struct sw_reply *m;
-	const char **members = NULL;
+	size_t n = m->elements, text = 0;
+	char **v, *p;
 
-	if (sw_svc_store_failed(l->req, r))
-		goto fail;
-	m = sw_store_index_members(r, 0);
+	for (size_t i = 0; i < n; i++)
+		text += m->element[i]->len + 1;
+	if ((v = malloc((n + 1) * sizeof(*v) + text)) == NULL)
+		return NULL;
+	p = (char *)(v + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(p, m->element[i]->str, m->element[i]->len);
+		p[m->element[i]->len] = '\0';
+		v[i] = p;
+		p += m->element[i]->len + 1;
+	}
+	v[n] = NULL;
+	return v;
+}
+
+/* The records of the members m, by one MGET; the list ends here unless it was sent. */
+static void
+list_members(struct sw_api_list *l, const struct sw_reply *m)
+{
+	char **members = NULL;
+
 	if (m == NULL) {
 		sw_api_store_error(l->req);
 		goto fail;
@@ -200,14 +222,12 @@ sw_api_list_index_done(const struct sw_reply *r, void *arg)
 		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
 		goto fail;
 	}
-	members = calloc(m->elements, sizeof(*members));
-	if (members == NULL) {
+	if ((members = sw_api_members_copy(m)) == NULL) {
 		sw_api_error(l->req, 500, "out of memory", NULL);
 		goto fail;
 	}
-	for (size_t i = 0; i < m->elements; i++)
-		members[i] = m->element[i]->str;
-	if (sw_store_mget_prefixed(l->st, l->prefix, members, m->elements, l->records, l) == -1) {
+	if (sw_store_mget_prefixed(l->st, l->prefix, (const char *const *)members, m->elements,
+	    l->records, l) == -1) {
 		sw_api_store_error(l->req);
 		goto fail;
 	}
@@ -216,6 +236,60 @@ sw_api_list_index_done(const struct sw_reply *r, void *arg)
 fail:
 	free(members);
 	sw_api_list_end(l);
+}
+
+void
+sw_api_list_index_done(const struct sw_reply *r, void *arg)
+{
+	struct sw_api_list *l = arg;
+
+	if (sw_svc_store_failed(l->req, r)) {
+		sw_api_list_end(l);
+		return;
+	}
+	list_members(l, sw_store_index_members(r, 0));
+}
+
+void
+sw_api_list_members_done(const struct sw_reply *r, void *arg)
+{
+	struct sw_api_list *l = arg;
+
+	if (sw_svc_store_failed(l->req, r)) {
+		sw_api_list_end(l);
+		return;
+	}
+	list_members(l, sw_api_index_members(r));
+}
+
+int
+sw_api_index_read(struct sw_store *st, const char *key, long long now, sw_store_cb *cb,
+    void *arg)
+{
+	char min[26];
+
+	snprintf(min, sizeof(min), "(%lld", now);
+	return sw_store_cmd(st, cb, arg, "ZRANGEBYSCORE", key, min, "+inf", NULL);
+}
+
+int
+sw_api_index_trim(struct sw_store_txn *t, const char *key, long long now)
+{
+	char max[24];
+
+	snprintf(max, sizeof(max), "%lld", now);
+	return sw_store_txn_add(t, "ZREMRANGEBYSCORE", key, "-inf", max, NULL);
+}
+
+const struct sw_reply *
+sw_api_index_members(const struct sw_reply *r)
+{
+	if (r == NULL || r->type != SW_REPLY_ARRAY)
+		return NULL;
+	for (size_t j = 0; j < r->elements; j++)
+		if (r->element[j]->type != SW_REPLY_STR)
+			return NULL;
+	return r;
 }
 
 void

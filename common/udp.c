@@ -12,6 +12,7 @@
 
 #include <event2/util.h>
 
+#include "log.h"
 #include "udp.h"
 
 socklen_t
@@ -99,4 +100,25 @@ sw_udp_listen(const char *addr, struct sockaddr_storage *bound)
 		return -1;
 	}
 	return fd;
+}
+
+void
+sw_udp_read_batch(int fd, const char *svc, uint8_t *buf, size_t cap, sw_udp_dgram_cb *cb,
+    void *arg)
+{
+	for (int i = 0; i < SW_UDP_READ_BATCH; i++) {
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n;
+
+		memset(&from, 0, sizeof(from));
+		n = recvfrom(fd, buf, cap, MSG_TRUNC, (struct sockaddr *)&from, &flen);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				sw_log_warn(svc, "udp receive failed", "error=%s",
+				    sw_log_q((char[96]){0}, 96, strerror(errno)));
+			return;
+		}
+		cb(buf, (size_t)n, &from, flen, arg);
+	}
 }

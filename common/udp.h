@@ -6,6 +6,8 @@
 #ifndef SW_UDP_H
 #define SW_UDP_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /*
@@ -23,5 +25,18 @@ int sw_udp_bind(const struct sockaddr *sa, socklen_t len);
  * errno (EINVAL for an address that does not parse).
  */
 int sw_udp_listen(const char *addr, struct sockaddr_storage *bound);
+
+/*
+ * What a daemon's read event does: read up to SW_UDP_READ_BATCH datagrams
+ * (so one busy UDP port cannot starve the loop's other events) into buf,
+ * handing each to cb with its real length (MSG_TRUNC: a datagram larger than
+ * cap shows as n > cap, so the caller counts it as oversize) and its sender.
+ * A read error other than "nothing more" is logged at warn under svc.
+ */
+#define SW_UDP_READ_BATCH 64
+typedef void sw_udp_dgram_cb(const uint8_t *buf, size_t n, const struct sockaddr_storage *from,
+    socklen_t fromlen, void *arg);
+void sw_udp_read_batch(int fd, const char *svc, uint8_t *buf, size_t cap, sw_udp_dgram_cb *cb,
+    void *arg);
 
 #endif

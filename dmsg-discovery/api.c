@@ -115,7 +115,8 @@ post_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
 	char body[32];
 
 	(void)r;
-	cxo_follow_put(w->dd->feed, 0, w->pk_hex, w->json, strlen(w->json), w->expires);
+	cxo_follow_put(w->dd->feed, 0, w->pk_hex, w->json, strlen(w->json),
+	    w->e.has_server ? w->dd->server_ttl_s : w->dd->client_ttl_s);
 	sw_metric_add(w->dd->m_posts, (const char *[]){w->has_old ? "update" : "create"}, 1);
 	snprintf(body, sizeof(body), "{\"created\":%s}", w->has_old ? "false" : "true");
 	sw_http_reply_raw(req, 200, "application/json", body, strlen(body));

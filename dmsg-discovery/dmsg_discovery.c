@@ -36,7 +36,6 @@ dd_create(struct sw_svc *svc, const cJSON *cfg)
 {
 	struct dd *dd = calloc(1, sizeof(*dd));
 	const char *listen = sw_cfg_str(cfg, "listen");
-	const char *cxo;
 
 	if (dd == NULL)
 		return NULL;
@@ -56,18 +55,8 @@ dd_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	}
 	memcpy(dd->listen, listen, strlen(listen) + 1);
-	cxo = sw_cfg_str(cfg, "cxo_tcp_addr");
-	if (cxo != NULL && strlen(cxo) >= sizeof(dd->cxo_addr)) {
-		sw_log_error(dd->name, "cxo_tcp_addr must be ip:port", NULL);
+	if (cxo_follow_cfg(dd->name, cfg, dd->cxo_addr, dd->dmsg_disc) == -1)
 		goto fail;
-	}
-	snprintf(dd->cxo_addr, sizeof(dd->cxo_addr), "%s", cxo != NULL ? cxo : "");
-	cxo = sw_cfg_str(cfg, "dmsg_discovery");
-	if (cxo != NULL && (strlen(cxo) >= sizeof(dd->dmsg_disc) || strncmp(cxo, "http://", 7) != 0)) {
-		sw_log_error(dd->name, "dmsg_discovery must be an http:// URL", NULL);
-		goto fail;
-	}
-	snprintf(dd->dmsg_disc, sizeof(dd->dmsg_disc), "%s", cxo != NULL ? cxo : "");
 	if (sw_cfg_int(cfg, "cxo_queue_max", 4096) < 1) {
 		sw_log_error(dd->name, "cxo_queue_max must be at least 1", NULL);
 		goto fail;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "crypto.h"
+#include "cxo_follow.h"
 #include "dd_schema.h"
 #include "dmsg_entry.h"
 #include "httpauth.h"
@@ -38,8 +39,8 @@ struct dd {
 	struct sw_dict *writing; /* PKs with a write in flight */
 	struct sw_metric *m_posts;
 	struct sw_metric *m_entries;
-	char cxo_addr[256];       /* "" when the feed is not served on TCP */
-	char dmsg_disc[256];      /* "" when the feed is not served on dmsg */
+	char cxo_addr[CXO_FOLLOW_ADDR];       /* "" when the feed is not served on TCP */
+	char dmsg_disc[CXO_FOLLOW_ADDR];      /* "" when the feed is not served on dmsg */
 	size_t cxo_queue_max;
 	long long follow_ms;      /* cxo_follow_ms: 0, or rebuild the feed this often */
 	struct cxo_follow *feed;  /* feed.c; NULL when not published */

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "backoff.h"
 #include "dmsg-discovery/dd_schema.h"
 #include "dmsg_entry.h"
 #include "dmsg_server.h"
@@ -44,7 +45,7 @@ struct ds {
 	char public_address[DS_ADDR_MAX];
 	char url[DS_URL_MAX];    /* discovery's entry URL, "" when not registering */
 	unsigned long long seq;
-	int backoff_ms;
+	struct sw_backoff backoff; /* registration retries */
 	int in_flight;
 	int stopping;
 	enum reg_state reg;
@@ -166,17 +167,15 @@ reg_done(const struct sw_http_resp *resp, void *arg)
 			sw_log_info(ds->name, "registered in discovery", "url=%s address=%s",
 			    ds->url, ds->public_address);
 		ds->reg = REG_OK;
-		ds->backoff_ms = DS_BACKOFF_MIN_MS;
+		sw_backoff_reset(&ds->backoff);
 		reg_later(ds, DS_REGISTER_EVERY_MS);
 		return;
 	}
 	ds->reg = REG_DOWN;
-	sw_log_warn(ds->name, "discovery registration failed", "url=%s status=%d body=%s retry_ms=%d",
+	sw_log_warn(ds->name, "discovery registration failed", "url=%s status=%d body=%s retry_ms=%lld",
 	    ds->url, resp->status, sw_log_q(q, sizeof(q), resp->body != NULL ? resp->body : ""),
-	    ds->backoff_ms);
-	reg_later(ds, ds->backoff_ms);
-	ds->backoff_ms = ds->backoff_ms * 2 > DS_REGISTER_EVERY_MS ? DS_REGISTER_EVERY_MS :
-	    ds->backoff_ms * 2;
+	    sw_backoff_peek(&ds->backoff));
+	reg_later(ds, (int)sw_backoff_next(&ds->backoff));
 }
 
 static void
@@ -248,7 +247,7 @@ ds_start(void *priv)
 		if (ds->client == NULL || ds->reg_ev == NULL)
 			return -1;
 		ds->reg = REG_PENDING;
-		ds->backoff_ms = DS_BACKOFF_MIN_MS;
+		sw_backoff_init(&ds->backoff, DS_BACKOFF_MIN_MS, DS_REGISTER_EVERY_MS);
 		reg_send(ds);
 	}
 	return 0;

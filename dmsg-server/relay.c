@@ -29,13 +29,15 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/util.h>
 #include <sodium.h>
 
@@ -45,10 +47,12 @@
 #include "dmsg_server.h"
 #include "dmsg_session.h"
 #include "dmsg_wire.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
 
-#define ACCEPT_RETRY_MS 500
+#define TRIM_AFTER_MS   1000 /* quiet time after sessions ended before memory goes back */
+#define TRIM_MIN_ENDS   64   /* sessions ended since the last trim that make one worth it */
 
 struct ds_stream;
 struct ds_sess;
@@ -83,6 +87,7 @@ struct ds_sess {
 	size_t nlegs;
 	unsigned ready : 1;
 	unsigned registered : 1; /* in r->by_pk */
+	struct sw_listener_peer *peer; /* the listener's count, held during the handshake */
 	struct ds_leg *legs;
 	struct ds_sess *prev, *next;   /* r->all */
 	struct ds_sess *blocked_on;    /* the destination we wait to drain */
@@ -95,10 +100,11 @@ struct ds_relay {
 	const char *svc;
 	const struct sw_keypair *kp;
 	struct ds_opts o;
-	struct evconnlistener *lev;
-	struct event *retry;     /* re-enable accept after EMFILE */
+	struct sw_listener *lis; /* EMFILE pause; at most max_handshakes in the handshake */
+	unsigned lis_freed : 1;  /* stopped accepting: freed, still taking releases */
+	struct event *trim;      /* give freed memory back after a drop */
+	size_t ends;             /* sessions ended since the last trim */
 	int port;
-	int accepting;
 	struct sw_dict *by_pk;   /* pk -> ds_sess (ready) */
 	struct sw_dict *legs;    /* (serial, id) -> ds_leg */
 	struct dmsg_ended *ended; /* legs that ended lately: their late frames are dropped */
@@ -564,12 +570,15 @@ on_frame(struct dmsg_session *s, uint8_t type, uint32_t id, const uint8_t *p, si
 	handle_frame(ss, type, id, p, len);
 }
 
+/* The handshake is over (either way): it no longer counts against max_handshakes. */
 static void
-listener_resume(struct ds_relay *r)
+handshake_done(struct ds_sess *ss)
 {
-	if (r->lev != NULL && r->accepting && r->nhandshake < r->o.max_handshakes &&
-	    !evtimer_pending(r->retry, NULL))
-		evconnlistener_enable(r->lev);
+	if (ss->peer == NULL)
+		return;
+	ss->r->nhandshake--;
+	sw_listener_release(ss->r->lis, ss->peer);
+	ss->peer = NULL;
 }
 
 static void
@@ -579,8 +588,7 @@ on_ready(struct dmsg_session *s, void *arg)
 	struct ds_relay *r = ss->r;
 	struct ds_sess *old;
 
-	r->nhandshake--;
-	listener_resume(r);
+	handshake_done(ss);
 	ss->ready = 1;
 	memcpy(ss->pk, dmsg_session_remote_pk(s), SW_PK_LEN);
 	sw_hex_encode(ss->pk_hex, ss->pk, SW_PK_LEN);
@@ -668,11 +676,10 @@ sess_end(struct ds_sess *ss, const char *reason)
 		sw_log_info(r->svc, "session closed", "pk=%s peer=%s reason=%s", ss->pk_hex,
 		    dmsg_session_peer(ss->s), sw_log_q(q, sizeof(q), reason));
 	} else if (!ss->ready) {
-		r->nhandshake--;
 		sw_log_debug(r->svc, "handshake failed", "peer=%s reason=%s",
 		    dmsg_session_peer(ss->s), sw_log_q(q, sizeof(q), reason));
-		listener_resume(r);
 	}
+	handshake_done(ss);
 	if (ss->prev != NULL)
 		ss->prev->next = ss->next;
 	else
@@ -681,13 +688,43 @@ sess_end(struct ds_sess *ss, const char *reason)
 		ss->next->prev = ss->prev;
 	dmsg_session_free(ss->s);
 	free(ss);
+	/* After a drop, once things are quiet again, give the memory back. */
+	if (++r->ends >= TRIM_MIN_ENDS && r->trim != NULL)
+		sw_timer_in(r->trim, TRIM_AFTER_MS);
+}
+
+/*
+ * Sessions that came and went leave their memory in the allocator: glibc
+ * keeps freed chunks for reuse and returns only the top of the heap, so a
+ * server's RSS climbed round after round of 5,000 sessions (13 -> 17 -> 22
+ * -> 23 MB) with nothing leaked.  A drop is followed by a trim (every free
+ * page goes back to the system) and by shrinking the tables to their size.
+ */
+static void
+trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ds_relay *r = arg;
+
+	(void)fd;
+	(void)what;
+	r->ends = 0;
+	sw_dict_compact(r->by_pk);
+	sw_dict_compact(r->legs);
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 /* ---------- accepting ---------- */
 
+/*
+ * Accepted through common/listener, which pauses on EMFILE and while
+ * max_handshakes connections are still in the handshake: each holds the
+ * listener's count until its handshake ends.
+ */
 static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
-    void *arg)
+accept_cb(evutil_socket_t fd, const struct sockaddr *sa, int salen,
+    struct sw_listener_peer *peer, int over_cap, void *arg)
 {
 	struct ds_relay *r = arg;
 	struct bufferevent *bev = NULL;
@@ -695,9 +732,9 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	struct dmsg_session_opts so;
 	int one = 1;
 
-	(void)lev;
 	(void)sa;
 	(void)salen;
+	(void)over_cap;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((ss = calloc(1, sizeof(*ss))) == NULL)
 		goto fail;
@@ -714,12 +751,12 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	ss->s = dmsg_session_new(r->base, bev, 0, r->kp, NULL, &sess_cbs, ss, &so, r->svc);
 	if (ss->s == NULL)
 		goto fail;
+	ss->peer = peer;
 	ss->next = r->all;
 	if (r->all != NULL)
 		r->all->prev = ss;
 	r->all = ss;
-	if (++r->nhandshake >= r->o.max_handshakes)
-		evconnlistener_disable(r->lev); /* resumes as handshakes end */
+	r->nhandshake++;
 	return;
 fail:
 	sw_log_warn(r->svc, "cannot start a session", NULL);
@@ -728,29 +765,7 @@ fail:
 	if (fd >= 0)
 		evutil_closesocket(fd);
 	free(ss);
-}
-
-static void
-accept_error(struct evconnlistener *lev, void *arg)
-{
-	struct ds_relay *r = arg;
-	int err = EVUTIL_SOCKET_ERROR();
-
-	/* Out of descriptors: pause instead of spinning on a ready listener. */
-	sw_log_warn(r->svc, "accept failed, pausing", "error=\"%s\"",
-	    evutil_socket_error_to_string(err));
-	evconnlistener_disable(lev);
-	sw_timer_in(r->retry, ACCEPT_RETRY_MS);
-}
-
-static void
-retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ds_relay *r = arg;
-
-	(void)fd;
-	(void)what;
-	listener_resume(r);
+	sw_listener_release(r->lis, peer);
 }
 
 /* ---------- the relay ---------- */
@@ -789,8 +804,8 @@ ds_relay_new(struct event_base *base, const char *svc, const struct sw_keypair *
 	r->by_pk = sw_dict_new(NULL);
 	r->legs = sw_dict_new(NULL);
 	r->ended = dmsg_ended_new(0, 0);
-	r->retry = evtimer_new(base, retry_cb, r);
-	if (r->by_pk == NULL || r->legs == NULL || r->ended == NULL || r->retry == NULL) {
+	r->trim = evtimer_new(base, trim_cb, r);
+	if (r->by_pk == NULL || r->legs == NULL || r->ended == NULL || r->trim == NULL) {
 		ds_relay_free(r);
 		return NULL;
 	}
@@ -812,12 +827,11 @@ ds_relay_new(struct event_base *base, const char *svc, const struct sw_keypair *
 void
 ds_relay_stop_accepting(struct ds_relay *r)
 {
-	if (r == NULL)
+	if (r == NULL || r->lis == NULL || r->lis_freed)
 		return;
-	r->accepting = 0;
-	if (r->lev != NULL)
-		evconnlistener_disable(r->lev);
-	event_del(r->retry);
+	/* Freed now, gone with the last handshake's release. */
+	sw_listener_free(r->lis);
+	r->lis_freed = 1;
 }
 
 void
@@ -825,9 +839,7 @@ ds_relay_free(struct ds_relay *r)
 {
 	if (r == NULL)
 		return;
-	if (r->lev != NULL)
-		evconnlistener_free(r->lev);
-	r->lev = NULL;
+	ds_relay_stop_accepting(r);
 	while (r->all != NULL) {
 		/* No REJECT/RESET to sessions that are about to go too. */
 		struct ds_sess *ss = r->all;
@@ -839,88 +851,38 @@ ds_relay_free(struct ds_relay *r)
 		}
 		sess_end(ss, "server stopping");
 	}
-	if (r->retry != NULL)
-		event_free(r->retry);
+	if (r->trim != NULL)
+		event_free(r->trim);
 	sw_dict_free(r->by_pk);
 	sw_dict_free(r->legs);
 	dmsg_ended_free(r->ended);
 	free(r);
 }
 
-/*
- * "ip:port", "[ipv6]:port" or "localhost:port", port 0..65535 (libevent's
- * parser refuses port 0, which tests and benchmarks use).  No name lookups.
- */
-static int
-parse_addr(const char *addr, struct sockaddr_storage *ss, int *sl)
-{
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	const char *h = addr;
-	size_t hl;
-	char *end;
-	long port;
-
-	if (colon == NULL || colon[1] == '\0')
-		return -1;
-	hl = (size_t)(colon - addr);
-	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
-		h++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port < 0 || port > 65535)
-		return -1;
-	if (strcmp(host, "localhost") == 0)
-		snprintf(host, sizeof(host), "127.0.0.1");
-	memset(ss, 0, sizeof(*ss));
-	if (evutil_inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)port);
-		*sl = (int)sizeof(*in);
-		return 0;
-	}
-	if (evutil_inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*sl = (int)sizeof(*in6);
-		return 0;
-	}
-	return -1;
-}
-
 int
 ds_relay_listen(struct ds_relay *r, const char *addr)
 {
-	struct sockaddr_storage ss;
-	int sl = (int)sizeof(ss);
-	socklen_t gl = sizeof(ss);
+	struct sw_listener_opts lo = {r->o.max_handshakes, 0, 0};
+	char a[80];
 
-	if (addr == NULL || parse_addr(addr, &ss, &sl) == -1) {
+	if (addr == NULL || strlen(addr) >= sizeof(a)) {
 		sw_log_error(r->svc, "listen address is not ip:port", "addr=%s",
 		    addr != NULL ? addr : "");
 		return -1;
 	}
-	r->lev = evconnlistener_new_bind(r->base, accept_cb, r,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-	    (struct sockaddr *)&ss, sl);
-	if (r->lev == NULL) {
-		sw_log_error(r->svc, "cannot listen", "addr=%s error=\"%s\"", addr, strerror(errno));
+	/* "localhost:port" as before; no other name lookups. */
+	if (strncmp(addr, "localhost:", 10) == 0)
+		snprintf(a, sizeof(a), "127.0.0.1:%s", addr + 10);
+	else
+		snprintf(a, sizeof(a), "%s", addr);
+	if ((r->lis = sw_listener_new(r->base, r->svc, &lo, accept_cb, r)) == NULL ||
+	    sw_listener_bind(r->lis, a) == -1) {
+		sw_log_error(r->svc, "cannot listen", "addr=%s", addr);
+		sw_listener_free(r->lis);
+		r->lis = NULL;
 		return -1;
 	}
-	evconnlistener_set_error_cb(r->lev, accept_error);
-	if (getsockname(evconnlistener_get_fd(r->lev), (struct sockaddr *)&ss, &gl) == 0)
-		r->port = ntohs(ss.ss_family == AF_INET6 ?
-		    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-	r->accepting = 1;
+	r->port = sw_listener_port(r->lis);
 	return 0;
 }
 

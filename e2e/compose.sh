@@ -63,6 +63,10 @@ prepare() {
 		echo "e2e: docker-compose not installed (make deps installs docker.io docker-compose debootstrap)" >&2
 		exit 1
 	}
+	docker-compose -f "$file" --profile visors --profile e2e --profile collapsed config -q || {
+		echo "e2e: docker-compose does not accept $file" >&2
+		exit 1
+	}
 	eval "$(sh compose/engine.sh start)"
 	export DOCKER_HOST
 	echo "DOCKER_HOST=$DOCKER_HOST" >"$dir/compose.env"

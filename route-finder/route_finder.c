@@ -14,12 +14,14 @@
 #include <event2/util.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "http.h"
 #include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "route_finder.h"
 #include "store.h"
+#include "str.h"
 
 static const struct sw_cfg_key rf_keys[] = {
 	{"listen", SW_CFG_STR, "127.0.0.1:9092", "HTTP address"},
@@ -95,19 +97,19 @@ feed_config(struct rf *rf, const cJSON *cfg)
 	}
 	rf->feed = 1;
 	if (addr != NULL) {
-		if (strlen(addr) >= sizeof(rf->feed_addr) || !tcp_addr_valid(addr)) {
+		if (sw_strlcpy(rf->feed_addr, addr, sizeof(rf->feed_addr)) == -1 ||
+		    !tcp_addr_valid(addr)) {
 			sw_log_error(rf->name, "feed_addr must be a numeric ip:port", NULL);
 			return -1;
 		}
-		memcpy(rf->feed_addr, addr, strlen(addr) + 1);
 		return 0;
 	}
-	if (dd == NULL || strlen(dd) >= sizeof(rf->dmsg_disc) || strncmp(dd, "http://", 7) != 0) {
+	if (dd == NULL || sw_strlcpy(rf->dmsg_disc, dd, sizeof(rf->dmsg_disc)) == -1 ||
+	    strncmp(dd, "http://", 7) != 0) {
 		sw_log_error(rf->name, "with transport_discovery_pk, set feed_addr or "
 		    "dmsg_discovery (an http:// URL)", NULL);
 		return -1;
 	}
-	memcpy(rf->dmsg_disc, dd, strlen(dd) + 1);
 	return sw_svc_keypair(rf->svc, cfg, &rf->kp);
 }
 
@@ -128,11 +130,10 @@ rf_create(struct sw_svc *svc, const cJSON *cfg)
 		sw_log_error(rf->name, "refresh_ms must be within 10..60000", NULL);
 		goto fail;
 	}
-	if (listen == NULL || strlen(listen) >= sizeof(rf->listen)) {
+	if (listen == NULL || sw_strlcpy(rf->listen, listen, sizeof(rf->listen)) == -1) {
 		sw_log_error(rf->name, "listen must be host:port", NULL);
 		goto fail;
 	}
-	memcpy(rf->listen, listen, strlen(listen) + 1);
 	if (feed_config(rf, cfg) == -1)
 		goto fail;
 	if (http_dmsg_config(rf, cfg) == -1)
@@ -167,14 +168,12 @@ static int
 rf_start(void *priv)
 {
 	struct rf *rf = priv;
-	struct timeval tv = {rf->refresh_ms / 1000, (rf->refresh_ms % 1000) * 1000};
-
 	if (rf->feed) {
 		if (rf_feed_start(rf) == -1)
 			return -1;
 	} else {
 		rf->tick = event_new(sw_svc_base(rf->svc), -1, EV_PERSIST, on_tick, rf);
-		if (rf->tick == NULL || event_add(rf->tick, &tv) == -1)
+		if (rf->tick == NULL || sw_timer_in(rf->tick, rf->refresh_ms) == -1)
 			return -1;
 	}
 	rf->http = sw_http_server_new(sw_svc_base(rf->svc), rf->name, sw_svc_metrics(rf->svc));

@@ -165,7 +165,7 @@ post_committed(void *v, struct sw_http_req *req, const struct sw_reply *r)
 	(void)r;
 	sw_metric_add(w->sd->m_feed, (const char *[]){"put"}, 1);
 	cxo_follow_put(w->sd->feed, w->s.type, w->s.pk_hex, w->json, len,
-	    w->s.registered + w->sd->ttl_s);
+	    w->sd->ttl_s);
 	sw_metric_add(w->sd->m_writes, (const char *[]){w->has_old ? "update" : "create"}, 1);
 	sw_http_reply_raw(req, 200, "application/json", w->json, len);
 	sw_log_debug(w->sd->name, w->has_old ? "service updated" : "service registered",
@@ -316,14 +316,15 @@ get_service(struct sw_http_req *req, void *arg)
  * of the first that are also in the second.  Returns the count, -1 on OOM.
  */
 static long long
-query_pks(const struct sw_reply *a, const struct sw_reply *b, const char **pks)
+query_pks(const struct sw_reply *a, char *const *acopy, const struct sw_reply *b,
+    const char **pks)
 {
 	struct sw_dict *in_b;
 	size_t n = 0;
 
 	if (b == NULL) {
 		for (size_t i = 0; i < a->elements; i++)
-			pks[n++] = a->element[i]->str;
+			pks[n++] = acopy[i];
 		return (long long)n;
 	}
 	if ((in_b = sw_dict_new(NULL)) == NULL)
@@ -335,7 +336,7 @@ query_pks(const struct sw_reply *a, const struct sw_reply *b, const char **pks)
 		}
 	for (size_t i = 0; i < a->elements; i++)
 		if (sw_dict_find(in_b, a->element[i]->str, a->element[i]->len, NULL))
-			pks[n++] = a->element[i]->str;
+			pks[n++] = acopy[i];
 	sw_dict_free(in_b);
 	return (long long)n;
 }
@@ -347,13 +348,18 @@ query_index_done(const struct sw_reply *r, void *arg)
 	struct sd_query *q = l->data;
 	const struct sw_reply *a, *b = NULL;
 	const char **pks = NULL;
+	char **acopy = NULL;
 	long long n;
 
 	if (sw_svc_store_failed(l->req, r))
 		goto fail;
-	a = sw_store_index_members(r, 0);
-	if (q->two)
-		b = sw_store_index_members(r, 2);
+	if (!q->two) {
+		a = sw_api_index_members(r);
+	} else {
+		a = r->type == SW_REPLY_ARRAY && r->elements == 2 ?
+		    sw_api_index_members(r->element[0]) : NULL;
+		b = a != NULL ? sw_api_index_members(r->element[1]) : NULL;
+	}
 	if (a == NULL || (q->two && b == NULL)) {
 		sw_api_store_error(l->req);
 		goto fail;
@@ -363,7 +369,8 @@ query_index_done(const struct sw_reply *r, void *arg)
 		goto fail;
 	}
 	pks = calloc(a->elements, sizeof(*pks));
-	if (pks == NULL || (n = query_pks(a, b, pks)) == -1) {
+	acopy = sw_api_members_copy(a);
+	if (pks == NULL || acopy == NULL || (n = query_pks(a, acopy, b, pks)) == -1) {
 		sw_api_error(l->req, 500, "out of memory", NULL);
 		goto fail;
 	}
@@ -387,9 +394,11 @@ query_index_done(const struct sw_reply *r, void *arg)
 		goto fail;
 	}
 	free(pks);
+	free(acopy);
 	return;
 fail:
 	free(pks);
+	free(acopy);
 	sw_api_list_end(l);
 }
 

@@ -55,26 +55,9 @@ sd_create(struct sw_svc *svc, const cJSON *cfg)
 		goto fail;
 	}
 	memcpy(sd->listen, listen, strlen(listen) + 1);
-	if (sw_cfg_str(cfg, "cxo_tcp_addr") != NULL) {
-		const char *cxo = sw_cfg_str(cfg, "cxo_tcp_addr");
-
-		if (strlen(cxo) >= sizeof(sd->cxo_addr)) {
-			sw_log_error(sd->name, "cxo_tcp_addr must be host:port", NULL);
-			goto fail;
-		}
-		memcpy(sd->cxo_addr, cxo, strlen(cxo) + 1);
-	}
-	if (sw_svc_keypair(svc, cfg, &sd->kp) == -1)
+	if (cxo_follow_cfg(sd->name, cfg, sd->cxo_addr, sd->dmsg_disc) == -1 ||
+	    sw_svc_keypair(svc, cfg, &sd->kp) == -1)
 		goto fail;
-	if (sw_cfg_str(cfg, "dmsg_discovery") != NULL) {
-		const char *dd = sw_cfg_str(cfg, "dmsg_discovery");
-
-		if (strlen(dd) >= sizeof(sd->dmsg_disc) || strncmp(dd, "http://", 7) != 0) {
-			sw_log_error(sd->name, "dmsg_discovery must be an http:// URL", NULL);
-			goto fail;
-		}
-		memcpy(sd->dmsg_disc, dd, strlen(dd) + 1);
-	}
 	sd->writing = sw_dict_new(NULL);
 	if (sd->writing == NULL)
 		goto fail;

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "crypto.h"
+#include "cxo_follow.h"
 #include "httpauth.h"
 #include "netaddr.h"
 #include "sd_schema.h"
@@ -67,8 +68,8 @@ struct sd {
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
 	/* The services-by-pk feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
-	char cxo_addr[256];
-	char dmsg_disc[256];
+	char cxo_addr[CXO_FOLLOW_ADDR];
+	char dmsg_disc[CXO_FOLLOW_ADDR];
 	struct cxo_follow *feed; /* NULL when not published */
 	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };
@@ -102,8 +103,8 @@ int sd_store_put(struct sd *sd, const struct sd_service *s, const char *json,
 int sd_store_del(struct sd *sd, const struct sd_service *old, sw_store_cb *cb, void *arg);
 /*
  * Live PKs of type t, narrowed by country and version (either may be NULL):
- * one transaction with one or two index reads (see sw_store_index_members
- * at 0 and 2).
+ * one index read (the reply is the members, sw_api_index_members) or, with
+ * both filters, a transaction of two ([country pks, version pks]).
  */
 int sd_store_query(struct sd *sd, enum sd_type t, const char *country, const char *version,
     sw_store_cb *cb, void *arg);

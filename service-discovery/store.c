@@ -4,7 +4,9 @@
  * The indexes are common/store_index sets, scored by expiry, so a service
  * leaves every index when its record expires; a query reads the one set
  * that answers it (two when it filters on both country and version) and
- * fetches only the records it returns.  Every write is one transaction.
+ * fetches only the records it returns.  A read of one index is one
+ * command (only live scores); the writes trim what has expired from the
+ * sets they touch.  Every write is one transaction.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "service_discovery.h"
 #include "store_index.h"
+#include "svc_api.h"
 
 #define KEY_MAX 128
 
@@ -63,6 +66,7 @@ sd_store_put(struct sd *sd, const struct sd_service *s, const char *json,
 	snprintf(key, sizeof(key), SD_KEY_SERVICE "%s:%s", sd_type_name(s->type), s->pk_hex);
 	bad |= sw_store_txn_add(t, "SET", key, json, "EX", ttl, NULL);
 	type_key(key, sizeof(key), s->type);
+	bad |= sw_api_index_trim(t, key, now);
 	bad |= sw_store_index_add(t, key, s->pk_hex, now, sd->ttl_s);
 	if (old != NULL && old->country[0] != '\0' && strcmp(old->country, s->country) != 0) {
 		cc_key(key, sizeof(key), old->type, old->country);
@@ -74,10 +78,12 @@ sd_store_put(struct sd *sd, const struct sd_service *s, const char *json,
 	}
 	if (s->country[0] != '\0') {
 		cc_key(key, sizeof(key), s->type, s->country);
+		bad |= sw_api_index_trim(t, key, now);
 		bad |= sw_store_index_add(t, key, s->pk_hex, now, sd->ttl_s);
 	}
 	if (s->version[0] != '\0') {
 		ver_key(key, sizeof(key), s->type, s->version);
+		bad |= sw_api_index_trim(t, key, now);
 		bad |= sw_store_index_add(t, key, s->pk_hex, now, sd->ttl_s);
 	}
 	if (bad) {
@@ -119,24 +125,26 @@ int
 sd_store_query(struct sd *sd, enum sd_type t, const char *country, const char *version,
     sw_store_cb *cb, void *arg)
 {
-	struct sw_store_txn *txn = sw_store_txn_new();
-	char key[KEY_MAX];
+	struct sw_store_txn *txn;
+	char key[KEY_MAX], min[26];
 	long long now = (long long)time(NULL);
 	int bad = 0;
 
-	if (txn == NULL)
-		return -1;
 	if (country != NULL)
 		cc_key(key, sizeof(key), t, country);
 	else if (version != NULL)
 		ver_key(key, sizeof(key), t, version);
 	else
 		type_key(key, sizeof(key), t);
-	bad |= sw_store_index_live(txn, key, now);
-	if (country != NULL && version != NULL) {
-		ver_key(key, sizeof(key), t, version);
-		bad |= sw_store_index_live(txn, key, now);
-	}
+	if (country == NULL || version == NULL)
+		return sw_api_index_read(sd->st, key, now, cb, arg);
+	/* Both filters: the two live reads in one transaction, [country pks, version pks]. */
+	if ((txn = sw_store_txn_new()) == NULL)
+		return -1;
+	snprintf(min, sizeof(min), "(%lld", now);
+	bad |= sw_store_txn_add(txn, "ZRANGEBYSCORE", key, min, "+inf", NULL);
+	ver_key(key, sizeof(key), t, version);
+	bad |= sw_store_txn_add(txn, "ZRANGEBYSCORE", key, min, "+inf", NULL);
 	if (bad) {
 		sw_store_txn_free(txn);
 		return -1;

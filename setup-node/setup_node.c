@@ -183,6 +183,9 @@ static void
 sn_gen_config(cJSON *inst)
 {
 	sw_svc_gen_keys(inst);
+	/* Written out, not left to the defaults, so that moving a port moves them all. */
+	cJSON_AddStringToObject(inst, "dmsg_discovery", "http://127.0.0.1:9090");
+	cJSON_AddStringToObject(inst, "transport_discovery", "http://127.0.0.1:9091");
 	cJSON_AddStringToObject(inst, "health_listen", "127.0.0.1:9094");
 }
 

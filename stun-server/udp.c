@@ -27,7 +27,6 @@
 #include "stun_server.h"
 #include "udp.h"
 
-#define READ_BATCH 64 /* datagrams per wake-up, so the HTTP port is not starved */
 
 struct stun_sock {
 	struct stun_udp *u;
@@ -143,27 +142,22 @@ stun_udp_input(struct stun_udp *u, size_t in, const uint8_t *buf, size_t n,
 }
 
 static void
+sock_dgram(const uint8_t *buf, size_t n, const struct sockaddr_storage *from, socklen_t flen,
+    void *arg)
+{
+	struct stun_sock *s = arg;
+
+	stun_udp_input(s->u, s->idx, buf, n, (const struct sockaddr *)from, flen);
+}
+
+static void
 sock_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct stun_sock *s = arg;
 	uint8_t buf[STUN_MAX_DGRAM + 1];
 
 	(void)what;
-	for (int i = 0; i < READ_BATCH; i++) {
-		struct sockaddr_storage from;
-		socklen_t flen = sizeof(from);
-		ssize_t n;
-
-		memset(&from, 0, sizeof(from));
-		/* MSG_TRUNC: the real length, so an oversize datagram is known as one. */
-		n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &flen);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				sw_log_warn(s->u->name, "udp receive failed", "error=%d", errno);
-			return;
-		}
-		stun_udp_input(s->u, s->idx, buf, (size_t)n, (struct sockaddr *)&from, flen);
-	}
+	sw_udp_read_batch(fd, s->u->name, buf, sizeof(buf), sock_dgram, s);
 }
 
 static int

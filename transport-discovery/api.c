@@ -92,7 +92,7 @@ tell_feed(const struct tpd_write *w)
 			cxo_follow_del(w->tpd->feed, 0, w->ids[i]);
 		else
 			cxo_follow_put(w->tpd->feed, 0, w->ids[i], json, tp_entry_json(&c->e, json),
-			    w->now + w->tpd->ttl_s);
+			    w->tpd->ttl_s);
 	}
 }
 
@@ -371,7 +371,7 @@ start_list(struct tpd *tpd, struct sw_http_req *req, const char *pk_hex)
 {
 	struct sw_api_list *l = sw_api_list_begin(tpd->svc, req, tpd->st, TPD_KEY_ENTRY);
 
-	if (l != NULL && tpd_store_index(tpd, pk_hex, sw_api_list_index_done, l) == -1)
+	if (l != NULL && tpd_store_index(tpd, pk_hex, sw_api_list_members_done, l) == -1)
 		sw_api_list_fail(l);
 }
 

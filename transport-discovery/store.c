@@ -8,7 +8,8 @@
  *
  * The indexes are common/store_index sets scored by expiry, so an expired
  * entry leaves them at the same moment as its record, on both stores, with
- * no sweeper.  Every change passes through tpd_store_apply: one transaction
+ * no sweeper.  A list read is one command (sw_api_index_read: only live
+ * scores); the writes trim what has expired from the sets they touch.  Every change passes through tpd_store_apply: one transaction
  * for the records, their indexes and the version.
  */
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_index.h"
+#include "svc_api.h"
 #include "transport_discovery.h"
 
 #define KEY_MAX 96
@@ -59,20 +61,13 @@ tpd_store_mget(struct tpd *tpd, const char *const *ids, size_t n, sw_store_cb *c
 int
 tpd_store_index(struct tpd *tpd, const char *pk_hex, sw_store_cb *cb, void *arg)
 {
-	struct sw_store_txn *t = sw_store_txn_new();
 	char key[KEY_MAX];
 
-	if (t == NULL)
-		return -1;
 	if (pk_hex != NULL)
 		snprintf(key, sizeof(key), TPD_KEY_EDGE "%s", pk_hex);
 	else
 		snprintf(key, sizeof(key), "%s", TPD_KEY_ALL);
-	if (sw_store_index_live(t, key, (long long)time(NULL)) == -1) {
-		sw_store_txn_free(t);
-		return -1;
-	}
-	return sw_store_txn_exec(tpd->st, t, cb, arg);
+	return sw_api_index_read(tpd->st, key, (long long)time(NULL), cb, arg);
 }
 
 static int
@@ -98,6 +93,7 @@ add_change(struct sw_store_txn *t, const struct tpd_change *c, long long now, lo
 	bad |= sw_store_index_add(t, TPD_KEY_ALL, id, now, ttl_s);
 	for (int i = 0; i < 2; i++) {
 		edge_key(key, sizeof(key), c->e.edges[i]);
+		bad |= sw_api_index_trim(t, key, now);
 		bad |= sw_store_index_add(t, key, id, now, ttl_s);
 	}
 	return bad ? -1 : 0;
@@ -111,6 +107,9 @@ tpd_store_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n, long lon
 
 	if (t == NULL)
 		return -1;
+	/* Reads do not trim the indexes (one command each): writes do. */
+	if (sw_api_index_trim(t, TPD_KEY_ALL, now) == -1)
+		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (add_change(t, &ch[i], now, tpd->ttl_s) == -1)
 			goto fail;

@@ -56,24 +56,8 @@ tpd_create(struct sw_svc *svc, const cJSON *cfg)
 	memcpy(tpd->listen, listen, strlen(listen) + 1);
 	if (sw_svc_keypair(svc, cfg, &tpd->kp) == -1)
 		goto fail;
-	if (sw_cfg_str(cfg, "dmsg_discovery") != NULL) {
-		const char *dd = sw_cfg_str(cfg, "dmsg_discovery");
-
-		if (strlen(dd) >= sizeof(tpd->dmsg_disc) || strncmp(dd, "http://", 7) != 0) {
-			sw_log_error(tpd->name, "dmsg_discovery must be an http:// URL", NULL);
-			goto fail;
-		}
-		memcpy(tpd->dmsg_disc, dd, strlen(dd) + 1);
-	}
-	if (sw_cfg_str(cfg, "cxo_tcp_addr") != NULL) {
-		const char *cxo = sw_cfg_str(cfg, "cxo_tcp_addr");
-
-		if (strlen(cxo) >= sizeof(tpd->cxo_addr)) {
-			sw_log_error(tpd->name, "cxo_tcp_addr must be host:port", NULL);
-			goto fail;
-		}
-		memcpy(tpd->cxo_addr, cxo, strlen(cxo) + 1);
-	}
+	if (cxo_follow_cfg(tpd->name, cfg, tpd->cxo_addr, tpd->dmsg_disc) == -1)
+		goto fail;
 	tpd->m_writes = sw_metric_new(sw_svc_metrics(svc), "tpd_transport_writes_total",
 	    "transports written, by operation", SW_COUNTER, (const char *[]){"op", NULL}, NULL,
 	    0);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "crypto.h"
+#include "cxo_follow.h"
 #include "httpauth.h"
 #include "service.h"
 #include "store.h"
@@ -35,8 +36,8 @@ struct tpd {
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
 	/* The all-transports feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
-	char cxo_addr[256];
-	char dmsg_disc[256];
+	char cxo_addr[CXO_FOLLOW_ADDR];
+	char dmsg_disc[CXO_FOLLOW_ADDR];
 	struct cxo_follow *feed; /* NULL when not published */
 	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 };
@@ -57,7 +58,7 @@ int tpd_store_get(struct tpd *tpd, const char *t_id, sw_store_cb *cb, void *arg)
 /* The records of n ids (MGET; nil for the missing). */
 int tpd_store_mget(struct tpd *tpd, const char *const *ids, size_t n, sw_store_cb *cb,
     void *arg);
-/* Live ids of the index of one edge (pk_hex) or of all (NULL): [trimmed, [id…]]. */
+/* Live ids of the index of one edge (pk_hex) or of all (NULL): [id…] (sw_api_index_read). */
 int tpd_store_index(struct tpd *tpd, const char *pk_hex, sw_store_cb *cb, void *arg);
 /*
  * The one door for every change: write the records and their indexes, bump

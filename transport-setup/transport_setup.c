@@ -13,6 +13,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "str.h"
 #include "transport_setup.h"
 
 static const struct sw_cfg_key ts_keys[] = {
@@ -37,17 +38,15 @@ ts_create(struct sw_svc *svc, const cJSON *cfg)
 	ts->name = sw_svc_name(svc);
 	ts->auth.st = sw_svc_store(svc);
 	ts->auth.prefix = TS_PREFIX;
-	if (listen == NULL || strlen(listen) >= sizeof(ts->listen)) {
+	if (listen == NULL || sw_strlcpy(ts->listen, listen, sizeof(ts->listen)) == -1) {
 		sw_log_error(ts->name, "listen must be host:port", NULL);
 		goto fail;
 	}
-	memcpy(ts->listen, listen, strlen(listen) + 1);
-	if (disc == NULL || strlen(disc) >= sizeof(ts->discovery) ||
+	if (disc == NULL || sw_strlcpy(ts->discovery, disc, sizeof(ts->discovery)) == -1 ||
 	    strncmp(disc, "http://", 7) != 0) {
 		sw_log_error(ts->name, "dmsg_discovery must be an http:// URL", NULL);
 		goto fail;
 	}
-	memcpy(ts->discovery, disc, strlen(disc) + 1);
 	cJSON_ArrayForEach(e, list) {
 		if (ts->ntrusted == TS_MAX_TRUSTED || !cJSON_IsString(e) ||
 		    sw_pk_parse(ts->trusted[ts->ntrusted], e->valuestring) == -1) {

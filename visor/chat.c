@@ -143,8 +143,7 @@ dialled(struct vrg *g, const char *err, void *arg)
 		flush(p, err);
 		return;
 	}
-	if (p->g != NULL) /* the peer dialled us meanwhile: keep ours for sending */
-		vrg_set_cbs(p->g, &(const struct vrg_cbs){0}, NULL);
+	/* The peer may have dialled us meanwhile: that group still delivers, ours sends. */
 	p->g = g;
 	vrg_set_cbs(g, &chat_cbs, p);
 	flush(p, NULL);

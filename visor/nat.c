@@ -87,6 +87,7 @@ struct visor_nat {
 	char server_text[64];
 	long long duration_ms;
 	time_t checked;
+	unsigned runs;                    /* finished runs */
 	char ifsig[1024];                 /* the host's addresses at the last run */
 };
 
@@ -303,6 +304,7 @@ finish(struct visor_nat *n, const char *type)
 	snprintf(n->type, sizeof(n->type), "%s", type);
 	n->duration_ms = sw_mono_ms() - n->run_start_ms;
 	n->checked = time(NULL);
+	n->runs++;
 	n->last_run_ms = sw_mono_ms();
 	if (n->fd != -1) {
 		event_free(n->rd);
@@ -620,5 +622,6 @@ visor_nat_json(const struct visor_nat *n)
 	cJSON_AddNumberToObject(o, "checked", (double)n->checked);
 	cJSON_AddNumberToObject(o, "duration_ms", (double)n->duration_ms);
 	cJSON_AddBoolToObject(o, "running", n->phase != PH_IDLE);
+	cJSON_AddNumberToObject(o, "runs", n->runs);
 	return o;
 }

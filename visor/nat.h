@@ -20,7 +20,7 @@ void visor_nat_free(struct visor_nat *n);
 const char *visor_nat_type(const struct visor_nat *n);
 /* 1 when the last run found a symmetric NAT (sudph is not tried then). */
 int visor_nat_symmetric(const struct visor_nat *n);
-/* {"type","mapped","server","checked","duration_ms","running"} */
+/* {"type","mapped","server","checked","duration_ms","running","runs"} */
 cJSON *visor_nat_json(const struct visor_nat *n);
 
 #endif

@@ -22,6 +22,7 @@
 #include "cxo_mgr.h"
 #include "http.h"
 #include "log.h"
+#include "str.h"
 #include "visor.h"
 
 #define HTTP_TIMEOUT_MS 5000
@@ -58,11 +59,10 @@ feed_cfg(struct visor *v, struct feedcfg *f, const char *key, uint16_t port, con
 
 	f->key = key;
 	f->port = port;
-	if (url == NULL || strlen(url) >= sizeof(f->url)) {
+	if (url == NULL || sw_strlcpy(f->url, url, sizeof(f->url)) == -1) {
 		sw_log_error(v->name, "discovery URL missing or too long", "feed=%s", key);
 		return -1;
 	}
-	memcpy(f->url, url, strlen(url) + 1);
 	/* An empty string, like an absent key, means HTTP only. */
 	if (hex == NULL || *hex == '\0')
 		return 0;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rgroup_int.h"
+#include "str.h"
 #include "visor.h"
 
 #define HS_MSG_MAX 128 /* KK messages with empty payloads are 48 bytes */
@@ -90,14 +91,11 @@ destroy(struct vrg *g)
 		m->head = g->next;
 	if (g->next != NULL)
 		g->next->prev = g->prev;
-	if (vrt_get(rt, g->fwd_id) != NULL) {
-		vrt_set_owner(rt, g->fwd_id, NULL);
+	/* Owner cleared first: these deletions are ours, not news for us. */
+	if (g->fwd_id != 0 && vrt_set_owner(rt, g->fwd_id, NULL) == 0)
 		vrt_delete(rt, g->fwd_id, VRT_GONE_DELETED);
-	}
-	if (vrt_get(rt, g->cons_id) != NULL) {
-		vrt_set_owner(rt, g->cons_id, NULL);
+	if (g->cons_id != 0 && vrt_set_owner(rt, g->cons_id, NULL) == 0)
 		vrt_delete(rt, g->cons_id, VRT_GONE_DELETED);
-	}
 	if (g->timer != NULL)
 		event_free(g->timer);
 	noise_hs_reset(&g->hs);
@@ -498,11 +496,10 @@ vrg_mgr_new(struct visor *v)
 	if (m == NULL)
 		return NULL;
 	m->v = v;
-	if (rf == NULL || strlen(rf) >= sizeof(m->route_finder)) {
+	if (rf == NULL || sw_strlcpy(m->route_finder, rf, sizeof(m->route_finder)) == -1) {
 		sw_log_error(v->name, "route_finder must be a URL", NULL);
 		goto fail;
 	}
-	memcpy(m->route_finder, rf, strlen(rf) + 1);
 	if (cJSON_IsArray(sn) && cJSON_GetArraySize(sn) > 0) {
 		m->setup_nodes = calloc((size_t)cJSON_GetArraySize(sn), SW_PK_LEN);
 		if (m->setup_nodes == NULL)

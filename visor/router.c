@@ -2,12 +2,16 @@
  * router.c: the routing table and the per-packet path (router.h).
  *
  * The one idea: a route id is unique in the table because this visor chose
- * it, so one dict keyed by the 4-byte id finds the rule, and the ingress
- * check (the rule's t_id against the transport the packet came on) makes
- * the match (ingress, route_id).  A neighbour that guesses an id on another
- * transport is dropped, never forwarded.  Forwarding rewrites the id in a
- * 5-byte header on the stack and hands the payload to the egress transport:
- * nothing is allocated per packet.
+ * it (at random), so a hash table keyed by the id alone finds the rule in
+ * one probe, and the ingress check (the rule's t_id against the transport
+ * the packet came on) makes the match (ingress, route_id).  A neighbour
+ * that guesses an id on another transport is dropped, never forwarded.
+ * Forwarding rewrites the id in a 5-byte header on the stack and hands the
+ * payload to the egress transport: nothing is allocated per packet.
+ *
+ * An intermediary rule is one 56-byte record on a hash chain (the ids are
+ * random, so their low bits are the hash); the endpoint and the owner of
+ * the few edge rules of local route groups live beside, in a dict.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,38 +35,40 @@ static const char *const drop_reasons[] = {
 };
 enum { DROP_NO_RULE, DROP_WRONG_TP, DROP_NO_EGRESS, DROP_SEND, DROP_NOT_ROUTABLE, DROP_N };
 
+#define MIN_BUCKETS 64
+
+struct rrec {
+	struct rrec *next;          /* hash chain */
+	uint32_t route_id, next_route_id;
+	uint32_t last_ds;           /* last packet (reserved: when), tenths of a second */
+	uint8_t type;               /* enum vrt_type */
+	uint8_t edge;               /* has a struct redge */
+	uint16_t keep_alive_s;
+	uint8_t t_id[TP_ID_LEN];    /* ingress */
+	uint8_t next_tp[TP_ID_LEN]; /* egress */
+};
+
+struct redge {
+	struct vrt_desc desc;
+	void *owner;
+};
+
 struct vrt {
 	struct visor *v;
 	struct vrt_hooks hooks;
-	struct sw_dict *rules; /* route_id (4 bytes) -> struct vrt_rule */
+	struct rrec **b;
+	size_t nb, count;            /* nb a power of two */
+	struct sw_dict *edges;       /* route_id -> struct redge */
+	long long t0_ms;
 	struct event *sweep;
 	struct sw_metric *m_dropped, *m_forwarded;
 	uint64_t dropped[DROP_N];
 };
 
-static void
-rule_free(void *p)
+static uint32_t
+now_ds(const struct vrt *rt)
 {
-	struct vrt_rule *r = p;
-
-	if (r != NULL)
-		free(r->desc);
-	free(r);
-}
-
-const char *
-vrt_type_str(uint8_t type)
-{
-	switch (type) {
-	case VRT_FORWARD:
-		return "forward";
-	case VRT_INTERMEDIARY:
-		return "intermediary";
-	case VRT_CONSUME:
-		return "consume";
-	default:
-		return "reserved";
-	}
+	return (uint32_t)((sw_mono_ms() - rt->t0_ms) / 100);
 }
 
 static void
@@ -83,35 +89,81 @@ vrt_dropped(const struct vrt *rt, const char *reason)
 	return 0;
 }
 
-static struct vrt_rule *
-lookup(const struct vrt *rt, uint32_t id)
+static struct rrec **
+slot(const struct vrt *rt, uint32_t id)
 {
-	return sw_dict_get(rt->rules, &id, sizeof(id));
+	struct rrec **pp = &rt->b[id & (rt->nb - 1)];
+
+	while (*pp != NULL && (*pp)->route_id != id)
+		pp = &(*pp)->next;
+	return pp;
 }
 
-const struct vrt_rule *
-vrt_get(const struct vrt *rt, uint32_t route_id)
+static struct rrec *
+lookup(const struct vrt *rt, uint32_t id)
 {
-	return lookup(rt, route_id);
+	return *slot(rt, id);
+}
+
+static struct redge *
+edge_of(const struct vrt *rt, const struct rrec *r)
+{
+	return r->edge ? sw_dict_get(rt->edges, &r->route_id, sizeof(r->route_id)) : NULL;
+}
+
+/* Double the buckets when the chains average one; a failed grow only slows lookups. */
+static void
+grow(struct vrt *rt)
+{
+	size_t nb = rt->nb * 2;
+	struct rrec **b;
+
+	if (rt->count < rt->nb || (b = calloc(nb, sizeof(*b))) == NULL)
+		return;
+	for (size_t i = 0; i < rt->nb; i++)
+		while (rt->b[i] != NULL) {
+			struct rrec *r = rt->b[i];
+
+			rt->b[i] = r->next;
+			r->next = b[r->route_id & (nb - 1)];
+			b[r->route_id & (nb - 1)] = r;
+		}
+	free(rt->b);
+	rt->b = b;
+	rt->nb = nb;
+}
+
+int
+vrt_type_of(const struct vrt *rt, uint32_t route_id)
+{
+	const struct rrec *r = rt != NULL ? lookup(rt, route_id) : NULL;
+
+	return r != NULL ? r->type : -1;
 }
 
 size_t
 vrt_count(const struct vrt *rt)
 {
-	return sw_dict_size(rt->rules);
+	return rt->count;
 }
 
 /* Out of the table; the owner hears why (after the rule is gone). */
 static void
-remove_rule(struct vrt *rt, struct vrt_rule *r, enum vrt_gone why)
+remove_rule(struct vrt *rt, uint32_t id, enum vrt_gone why)
 {
-	uint32_t id = r->route_id;
-	void *owner = r->owner;
-	void *val;
+	struct rrec **pp = slot(rt, id), *r = *pp;
+	struct redge *e;
+	void *owner = NULL;
 
-	if (sw_dict_take(rt->rules, &id, sizeof(id), &val) != 1)
+	if (r == NULL)
 		return;
-	rule_free(val);
+	*pp = r->next;
+	rt->count--;
+	if (r->edge && sw_dict_take(rt->edges, &id, sizeof(id), (void **)&e) == 1) {
+		owner = e->owner;
+		free(e);
+	}
+	free(r);
 	if (owner != NULL && rt->hooks.gone != NULL)
 		rt->hooks.gone(owner, id, why);
 }
@@ -119,22 +171,21 @@ remove_rule(struct vrt *rt, struct vrt_rule *r, enum vrt_gone why)
 int
 vrt_delete(struct vrt *rt, uint32_t route_id, enum vrt_gone why)
 {
-	struct vrt_rule *r = lookup(rt, route_id);
-
-	if (r == NULL)
+	if (lookup(rt, route_id) == NULL)
 		return 0;
-	remove_rule(rt, r, why);
+	remove_rule(rt, route_id, why);
 	return 1;
 }
 
 int
 vrt_set_owner(struct vrt *rt, uint32_t route_id, void *owner)
 {
-	struct vrt_rule *r = lookup(rt, route_id);
+	struct rrec *r = lookup(rt, route_id);
+	struct redge *e = r != NULL ? edge_of(rt, r) : NULL;
 
-	if (r == NULL || r->type == VRT_RESERVED)
+	if (e == NULL)
 		return -1;
-	r->owner = owner;
+	e->owner = owner;
 	return 0;
 }
 
@@ -143,24 +194,23 @@ vrt_reserve(struct vrt *rt, size_t n, uint32_t *ids)
 {
 	size_t got = 0;
 
-	if (n == 0 || n > VRT_MAX_RESERVE || sw_dict_size(rt->rules) + n > VRT_MAX_RULES)
+	if (n == 0 || n > VRT_MAX_RESERVE || rt->count + n > VRT_MAX_RULES)
 		return -1;
 	while (got < n) {
-		struct vrt_rule *r;
+		struct rrec *r, **pp;
 		uint32_t id = randombytes_random();
 
-		if (id == 0 || lookup(rt, id) != NULL)
+		if (id == 0 || *(pp = slot(rt, id)) != NULL)
 			continue;
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			goto fail;
 		r->route_id = id;
 		r->type = VRT_RESERVED;
-		r->last_ms = sw_mono_ms();
-		if (sw_dict_add(rt->rules, &id, sizeof(id), r) != 1) {
-			free(r);
-			goto fail;
-		}
+		r->last_ds = now_ds(rt);
+		*pp = r;
+		rt->count++;
 		ids[got++] = id;
+		grow(rt);
 	}
 	return 0;
 fail:
@@ -172,8 +222,8 @@ fail:
 int
 vrt_install(struct vrt *rt, const struct vrt_rule *in, char *err, size_t errlen)
 {
-	struct vrt_rule *r = lookup(rt, in->route_id);
-	struct vrt_desc *d = NULL;
+	struct rrec *r = lookup(rt, in->route_id);
+	struct redge *e = NULL;
 
 	if (r == NULL || r->type != VRT_RESERVED) {
 		snprintf(err, errlen, "route id %u is not reserved", in->route_id);
@@ -187,16 +237,21 @@ vrt_install(struct vrt *rt, const struct vrt_rule *in, char *err, size_t errlen)
 		return -1;
 	}
 	if (in->desc != NULL) {
-		if ((d = malloc(sizeof(*d))) == NULL) {
+		if ((e = calloc(1, sizeof(*e))) == NULL ||
+		    sw_dict_set(rt->edges, &in->route_id, sizeof(in->route_id), e) == -1) {
+			free(e);
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		*d = *in->desc;
+		e->desc = *in->desc;
 	}
-	*r = *in;
-	r->desc = d;
-	r->owner = NULL;
-	r->last_ms = sw_mono_ms();
+	r->type = in->type;
+	r->edge = e != NULL;
+	r->next_route_id = in->next_route_id;
+	r->keep_alive_s = in->keep_alive_s;
+	memcpy(r->t_id, in->t_id, TP_ID_LEN);
+	memcpy(r->next_tp, in->next_tp, TP_ID_LEN);
+	r->last_ds = now_ds(rt);
 	return 0;
 }
 
@@ -205,7 +260,7 @@ vrt_install(struct vrt *rt, const struct vrt_rule *in, char *err, size_t errlen)
 int
 vrt_send(struct vrt *rt, uint32_t route_id, uint8_t type, const void *payload, size_t len)
 {
-	struct vrt_rule *r = lookup(rt, route_id);
+	struct rrec *r = lookup(rt, route_id);
 	struct vtp *out;
 
 	if (r == NULL || r->type != VRT_FORWARD ||
@@ -213,18 +268,19 @@ vrt_send(struct vrt *rt, uint32_t route_id, uint8_t type, const void *payload, s
 		return -1;
 	if (vtp_send(out, type, r->next_route_id, payload, len) == -1)
 		return -1;
-	r->last_ms = sw_mono_ms();
+	r->last_ds = now_ds(rt);
 	return 0;
 }
 
 void
 vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p)
 {
-	struct vrt_rule *r = rt != NULL ? lookup(rt, p->route_id) : NULL;
+	struct rrec *r;
 	struct vtp *out;
 
 	if (rt == NULL)
 		return;
+	r = lookup(rt, p->route_id);
 	if (r == NULL || r->type == VRT_RESERVED || r->type == VRT_FORWARD) {
 		drop(rt, DROP_NO_RULE);
 		return;
@@ -238,19 +294,19 @@ vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p)
 		drop(rt, DROP_NOT_ROUTABLE);
 		return;
 	}
-	r->last_ms = sw_mono_ms();
+	r->last_ds = now_ds(rt);
 	if (r->type == VRT_CONSUME) {
-		void *owner = r->owner;
+		struct redge *e = edge_of(rt, r);
 
 		if (p->type == VTP_PKT_CLOSE) {
-			remove_rule(rt, r, VRT_GONE_CLOSE);
+			remove_rule(rt, p->route_id, VRT_GONE_CLOSE);
 			return;
 		}
-		if (owner == NULL) {
+		if (e == NULL || e->owner == NULL) {
 			drop(rt, DROP_NO_RULE);
 			return;
 		}
-		rt->hooks.deliver(owner, p->type, p->payload, p->len);
+		rt->hooks.deliver(e->owner, p->type, p->payload, p->len);
 		return;
 	}
 	/* Intermediary: the same payload, the next id, the next transport. */
@@ -261,7 +317,7 @@ vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p)
 	else
 		sw_metric_inc(rt->m_forwarded);
 	if (p->type == VTP_PKT_CLOSE)
-		remove_rule(rt, r, VRT_GONE_CLOSE);
+		remove_rule(rt, p->route_id, VRT_GONE_CLOSE);
 }
 
 /*
@@ -274,28 +330,25 @@ vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p)
 void
 vrt_tp_closed(struct vrt *rt, const struct vtp *t)
 {
-	struct sw_dict_iter it;
 	uint32_t ids[256];
 	size_t n;
 
 	if (rt == NULL)
 		return;
 	do {
-		struct vrt_rule *c;
-
 		n = 0;
-		for (sw_dict_iter_init(&it, rt->rules);
-		    n < 256 && sw_dict_next(&it, NULL, NULL, (void **)&c);) {
-			int in = c->type != VRT_FORWARD && c->type != VRT_RESERVED &&
-			    memcmp(c->t_id, t->id, TP_ID_LEN) == 0;
-			int out = c->type != VRT_CONSUME && c->type != VRT_RESERVED &&
-			    memcmp(c->next_tp, t->id, TP_ID_LEN) == 0;
+		for (size_t i = 0; i < rt->nb && n < 256; i++)
+			for (struct rrec *c = rt->b[i]; c != NULL && n < 256; c = c->next) {
+				int in = c->type != VRT_FORWARD && c->type != VRT_RESERVED &&
+				    memcmp(c->t_id, t->id, TP_ID_LEN) == 0;
+				int out = c->type != VRT_CONSUME && c->type != VRT_RESERVED &&
+				    memcmp(c->next_tp, t->id, TP_ID_LEN) == 0;
 
-			if (in || out)
-				ids[n++] = c->route_id;
-		}
+				if (in || out)
+					ids[n++] = c->route_id;
+			}
 		for (size_t i = 0; i < n; i++) {
-			struct vrt_rule *r = lookup(rt, ids[i]);
+			struct rrec *r = lookup(rt, ids[i]);
 			uint8_t code = 2;
 
 			if (r == NULL)
@@ -313,7 +366,7 @@ vrt_tp_closed(struct vrt *rt, const struct vtp *t)
 						vtp_send(other, VTP_PKT_CLOSE, r->route_id, &code, 1);
 				}
 			}
-			remove_rule(rt, r, VRT_GONE_TRANSPORT);
+			remove_rule(rt, ids[i], VRT_GONE_TRANSPORT);
 		}
 	} while (n == 256);
 }
@@ -324,178 +377,57 @@ static void
 sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct vrt *rt = arg;
-	long long now = sw_mono_ms();
-	struct sw_dict_iter it;
-	struct vrt_rule *r;
-	uint32_t ids[512];
+	uint32_t now = now_ds(rt), ids[512];
 	size_t n = 0;
 
 	(void)fd;
 	(void)what;
-	for (sw_dict_iter_init(&it, rt->rules); n < 512 && sw_dict_next(&it, NULL, NULL,
-	    (void **)&r);) {
-		long long ttl = r->type == VRT_RESERVED ? VRT_RESERVE_MS :
-		    (long long)r->keep_alive_s * 1000;
+	for (size_t i = 0; i < rt->nb && n < 512; i++)
+		for (struct rrec *r = rt->b[i]; r != NULL && n < 512; r = r->next) {
+			uint32_t ttl = r->type == VRT_RESERVED ? VRT_RESERVE_MS / 100 :
+			    (uint32_t)r->keep_alive_s * 10;
 
-		if (now - r->last_ms >= ttl)
-			ids[n++] = r->route_id;
-	}
+			if (now - r->last_ds >= ttl)
+				ids[n++] = r->route_id;
+		}
 	for (size_t i = 0; i < n; i++)
 		vrt_delete(rt, ids[i], VRT_GONE_EXPIRED);
 	/* A full batch: more may be due, look again soon. */
 	sw_timer_in(rt->sweep, n == 512 ? 10 : 250);
 }
 
-/* ---- JSON ---- */
-
-cJSON *
-vrt_desc_json(const struct vrt_desc *d)
-{
-	cJSON *o = cJSON_CreateObject();
-	char hex[SW_PK_HEX];
-
-	if (o == NULL)
-		return NULL;
-	sw_hex_encode(hex, d->src_pk, SW_PK_LEN);
-	cJSON_AddStringToObject(o, "src_pk", hex);
-	cJSON_AddNumberToObject(o, "src_port", d->src_port);
-	sw_hex_encode(hex, d->dst_pk, SW_PK_LEN);
-	cJSON_AddStringToObject(o, "dst_pk", hex);
-	cJSON_AddNumberToObject(o, "dst_port", d->dst_port);
-	return o;
-}
-
-static int
-json_u32(const cJSON *o, const char *name, uint32_t min, uint32_t max, uint32_t *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	if (!cJSON_IsNumber(v) || v->valuedouble < min || v->valuedouble > max ||
-	    v->valuedouble != (double)(uint32_t)v->valuedouble)
-		return -1;
-	*out = (uint32_t)v->valuedouble;
-	return 0;
-}
-
-int
-vrt_desc_parse(const cJSON *j, struct vrt_desc *d)
-{
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "src_pk");
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "dst_pk");
-	uint32_t sp, dp;
-
-	if (!cJSON_IsObject(j) || !cJSON_IsString(s) || !cJSON_IsString(t) ||
-	    sw_pk_parse(d->src_pk, s->valuestring) == -1 ||
-	    sw_pk_parse(d->dst_pk, t->valuestring) == -1 ||
-	    json_u32(j, "src_port", 0, 65535, &sp) == -1 ||
-	    json_u32(j, "dst_port", 0, 65535, &dp) == -1)
-		return -1;
-	d->src_port = (uint16_t)sp;
-	d->dst_port = (uint16_t)dp;
-	return 0;
-}
-
-cJSON *
-vrt_rule_json(const struct vrt_rule *r)
-{
-	cJSON *o = cJSON_CreateObject();
-	char id[TP_ID_TEXT];
-
-	if (o == NULL)
-		return NULL;
-	cJSON_AddStringToObject(o, "type", vrt_type_str(r->type));
-	cJSON_AddNumberToObject(o, "route_id", r->route_id);
-	if (r->type == VRT_INTERMEDIARY || r->type == VRT_CONSUME) {
-		tp_id_format(id, r->t_id);
-		cJSON_AddStringToObject(o, "t_id", id);
-	}
-	if (r->type == VRT_FORWARD || r->type == VRT_INTERMEDIARY) {
-		cJSON_AddNumberToObject(o, "next_route_id", r->next_route_id);
-		tp_id_format(id, r->next_tp);
-		cJSON_AddStringToObject(o, "next_tp_id", id);
-	}
-	if (r->desc != NULL)
-		cJSON_AddItemToObject(o, "desc", vrt_desc_json(r->desc));
-	cJSON_AddNumberToObject(o, "keep_alive_s", r->keep_alive_s);
-	return o;
-}
-
-static int
-json_tp(const cJSON *o, const char *name, uint8_t out[TP_ID_LEN])
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsString(v) ? tp_id_parse(out, v->valuestring) : -1;
-}
-
-int
-vrt_rule_parse(const cJSON *j, struct vrt_rule *r, struct vrt_desc *desc, char *err,
-    size_t errlen)
-{
-	const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "desc");
-	uint32_t ka = VRT_KEEPALIVE_DEF;
-
-	memset(r, 0, sizeof(*r));
-	if (!cJSON_IsObject(j) || !cJSON_IsString(type))
-		goto fail;
-	if (strcmp(type->valuestring, "forward") == 0)
-		r->type = VRT_FORWARD;
-	else if (strcmp(type->valuestring, "intermediary") == 0)
-		r->type = VRT_INTERMEDIARY;
-	else if (strcmp(type->valuestring, "consume") == 0)
-		r->type = VRT_CONSUME;
-	else
-		goto fail;
-	if (json_u32(j, "route_id", 1, UINT32_MAX, &r->route_id) == -1)
-		goto fail;
-	if (cJSON_GetObjectItemCaseSensitive(j, "keep_alive_s") != NULL &&
-	    json_u32(j, "keep_alive_s", 1, VRT_KEEPALIVE_MAX, &ka) == -1)
-		goto fail;
-	r->keep_alive_s = (uint16_t)ka;
-	if (r->type != VRT_FORWARD && json_tp(j, "t_id", r->t_id) == -1)
-		goto fail;
-	if (r->type != VRT_CONSUME &&
-	    (json_u32(j, "next_route_id", 1, UINT32_MAX, &r->next_route_id) == -1 ||
-	    json_tp(j, "next_tp_id", r->next_tp) == -1))
-		goto fail;
-	if (r->type == VRT_INTERMEDIARY) {
-		if (d != NULL)
-			goto fail; /* an intermediary learns no endpoint */
-	} else {
-		if (vrt_desc_parse(d, desc) == -1)
-			goto fail;
-		r->desc = desc;
-	}
-	return 0;
-fail:
-	snprintf(err, errlen, "malformed rule");
-	return -1;
-}
+/* ---- listing ---- */
 
 cJSON *
 vrt_json(const struct vrt *rt)
 {
 	cJSON *a = cJSON_CreateArray();
-	struct sw_dict_iter it;
-	struct vrt_rule *r;
-	long long now = sw_mono_ms();
+	uint32_t now = rt != NULL ? now_ds(rt) : 0;
 	time_t wall = time(NULL);
 
 	if (a == NULL || rt == NULL)
 		return a;
-	for (sw_dict_iter_init(&it, (struct sw_dict *)rt->rules);
-	    sw_dict_next(&it, NULL, NULL, (void **)&r);) {
-		cJSON *o;
-		long long left;
+	for (size_t i = 0; i < rt->nb; i++)
+		for (const struct rrec *r = rt->b[i]; r != NULL; r = r->next) {
+			const struct redge *e = edge_of(rt, r);
+			struct vrt_rule out = {.route_id = r->route_id,
+			    .next_route_id = r->next_route_id, .type = r->type,
+			    .keep_alive_s = r->keep_alive_s, .desc = e != NULL ?
+			    (struct vrt_desc *)&e->desc : NULL};
+			long long left = (long long)r->keep_alive_s * 10 - (now - r->last_ds);
+			cJSON *o;
 
-		if (r->type == VRT_RESERVED || (o = vrt_rule_json(r)) == NULL)
-			continue;
-		left = (long long)r->keep_alive_s * 1000 - (now - r->last_ms);
-		cJSON_AddNumberToObject(o, "expires", (double)(wall + (left > 0 ? left / 1000 : 0)));
-		cJSON_AddBoolToObject(o, "local", r->owner != NULL);
-		cJSON_AddItemToArray(a, o);
-	}
+			if (r->type == VRT_RESERVED)
+				continue;
+			memcpy(out.t_id, r->t_id, TP_ID_LEN);
+			memcpy(out.next_tp, r->next_tp, TP_ID_LEN);
+			if ((o = vrt_rule_json(&out)) == NULL)
+				continue;
+			cJSON_AddNumberToObject(o, "expires",
+			    (double)(wall + (left > 0 ? left / 10 : 0)));
+			cJSON_AddBoolToObject(o, "local", e != NULL && e->owner != NULL);
+			cJSON_AddItemToArray(a, o);
+		}
 	return a;
 }
 
@@ -511,7 +443,10 @@ vrt_new(struct visor *v, const struct vrt_hooks *hooks)
 		return NULL;
 	rt->v = v;
 	rt->hooks = *hooks;
-	if ((rt->rules = sw_dict_new(rule_free)) == NULL ||
+	rt->nb = MIN_BUCKETS;
+	rt->t0_ms = sw_mono_ms();
+	if ((rt->b = calloc(rt->nb, sizeof(*rt->b))) == NULL ||
+	    (rt->edges = sw_dict_new(free)) == NULL ||
 	    (rt->sweep = evtimer_new(sw_svc_base(v->svc), sweep, rt)) == NULL) {
 		sw_log_error(v->name, "router: out of memory", NULL);
 		vrt_free(rt);
@@ -539,7 +474,14 @@ vrt_free(struct vrt *rt)
 	if (rt->sweep != NULL)
 		event_free(rt->sweep);
 	/* Owners are freed by their own module; no hooks from here on. */
-	rt->hooks.gone = NULL;
-	sw_dict_free(rt->rules);
+	for (size_t i = 0; rt->b != NULL && i < rt->nb; i++)
+		while (rt->b[i] != NULL) {
+			struct rrec *r = rt->b[i];
+
+			rt->b[i] = r->next;
+			free(r);
+		}
+	free(rt->b);
+	sw_dict_free(rt->edges);
 	free(rt);
 }

@@ -55,6 +55,7 @@ enum vrt_gone {
 	VRT_GONE_DELETED,      /* delete_rules, the API, or the owner */
 };
 
+/* A rule as the RPCs carry it (the table keeps its own compact form). */
 struct vrt_rule {
 	uint32_t route_id;
 	uint32_t next_route_id;
@@ -62,9 +63,7 @@ struct vrt_rule {
 	uint16_t keep_alive_s;
 	uint8_t t_id[TP_ID_LEN];   /* ingress (intermediary, consume) */
 	uint8_t next_tp[TP_ID_LEN];/* egress (forward, intermediary) */
-	long long last_ms;         /* last packet (reserved: when reserved) */
 	struct vrt_desc *desc;     /* forward and consume only */
-	void *owner;               /* the local route group, if any */
 };
 
 /*
@@ -90,9 +89,11 @@ int vrt_reserve(struct vrt *rt, size_t n, uint32_t *ids);
 int vrt_install(struct vrt *rt, const struct vrt_rule *r, char *err, size_t errlen);
 /* Delete a rule or reservation; the owner hears why. 1 deleted, 0 unknown. */
 int vrt_delete(struct vrt *rt, uint32_t route_id, enum vrt_gone why);
-/* Set the owner of an installed rule. -1 if unknown. */
+/* Set the owner of an installed forward or consume rule. -1 if there is none. */
 int vrt_set_owner(struct vrt *rt, uint32_t route_id, void *owner);
-const struct vrt_rule *vrt_get(const struct vrt *rt, uint32_t route_id);
+/* The enum vrt_type of an id in the table, or -1. */
+int vrt_type_of(const struct vrt *rt, uint32_t route_id);
+/* Rules and reservations. */
 size_t vrt_count(const struct vrt *rt);
 
 /* Send through a local forward rule (refreshes it). -1 when gone or down. */
@@ -105,7 +106,7 @@ int vrt_send(struct vrt *rt, uint32_t route_id, uint8_t type, const void *payloa
 void vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p);
 void vrt_tp_closed(struct vrt *rt, const struct vtp *t);
 
-/* Rules as routing.md's JSON; a rule parsed from it (-1 with err filled). */
+/* router_json.c: rules as routing.md's JSON; a rule parsed from it (-1 with err filled). */
 cJSON *vrt_rule_json(const struct vrt_rule *r);
 int vrt_rule_parse(const cJSON *j, struct vrt_rule *r, struct vrt_desc *desc, char *err,
     size_t errlen);

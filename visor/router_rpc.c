@@ -100,12 +100,12 @@ add_intermediary(struct vrg_mgr *m, struct frpc_req *req, const cJSON *params)
 	int n = parse_rules(params, r, d, MAX_RULES_PER_CALL, err, sizeof(err));
 
 	for (int i = 0; i < n; i++) {
-		const struct vrt_rule *cur = vrt_get(m->v->rt, r[i].route_id);
+		int cur = vrt_type_of(m->v->rt, r[i].route_id);
 
 		if (r[i].type != VRT_INTERMEDIARY) {
 			snprintf(err, sizeof(err), "rule %u is not an intermediary rule", r[i].route_id);
 			n = -1;
-		} else if (cur == NULL || cur->type != VRT_RESERVED) {
+		} else if (cur != VRT_RESERVED) {
 			snprintf(err, sizeof(err), "route id %u is not reserved", r[i].route_id);
 			n = -1;
 		} else if (!has_tp(m, r[i].t_id, err, sizeof(err)) ||

@@ -598,11 +598,10 @@ on_hs3(struct sudph *s, const uint8_t *d, size_t n)
 	event_del(c->timer);
 	if (vtp_incoming(t, pk) == -1)
 		return;
+	/* The ack that confirms the handshake goes before anyone hears of t. */
+	c->rel.ack_due = 1;
+	srel_flush_ack(&c->rel);
 	vtp_up(t);
-	if (t->su != NULL) {
-		t->su->rel.ack_due = 1;
-		srel_flush_ack(&t->su->rel);
-	}
 }
 
 static void

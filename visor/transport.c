@@ -30,6 +30,7 @@
 #include "httpauth_client.h"
 #include "log.h"
 #include "router.h"
+#include "str.h"
 #include "tp_int.h"
 #include "transport-discovery/td_schema.h"
 #include "visor.h"
@@ -593,11 +594,10 @@ vtp_mgr_new(struct visor *v)
 		goto fail;
 	}
 	m->refresh_ms = (int)refresh * 1000;
-	if (sl == NULL || strlen(sl) >= sizeof(m->stcpr_listen)) {
+	if (sl == NULL || sw_strlcpy(m->stcpr_listen, sl, sizeof(m->stcpr_listen)) == -1) {
 		sw_log_error(v->name, "stcpr_listen must be host:port", NULL);
 		goto fail;
 	}
-	memcpy(m->stcpr_listen, sl, strlen(sl) + 1);
 	if ((m->http = sw_http_client_new(sw_svc_base(v->svc), v->name)) == NULL)
 		goto fail;
 	m->tpd = sw_authclient_new(m->http, &v->kp, tpd, v->name);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "nat.h"
 #include "rgroup.h"
+#include "str.h"
 #include "transport.h"
 #include "visor.h"
 
@@ -67,21 +68,21 @@ visor_create(struct sw_svc *svc, const cJSON *cfg)
 	if (sw_svc_keypair(svc, cfg, &v->kp) == -1)
 		goto fail;
 	sw_hex_encode(v->pk_hex, v->kp.pk, SW_PK_LEN);
-	if (!cJSON_IsObject(dmsg) || disc == NULL || strlen(disc) >= sizeof(v->discovery)) {
+	if (!cJSON_IsObject(dmsg) || disc == NULL ||
+	    sw_strlcpy(v->discovery, disc, sizeof(v->discovery)) == -1) {
 		sw_log_error(v->name, "dmsg.discovery must be set to an http:// URL", NULL);
 		goto fail;
 	}
-	memcpy(v->discovery, disc, strlen(disc) + 1);
 	v->min_sessions = (int)sw_cfg_int(dmsg, "min_sessions", 1);
 	if (v->min_sessions < 1 || v->min_sessions > 16) {
 		sw_log_error(v->name, "dmsg.min_sessions must be 1..16", NULL);
 		goto fail;
 	}
-	if (api == NULL || strlen(api) >= sizeof(v->api_listen) || !loopback(api)) {
+	if (api == NULL || sw_strlcpy(v->api_listen, api, sizeof(v->api_listen)) == -1 ||
+	    !loopback(api)) {
 		sw_log_error(v->name, "api_listen must be a loopback host:port", NULL);
 		goto fail;
 	}
-	memcpy(v->api_listen, api, strlen(api) + 1);
 	if ((v->tps = vtp_mgr_new(v)) == NULL || (v->pub = visor_pub_new(v)) == NULL ||
 	    (v->autoconn = visor_ac_new(v)) == NULL || (v->nat = visor_nat_new(v)) == NULL ||
 	    (v->rg = vrg_mgr_new(v)) == NULL)
@@ -180,6 +181,7 @@ visor_destroy(void *priv)
 	/* Transports hold dmsg streams and API requests: they go first. */
 	visor_ac_free(v->autoconn);
 	visor_pub_free(v->pub);
+	vrg_mgr_stop(v->rg); /* groups' owners hear it before they go */
 	visor_routing_free(v);
 	vrg_mgr_free(v->rg);
 	vtp_mgr_free(v->tps);

@@ -88,6 +88,11 @@ check(all("desc" not in x for x in mine), "B's rules name no endpoint (no desc)"
 check({(x["t_id"], x["next_tp_id"]) for x in mine} ==
       {(ab["t_id"], bc["t_id"]), (bc["t_id"], ab["t_id"])}, "one rule each way through B")
 check(len(groups(A, pc)) == 1 and len(groups(C, pa)) == 1, "A and C each hold the group")
+r, info = cli_json(B, "visor", "info")
+check(info is not None and len(info["routes"]) >= 2, "visor info on B shows its routes")
+r = cli(A, "route", "find", pc, "--hops", "2")
+check(r.returncode == 0 and "path 1 (2 hops)" in r.stdout and ab["t_id"] in r.stdout,
+      "route find C --hops 2 prints the path through B")
 
 r = cli(B, "tp", "rm", bc["t_id"])
 check(r.returncode == 0, "B closes B-C")

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""An operator whose key transport-setup trusts adds a dmsg and an stcpr
+"""An operator whose key transport-setup trusts adds a dmsg, an stcpr and a sudph
 transport from visor-1 to visor-2 through transport-setup's HTTP API, sees
 them in the live list with label skycoin, and removes them; a stranger gets
 403; visor-3 (which does not list transport-setup's key) closes the stream:
@@ -48,7 +48,7 @@ def call(method, path, body=b"", key=OP):
     return auth_request(TS, method, path, key, body)
 
 
-for typ in ("dmsg", "stcpr"):
+for typ in ("dmsg", "stcpr", "sudph"):
     r = call("POST", "/add", {"from": v1["public_key"], "to": v2["public_key"], "type": typ})
     check(r.status == 200 and r.json()["label"] == "skycoin" and r.json()["type"] == typ,
           "%s transport added through transport-setup (label skycoin)" % typ, r)

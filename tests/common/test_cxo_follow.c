@@ -33,44 +33,6 @@ struct env {
 	struct sw_keypair kp;
 };
 
-static void *
-fake_create(struct sw_svc *svc, const cJSON *cfg)
-{
-	(void)cfg;
-	return svc;
-}
-
-static int
-fake_start(void *priv)
-{
-	(void)priv;
-	return 0;
-}
-
-static void
-fake_stop(void *priv, sw_svc_stopped *done)
-{
-	done(priv);
-}
-
-static void
-fake_destroy(void *priv)
-{
-	(void)priv;
-}
-
-static const struct sw_cfg_key no_keys[] = {{NULL, 0, NULL, NULL}};
-
-static const struct sw_service_ops fake_ops = {
-	.type = "follow-test",
-	.summary = "cxo_follow test",
-	.keys = no_keys,
-	.uses_store = 1,
-	.create = fake_create,
-	.start = fake_start,
-	.stop = fake_stop,
-	.destroy = fake_destroy,
-};
 
 /* Two kinds; a record has a leaf k<kind>/<member>, and b<kind>/<member> when its JSON says "two". */
 static void
@@ -200,11 +162,9 @@ static int
 setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	cJSON *cfg = cJSON_CreateObject();
 
 	e->base = event_base_new();
-	e->sup = sw_supervisor_new(e->base, NULL);
-	e->svc = sw_supervisor_add(e->sup, &fake_ops, "follow-test", cfg, NULL); /* takes cfg */
+	e->svc = sw_test_svc(e->base, "follow-test", &e->sup);
 	assert_non_null(e->svc);
 	e->st = sw_svc_store(e->svc);
 	sw_keypair_generate(&e->kp);
@@ -245,15 +205,15 @@ test_put_move_delete(void **state)
 	start(e, 16);
 	expect(e, 0, 0);
 	store_put(e, 0, "a", "{\"two\":1}", 60);
-	cxo_follow_put(e->f, 0, "a", "{\"two\":1}", 9, time(NULL) + 60);
+	cxo_follow_put(e->f, 0, "a", "{\"two\":1}", 9, 60);
 	expect(e, 2, 1);
 	/* The same record with one leaf: the other one goes. */
-	cxo_follow_put(e->f, 0, "a", "{}", 2, time(NULL) + 60);
+	cxo_follow_put(e->f, 0, "a", "{}", 2, 60);
 	expect(e, 1, 1);
 	/* Same member, other kind: another record. */
-	cxo_follow_put(e->f, 1, "a", "{}", 2, time(NULL) + 60);
+	cxo_follow_put(e->f, 1, "a", "{}", 2, 60);
 	expect(e, 2, 2);
-	cxo_follow_put(e->f, 1, "a", "{\"none\":1}", 10, time(NULL) + 60);
+	cxo_follow_put(e->f, 1, "a", "{\"none\":1}", 10, 60);
 	expect(e, 1, 1);
 	cxo_follow_del(e->f, 0, "a");
 	expect(e, 0, 0);
@@ -268,10 +228,10 @@ test_expiry(void **state)
 	expect(e, 0, 0);
 	/* Expires in the store: its leaves go after the engine reads it back. */
 	store_put(e, 0, "gone", "{}", 1);
-	cxo_follow_put(e->f, 0, "gone", "{}", 2, time(NULL) + 1);
+	cxo_follow_put(e->f, 0, "gone", "{}", 2, 1);
 	/* The engine thinks it expires, but another writer refreshed it. */
 	store_put(e, 0, "kept", "{\"two\":1}", 60);
-	cxo_follow_put(e->f, 0, "kept", "{}", 2, time(NULL) + 1);
+	cxo_follow_put(e->f, 0, "kept", "{}", 2, 1);
 	expect(e, 2, 2);
 	/* After the checks: "gone" left, "kept" has its stored content (two leaves). */
 	expect(e, 2, 1);
@@ -292,9 +252,9 @@ test_overflow_rebuilds(void **state)
 	store_put(e, 0, "x", "{}", 60);
 	store_put(e, 0, "y", "{\"two\":1}", 60);
 	/* Three in one loop pass, one more than the queue holds; z is not in the store. */
-	cxo_follow_put(e->f, 0, "x", "{}", 2, time(NULL) + 60);
-	cxo_follow_put(e->f, 0, "y", "{\"two\":1}", 9, time(NULL) + 60);
-	cxo_follow_put(e->f, 0, "z", "{}", 2, time(NULL) + 60);
+	cxo_follow_put(e->f, 0, "x", "{}", 2, 60);
+	cxo_follow_put(e->f, 0, "y", "{\"two\":1}", 9, 60);
+	cxo_follow_put(e->f, 0, "z", "{}", 2, 60);
 	cxo_follow_stats(e->f, &fs);
 	assert_int_equal(fs.overflows, 1);
 	assert_true(fs.rebuilds > rebuilds);

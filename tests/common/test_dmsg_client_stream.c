@@ -20,7 +20,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
-#include "dmsg_stream.h"
+#include "dmsg_stream_int.h"
 #include "log.h"
 
 /* One direction of the link: frames queued as type u8 | id u32 | len u32 | payload. */

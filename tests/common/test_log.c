@@ -1,4 +1,5 @@
 /* log: levels filter, text and JSON lines, quoting of untrusted values. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -92,6 +93,56 @@ test_parse(void **state)
 	assert_int_equal(sw_log_parse_format("xml", &f), -1);
 }
 
+static void
+emit_errno(void)
+{
+	errno = ENOENT;
+	sw_log_warn_errno("svc", "open failed", "path=%s", "/x");
+	errno = EAGAIN;
+	sw_log_warn_errno("svc", "read failed", NULL);
+}
+
+/* The reason in words after the fields, never a bare errno number. */
+static void
+test_errno(void **state)
+{
+	char *out;
+
+	(void)state;
+	sw_log_set_format(SW_LOG_TEXT);
+	sw_log_set_level(SW_LOG_INFO);
+	out = capture(emit_errno);
+	assert_non_null(strstr(out,
+	    " WARN svc open failed path=/x err=\"No such file or directory\"\n"));
+	assert_non_null(strstr(out,
+	    " WARN svc read failed err=\"Resource temporarily unavailable\"\n"));
+}
+
+static void
+emit_many(void)
+{
+	for (int i = 0; i < 100; i++)
+		sw_log_limited(SW_LOG_WARN, "svc", "request failed", "n=%d", i);
+}
+
+/* An outage's 100 failures: one burst of lines, the rest counted, not written. */
+static void
+test_limited(void **state)
+{
+	char *out, *p;
+	int lines = 0;
+
+	(void)state;
+	sw_log_set_format(SW_LOG_TEXT);
+	sw_log_set_level(SW_LOG_INFO);
+	out = capture(emit_many);
+	for (p = out; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	assert_int_equal(lines, SW_LOG_LIMIT_BURST);
+	assert_non_null(strstr(out, "request failed n=0\n"));
+	assert_null(strstr(out, "n=10\n"));
+}
+
 int
 main(void)
 {
@@ -99,6 +150,8 @@ main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_errno),
+		cmocka_unit_test(test_limited),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

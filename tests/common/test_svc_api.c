@@ -180,52 +180,13 @@ do_post(const char *key, const char *body)
 	return c.status;
 }
 
-static void *
-fake_create(struct sw_svc *s, const cJSON *cfg)
-{
-	(void)cfg;
-	return s;
-}
-
-static int
-fake_start(void *priv)
-{
-	(void)priv;
-	return 0;
-}
-
-static void
-fake_stop(void *priv, sw_svc_stopped *done)
-{
-	done(priv);
-}
-
-static void
-fake_destroy(void *priv)
-{
-	(void)priv;
-}
-
-static const struct sw_cfg_key no_keys[] = {{NULL, 0, NULL, NULL}};
-
-static const struct sw_service_ops fake_ops = {
-	.type = "svc-api-test",
-	.summary = "svc_api test",
-	.keys = no_keys,
-	.uses_store = 1,
-	.create = fake_create,
-	.start = fake_start,
-	.stop = fake_stop,
-	.destroy = fake_destroy,
-};
 
 static int
 setup(void **state)
 {
 	(void)state;
 	base = event_base_new();
-	sup = sw_supervisor_new(base, NULL);
-	svc = sw_supervisor_add(sup, &fake_ops, "svc-api-test", cJSON_CreateObject(), NULL);
+	svc = sw_test_svc(base, "svc-api-test", &sup);
 	st = sw_svc_store(svc);
 	srv = sw_http_server_new(base, "svc-api-test", NULL);
 	writing = sw_dict_new(NULL);

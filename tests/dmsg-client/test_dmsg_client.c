@@ -5,7 +5,8 @@
  *
  * Each test makes fresh clients (fresh keys), so tests do not share
  * sessions.  Nothing sleeps: the loop runs until a condition holds, with a
- * deadline.  The session-drop test kills a server and so runs last.
+ * deadline.  The session-drop tests kill a server (and start it again) and
+ * so run last; one of them while a bulk stream runs through it.
  *
  * SW_DMSG_BULK_MB sets the echo size (default 100 MiB: about 2 s here,
  * 12 s under ASan+UBSan).
@@ -847,6 +848,75 @@ test_session_drop_reconnect(void **state)
 	assert_int_equal(sw_test_dmsg_server_start(gone, disc_url), 0);
 }
 
+static int
+echoed_1mib(void *arg)
+{
+	return ((struct end *)arg)->rx >= (1u << 20);
+}
+
+/*
+ * A dmsg-server killed (SIGKILL) while a bulk stream runs through it: both
+ * ends see the session lost, the listener's client moves to the other server
+ * and registers it, and a new dial carries a full bulk echo again.
+ */
+static void
+test_server_killed_under_load(void **state)
+{
+	static uint8_t pattern[(1 << 16) + 7];
+	struct peer p[2];
+	struct server *s = calloc(1, sizeof(*s));
+	struct dmsg_listener *l;
+	struct sw_test_proc *gone;
+	struct moved m;
+	struct end a, a2;
+	uint8_t h1[32], h2[32];
+
+	(void)state;
+	assert_non_null(s);
+	s->echo = 1;
+	s->shut_on_eof = 1;
+	randombytes_buf(pattern, sizeof(pattern));
+	pair_start(p);
+	l = dmsg_client_listen(p[0].c, 18, on_accept, s);
+	end_init(&a, dial_ok(&p[1], &p[0], 18));
+	a.src = pattern;
+	a.src_len = sizeof(pattern);
+	a.to_send = UINT64_MAX; /* until the server dies */
+	end_fill(&a);
+	assert_int_equal(sw_test_run_until_fn(base, echoed_1mib, &a, WAIT_MS), 0);
+	gone = server_of(p[0].c);
+	assert_non_null(gone);
+	sw_test_proc_kill(gone);
+	assert_int_equal(sw_test_run_until(base, &a.closed, WAIT_MS), 0);
+	assert_int_equal(a.why, DMSG_END_SESSION_LOST);
+	assert_int_equal(sw_test_run_until(base, &s->ends[0].closed, WAIT_MS), 0);
+	assert_int_equal(s->ends[0].why, DMSG_END_SESSION_LOST);
+	m.p = &p[0];
+	m.gone = gone;
+	assert_int_equal(sw_test_run_until_fn(base, moved_away, &m, WAIT_MS), 0);
+	/* Re-dial: a whole bulk echo through the other server. */
+	end_init(&a2, dial_ok(&p[1], &p[0], 18));
+	a2.src = pattern;
+	a2.src_len = sizeof(pattern);
+	a2.to_send = 16u << 20;
+	a2.shut_when_sent = 1;
+	end_fill(&a2);
+	assert_int_equal(sw_test_run_until(base, &a2.closed, 60000), 0);
+	assert_int_equal(a2.why, DMSG_END_DONE);
+	assert_int_equal(a2.rx, a2.to_send);
+	hash_final(&a2.tx_hash, h1);
+	hash_final(&a2.rx_hash, h2);
+	assert_memory_equal(h1, h2, 32);
+	dmsg_stream_free(a.st);
+	dmsg_stream_free(a2.st);
+	server_free(s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+	free(s);
+	/* bring the server back for anything after */
+	assert_int_equal(sw_test_dmsg_server_start(gone, disc_url), 0);
+}
+
 int
 main(void)
 {
@@ -861,6 +931,7 @@ main(void)
 		cmocka_unit_test(test_reject_backlog),
 		cmocka_unit_test(test_concurrent_streams),
 		cmocka_unit_test(test_bulk_echo),
+		cmocka_unit_test(test_server_killed_under_load),
 		cmocka_unit_test(test_session_drop_reconnect),
 	};
 

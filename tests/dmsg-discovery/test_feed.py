@@ -136,7 +136,8 @@ class RedisStore(Base, unittest.TestCase):
         # answered in one reply, so dmsg-discovery sends the write
         # transactions back to back and reads their replies in one go; with
         # cxo_queue_max 1 the second mutation of that batch finds the queue
-        # full.  The pause ends on its own (an UNPAUSE would wait behind it).
+        # full.  The pause ends on its own (an UNPAUSE would wait behind it),
+        # within the second after which a silent redis counts as down.
         self.assertEqual(self.dd.stop(), 0)
         self.dd = Daemon("dmsg-discovery", *(self.args + ["--cxo-queue-max", "1"]))
         s1, _ = self.servers
@@ -148,7 +149,7 @@ class RedisStore(Base, unittest.TestCase):
         for _ in range(5):
             batch = [Key() for _ in range(8)]
             status = []
-            self.assertEqual(self.redis.cmd("CLIENT", "PAUSE", "1500", "ALL"), "OK")
+            self.assertEqual(self.redis.cmd("CLIENT", "PAUSE", "700", "ALL"), "OK")
             ts = [threading.Thread(target=lambda c=c: status.append(request(
                 "POST", self.dd.base + E, client_entry(c, 0, [s1]), timeout=20).status))
                 for c in batch]

@@ -4,6 +4,7 @@
  * ends the wait), never by one long sleep.
  */
 #include "testutil.h"
+#include "service.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -215,4 +216,56 @@ void
 sw_test_run_for(struct event_base *base, int ms)
 {
 	sw_test_run_until_fn(base, never, NULL, ms);
+}
+
+/* The bare service of sw_test_svc: nothing to start or stop. */
+static void *
+bare_create(struct sw_svc *svc, const cJSON *cfg)
+{
+	(void)cfg;
+	return svc;
+}
+
+static int
+bare_start(void *priv)
+{
+	(void)priv;
+	return 0;
+}
+
+static void
+bare_stop(void *priv, sw_svc_stopped *done)
+{
+	done(priv);
+}
+
+static void
+bare_destroy(void *priv)
+{
+	(void)priv;
+}
+
+static const struct sw_cfg_key bare_keys[] = {{NULL, 0, NULL, NULL}};
+
+static const struct sw_service_ops bare_ops = {
+	.type = "test",
+	.summary = "a bare service for unit tests",
+	.keys = bare_keys,
+	.uses_store = 1,
+	.create = bare_create,
+	.start = bare_start,
+	.stop = bare_stop,
+	.destroy = bare_destroy,
+};
+
+struct sw_svc *
+sw_test_svc(struct event_base *base, const char *name, struct sw_supervisor **sup)
+{
+	*sup = sw_supervisor_new(base, NULL);
+	if (*sup == NULL) {
+		fprintf(stderr, "testutil: no supervisor\n");
+		return NULL;
+	}
+	/* The supervisor takes the config. */
+	return sw_supervisor_add(*sup, &bare_ops, name, cJSON_CreateObject(), NULL);
 }

@@ -43,6 +43,16 @@ int sw_test_redis_start(struct sw_test_redis *r, int port);
 /* Stop it (SIGKILL: abrupt, as a crash would be) and reap it.  Safe if not running. */
 void sw_test_redis_stop(struct sw_test_redis *r);
 
+/*
+ * A bare service instance named name (no listeners, the embedded store) for
+ * units that need a struct sw_svc; *sup owns it (sw_supervisor_free).
+ * NULL on failure.
+ */
+struct sw_svc;
+struct sw_supervisor;
+struct sw_svc *sw_test_svc(struct event_base *base, const char *name,
+    struct sw_supervisor **sup);
+
 /* Run base until pred(arg) is true (checked after each loop pass); -1 after timeout_ms. */
 int sw_test_run_until_fn(struct event_base *base, int (*pred)(void *), void *arg,
     int timeout_ms);

@@ -9,7 +9,9 @@ prints one loud line and the test class is skipped, never passed."""
 import atexit
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,14 +51,34 @@ def sh(*args, check=True, ns=None, timeout=20):
     return r
 
 
+def _on_term(signum, frame):
+    # SIGTERM (a test timeout) must still run the finally blocks and atexit.
+    raise SystemExit("terminated by signal %d" % signum)
+
+
+def _reap_stale():
+    """Namespaces of earlier runs whose test process is gone (killed) and that hold
+    no process any more: delete them."""
+    r = sh("ip", "netns", "list", check=False)
+    for line in r.stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.match(r"^swt(\d+)-", name)
+        if m is None or os.path.exists("/proc/" + m.group(1)):
+            continue
+        if sh("ip", "netns", "pids", name, check=False).stdout.strip() == "":
+            sh("ip", "netns", "del", name, check=False)
+
+
 class Net:
     """Namespaces named swt<pid>-<role>; procs started in them."""
 
     def __init__(self):
-        self.tag = "swt%d" % (os.getpid() % 100000)
+        self.tag = "swt%d" % os.getpid()
         self.names = []
         self.procs = []
         self.files = []
+        signal.signal(signal.SIGTERM, _on_term)
+        _reap_stale()
         atexit.register(self.close)
 
     def ns(self, role):

@@ -81,7 +81,18 @@ class TestNatType(unittest.TestCase):
             net.close()
 
     def test_open(self):
-        s = self.detect("open")
+        def address_change(net, vis):
+            def runs():
+                st, body = net.http(vis, "GET", "http://127.0.0.1:8000/api/summary")
+                return body["nat"]["runs"] if st == 200 and not body["nat"]["running"] else 0
+            before = runs()
+            dev = sh("ip", "-o", "-4", "addr", "show", ns=vis).stdout
+            dev = [line.split()[1] for line in dev.splitlines() if "10.77.0.2" in line][0]
+            sh("ip", "addr", "add", "10.77.0.3/24", "dev", dev, ns=vis)
+            # The host's addresses are compared every 5 s: a new run follows.
+            self.assertTrue(wait_until(lambda: runs() > before, 12),
+                            "no NAT re-check after an address change")
+        s = self.detect("open", address_change)
         self.assertEqual(s["nat_type"], "open")
         self.assertTrue(s["nat"]["mapped"].startswith("10.77.0.2:"), s)
 

@@ -693,6 +693,51 @@ test_bad_frames(void **state)
 	assert_int_equal(calls_total() > 0, 1);
 }
 
+/* /metrics: requests by outcome, failures by step, the latency histogram. */
+struct mres {
+	int done;
+	char body[32768];
+};
+
+static void
+metrics_done(const struct sw_http_resp *r, void *arg)
+{
+	struct mres *m = arg;
+
+	m->done = 1;
+	snprintf(m->body, sizeof(m->body), "%s", r->body != NULL ? r->body : "");
+}
+
+static void
+test_metrics(void **state)
+{
+	static struct mres m;
+	static const char *const want[] = {
+		"setup_requests_total{service=\"setup-node\",outcome=\"ok\"}",
+		"setup_requests_total{service=\"setup-node\",outcome=\"refused\"}",
+		"setup_requests_total{service=\"setup-node\",outcome=\"failed\"}",
+		"setup_requests_total{service=\"setup-node\",outcome=\"busy\"}",
+		"setup_failures_total{service=\"setup-node\",step=\"check\"}",
+		"setup_failures_total{service=\"setup-node\",step=\"add_edge_rules\"}",
+		"setup_failures_total{service=\"setup-node\",step=\"reserve_ids\"}",
+		"setup_latency_seconds_count{service=\"setup-node\"}",
+	};
+	struct sw_http_client *c = sw_http_client_new(base, "test");
+	char url[64];
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", sn_health);
+	assert_int_equal(sw_http_request(c, "GET", url, NULL, 0, NULL, metrics_done, &m), 0);
+	assert_int_equal(sw_test_run_until(base, &m.done, WAIT_MS), 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *p = strstr(m.body, want[i]);
+
+		if (p == NULL || strtol(p + strlen(want[i]), NULL, 10) < 1)
+			fail_msg("metric %s missing or zero", want[i]);
+	}
+	sw_http_client_free(c);
+}
+
 int
 main(void)
 {
@@ -702,6 +747,7 @@ main(void)
 		cmocka_unit_test(test_no_listener),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_middle_hangs_and_busy),
+		cmocka_unit_test(test_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

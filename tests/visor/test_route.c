@@ -10,11 +10,13 @@
  * counted, not forwarded; a CLOSE forged by a neighbour not on the route
  * closes nothing, the real one closes the rule and goes on; port 136
  * from a key not in setup_nodes is closed unanswered; a rule expires after
- * keep_alive_s without traffic and traffic keeps it.
+ * keep_alive_s without traffic and traffic keeps it; a reservation unused
+ * for 30 s is released.
  * Route groups: the visor's dial survives a lost first handshake message,
  * fails cleanly (CLOSE sent, rules gone) when no answer comes in 5 s;
  * as responder it ignores DATA before the handshake, echoes on port 48
- * after it, and closes the group on a DATA that fails decryption; edge
+ * after it, sends KEEPALIVEs when idle, and closes the group on a DATA
+ * that fails decryption; edge
  * rules to a port nobody listens on are refused with "no listener".
  */
 #include <setjmp.h>
@@ -756,10 +758,10 @@ test_responder(void **state)
 	assert_int_equal(c.st, FRPC_REMOTE);
 	assert_string_equal(c.err, "no listener");
 	assert_false(has_rule(ids[0]));
-	/* Port 48 (ping) listens. */
-	co = rule("consume", ids[0], &n1, 0, NULL, 30);
+	/* Port 48 (ping) listens; keep_alive_s 3: a KEEPALIVE after 1 s without sending. */
+	co = rule("consume", ids[0], &n1, 0, NULL, 3);
 	cJSON_AddItemToObject(co, "desc", desc(n1.hex, 777, vhex, 48));
-	fw = rule("forward", ids[1], NULL, 6001, &n1, 30);
+	fw = rule("forward", ids[1], NULL, 6001, &n1, 3);
 	cJSON_AddItemToObject(fw, "desc", desc(n1.hex, 777, vhex, 48));
 	c = add_rules("add_edge_rules", co, fw);
 	assert_int_equal(c.st, FRPC_OK);
@@ -792,6 +794,8 @@ test_responder(void **state)
 	    &n), 0);
 	assert_int_equal(n, 5);
 	assert_memory_equal(buf, "ping!", 5);
+	/* Idle for a third of keep_alive_s: the group keeps its route alive. */
+	assert_true(nb_wait(&n1, VTP_PKT_KEEPALIVE, 6001, 3000) >= 0);
 	/* DATA that does not decrypt closes the group: CLOSE (error) to us, rules gone. */
 	nb_send(&n1, VTP_PKT_DATA, ids[0], junk, sizeof(junk));
 	assert_true((i = nb_wait(&n1, VTP_PKT_CLOSE, 6001, 5000)) >= 0);
@@ -799,6 +803,26 @@ test_responder(void **state)
 	assert_int_equal(sw_test_run_until_fn(base, no_rule, &ids[0], 5000), 0);
 	assert_false(has_rule(ids[1]));
 	noise_hs_reset(&hs);
+}
+
+/* A reservation no rule used within 30 s is released: the id cannot be installed. */
+static void
+test_reservation_expires(void **state)
+{
+	uint32_t r;
+	struct call c;
+
+	(void)state;
+	reserve(&r, 1);
+	for (int i = 0; i < 6; i++) { /* keep our transports alive (30 s of silence ends them) */
+		nb_send(&n1, VTP_PKT_KEEPALIVE, 0, NULL, 0);
+		nb_send(&n2, VTP_PKT_KEEPALIVE, 0, NULL, 0);
+		sw_test_run_for(base, 5100);
+	}
+	c = add_rules("add_intermediary_rules", rule("intermediary", r, &n1, 779, &n2, 30), NULL);
+	assert_int_equal(c.st, FRPC_REMOTE);
+	assert_non_null(strstr(c.err, "not reserved"));
+	assert_false(has_rule(r));
 }
 
 int
@@ -811,6 +835,7 @@ main(void)
 		cmocka_unit_test(test_dial_first_message_lost),
 		cmocka_unit_test(test_dial_no_answer),
 		cmocka_unit_test(test_responder),
+		cmocka_unit_test(test_reservation_expires),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -149,6 +149,7 @@ test_packet_codec(void **state)
 	assert_int_equal(k, VTP_STCPR);
 	assert_int_equal(vtp_kind_parse("sudph", &k), 0);
 	assert_int_equal(k, VTP_SUDPH);
+	assert_string_equal(vtp_kind_str(VTP_SUDPH), "sudph");
 	assert_int_equal(vtp_kind_parse("udp", &k), -1);
 	assert_string_equal(vtp_kind_str(VTP_DMSG), "dmsg");
 }
