@@ -21,6 +21,12 @@ for n in $SIZES; do
 	dpid=$!
 	wait_http "http://127.0.0.1:$HP/health"
 	echo "-- $n entries"
-	"$tmp/cxo_sub_bench" "http://127.0.0.1:$HP" "127.0.0.1:$CP" "${keys#* }" "$n" 10
+	"$tmp/cxo_sub_bench" "http://127.0.0.1:$HP" "127.0.0.1:$CP" "${keys#* }" "$n" 10 |
+	    tee "$tmp/out" | grep -v '^RESULT'
+	set -- $(awk '$1 == "RESULT" {print $2, $3, $4, $5, $6}' "$tmp/out")
+	summary "CXO snapshot, C subscriber ($n entries)" "$1" ms "HTTP lists $2 ms" \
+	    "$(awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx\n", a / b }')" "<= 2x"
+	summary "CXO snapshot bytes ($n entries)" "$3" B "HTTP lists $4 B" "$(pct "$3" "$4")" -
+	summary "CXO committed write -> update callback ($n entries)" "$5" ms - - -
 	kill "$dpid"; wait "$dpid" 2>/dev/null || true
 done

@@ -315,6 +315,9 @@ main(int argc, char **argv)
 	printf("committed write -> update cb %9.1f ms  (POST sent -> cb %.1f ms; publish "
 	    "interval %d ms)\n", (w.t_update - t_post) * 1e3, (w.t_update - t_sent) * 1e3,
 	    CXO_PUBLISH_INTERVAL_MS);
+	/* For bench/cxo-c.sh's summary rows. */
+	printf("RESULT %.1f %.1f %llu %zu %.1f\n", t_snap * 1e3, t_http * 1e3,
+	    (unsigned long long)st.obj_bytes, http_bytes, (w.t_update - t_post) * 1e3);
 	cxo_sub_free(w.s);
 	sw_http_client_free(cli);
 	free(clients);

@@ -27,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -303,6 +304,22 @@ write_cb(struct bufferevent *bev, void *arg)
 		destroy(l);
 }
 
+/*
+ * Every message of a link is a whole frame someone waits for (a handshake
+ * step, an RPC, a route packet): Nagle would hold the small ones back for
+ * the peer's delayed ACK, ~40 ms a round trip.  Not a TCP socket (a
+ * socketpair in tests): nothing to do.
+ */
+static void
+nodelay(struct bufferevent *bev)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -311,6 +328,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
+		nodelay(bev);
 		peer_fill(l);
 		return;
 	}
@@ -395,6 +413,7 @@ noise_link_new(struct event_base *base, struct bufferevent *bev, int initiator,
 		goto fail;
 	l->base = base;
 	l->bev = bev;
+	nodelay(bev); /* an accepted socket; a connecting one gets it once connected */
 	l->kp = kp;
 	l->cbs = *cbs;
 	l->arg = arg;
