@@ -527,6 +527,7 @@ fail:
 int
 vrg_mgr_start(struct vrg_mgr *m)
 {
+	visor_dmsgfirst_use(m->v, m->http); /* route-finder over dmsg first */
 	return vrt_start(m->v->rt) == -1 || vrg_rpc_start(m) == -1 ? -1 : 0;
 }
 

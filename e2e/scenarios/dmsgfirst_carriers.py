@@ -8,8 +8,8 @@ deployment's HTTP APIs over dmsg port 80, and fall back to TCP.
   whichever carrier brings each request (a nonce used over dmsg is refused
   over TCP and the other way round).
 - Visor requests to transport-discovery (registering a transport),
-  service-discovery and dmsg-discovery (the HTTP fallback of a feed query)
-  go over dmsg: the services count them under carrier "dmsg" and the visor
+  address-resolver (resolving an stcpr peer), route-finder (a route query), service-discovery and dmsg-discovery (the
+  HTTP fallback of a feed query) go over dmsg: the services count them under carrier "dmsg" and the visor
   makes none over TCP meanwhile.  A visor remembers a failed dial for 60 s,
   and at start-up the services' dmsg sides register a moment after the
   visors first ask, so this waits until the visors are 62 s up.
@@ -55,6 +55,7 @@ visors = by_type["visor"]
 TPD = "http://" + tpd["listen"]
 SD = "http://" + sd["listen"]
 AR = "http://" + by_type["address-resolver"][0]["listen"]
+RF = "http://" + by_type["route-finder"][0]["listen"]
 V1 = "http://" + visors[0]["api_listen"]
 
 
@@ -165,6 +166,8 @@ v_tcp0, v_dmsg0, binds0 = vmetric("tcp"), vmetric("dmsg"), ar_binds()
 tpd0 = smetric(TPD, "transport-discovery", "dmsg")
 sd0 = smetric(SD, "service-discovery", "dmsg")
 dd0 = smetric(DD, "dmsg-discovery", "dmsg")
+rf0 = smetric(RF, "route-finder", "dmsg")
+ar0 = smetric(AR, "address-resolver", "dmsg")
 r = request("POST", V1 + "/api/transports", {"remote_pk": visors[1]["public_key"], "type": "dmsg"},
             timeout=30)
 check(r.status in (200, 201), "visor-1 opens a dmsg transport to visor-2")
@@ -179,6 +182,12 @@ server_pk = by_type["dmsg-server"][0]["public_key"]
 r = request("GET", V1 + "/api/dmsg/clients-by-server/" + server_pk + "?publisher=" + nobody)
 check(r.status == 200 and r.json()["source"] == "http",
       "a clients query with its feed unreachable is answered from dmsg-discovery's HTTP")
+r = request("POST", V1 + "/api/transports", {"remote_pk": visors[2]["public_key"],
+                                             "type": "stcpr"}, timeout=30)
+check(r.status in (200, 201), "visor-1 opens an stcpr transport to visor-3 (resolved first)")
+request("DELETE", V1 + "/api/transports/" + r.json()["t_id"], timeout=30)
+r = request("GET", V1 + "/api/routes/find/" + visors[1]["public_key"], timeout=30)
+check(r.status in (200, 404), "visor-1 asks route-finder for a route to visor-2")
 r = request("DELETE", V1 + "/api/transports/" + t_id, timeout=30)
 check(r.status == 200, "visor-1 removes the transport")
 check(wait_until(lambda: request("GET", TPD + "/transports/id:" + t_id).status == 404, 10),
@@ -189,7 +198,11 @@ check(smetric(SD, "service-discovery", "dmsg") >= sd0 + 1,
       "service-discovery served the fallback query over dmsg")
 check(smetric(DD, "dmsg-discovery", "dmsg") >= dd0 + 1,
       "dmsg-discovery served the fallback query over dmsg")
-check(vmetric("dmsg") >= v_dmsg0 + 4, "visor-1 counts those requests under dmsg")
+check(smetric(AR, "address-resolver", "dmsg") >= ar0 + 1,
+      "address-resolver served the resolve over dmsg")
+check(smetric(RF, "route-finder", "dmsg") >= rf0 + 1,
+      "route-finder served the route query over dmsg")
+check(vmetric("dmsg") >= v_dmsg0 + 6, "visor-1 counts those requests under dmsg")
 check(vmetric("tcp") - v_tcp0 <= ar_binds() - binds0,
       "and none over TCP meanwhile (but a binding refresh, which stays on TCP)")
 
