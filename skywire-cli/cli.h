@@ -23,6 +23,11 @@ cJSON *cli_call(const struct cli *c, const char *method, const char *path, const
     int *status);
 /* Print v as JSON, or fail with its "error" (returns the exit code). */
 int cli_print_json(const cJSON *v);
+/* An answer that is not 2xx: its "error" (or "unexpected answer") on stderr; returns 1. */
+int cli_fail(const cJSON *v, int status);
+/* o's string member k, or dflt; o's number member k, or 0: for printing tables. */
+const char *cli_str(const cJSON *o, const char *k, const char *dflt);
+double cli_num(const cJSON *o, const char *k);
 
 int cli_visor(const struct cli *c, int argc, char **argv);
 int cli_cxo(const struct cli *c, int argc, char **argv);

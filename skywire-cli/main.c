@@ -75,6 +75,32 @@ cli_print_json(const cJSON *v)
 	return 0;
 }
 
+int
+cli_fail(const cJSON *v, int status)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(v, "error");
+
+	fprintf(stderr, "skywire-cli: %s (HTTP %d)\n",
+	    cJSON_IsString(e) ? e->valuestring : "unexpected answer", status);
+	return 1;
+}
+
+const char *
+cli_str(const cJSON *o, const char *k, const char *dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+double
+cli_num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
 static void
 usage(FILE *fp)
 {

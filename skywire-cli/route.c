@@ -10,32 +10,6 @@
 
 #include "cli.h"
 
-static const char *
-str(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "-";
-}
-
-static double
-num(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-static int
-fail_with(const cJSON *v, int status)
-{
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(v, "error");
-
-	fprintf(stderr, "skywire-cli: %s (HTTP %d)\n",
-	    cJSON_IsString(e) ? e->valuestring : "unexpected answer", status);
-	return 1;
-}
-
 /* Run one call; print JSON or hand the answer to table().  The exit code. */
 static int
 run(const struct cli *c, const char *method, const char *path, const cJSON *body,
@@ -47,7 +21,7 @@ run(const struct cli *c, const char *method, const char *path, const cJSON *body
 	if (v == NULL && status == 0)
 		return 1;
 	if (status < 200 || status > 299)
-		ret = fail_with(v, status);
+		ret = cli_fail(v, status);
 	else if (c->json)
 		ret = cli_print_json(v);
 	else {
@@ -75,8 +49,8 @@ print_hops(const cJSON *path)
 	int i = 0;
 
 	cJSON_ArrayForEach(h, path)
-		printf("  %d  %s  %.8s… -> %.8s…\n", ++i, str(h, "t_id"), str(h, "from"),
-		    str(h, "to"));
+		printf("  %d  %s  %.8s… -> %.8s…\n", ++i, cli_str(h, "t_id", "-"), cli_str(h, "from", "-"),
+		    cli_str(h, "to", "-"));
 }
 
 /* ---- route ---- */
@@ -91,12 +65,12 @@ rules_table(const cJSON *v)
 	cJSON_ArrayForEach(r, v) {
 		const cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "desc");
 
-		printf("%-12s  %-10.0f  %-36s  %-10.0f  %-36s  %-10.0f\n", str(r, "type"),
-		    num(r, "route_id"), str(r, "t_id"), num(r, "next_route_id"),
-		    str(r, "next_tp_id"), num(r, "expires"));
+		printf("%-12s  %-10.0f  %-36s  %-10.0f  %-36s  %-10.0f\n", cli_str(r, "type", "-"),
+		    cli_num(r, "route_id"), cli_str(r, "t_id", "-"), cli_num(r, "next_route_id"),
+		    cli_str(r, "next_tp_id", "-"), cli_num(r, "expires"));
 		if (d != NULL)
-			printf("    %s:%.0f -> %s:%.0f\n", str(d, "src_pk"), num(d, "src_port"),
-			    str(d, "dst_pk"), num(d, "dst_port"));
+			printf("    %s:%.0f -> %s:%.0f\n", cli_str(d, "src_pk", "-"), cli_num(d, "src_port"),
+			    cli_str(d, "dst_pk", "-"), cli_num(d, "dst_port"));
 	}
 }
 
@@ -171,7 +145,7 @@ ping_table(const cJSON *v)
 	print_hops(path);
 	cJSON_ArrayForEach(r, rtt)
 		printf("seq %d  rtt %.0f ms\n", ++i, cJSON_IsNumber(r) ? r->valuedouble : -1);
-	printf("lost %.0f\n", num(v, "lost"));
+	printf("lost %.0f\n", cli_num(v, "lost"));
 }
 
 static int
@@ -231,7 +205,7 @@ chat_table(const cJSON *v)
 	const cJSON *m;
 
 	cJSON_ArrayForEach(m, v)
-		printf("%-8s  %.16s…  %s\n", str(m, "direction"), str(m, "pk"), str(m, "message"));
+		printf("%-8s  %.16s…  %s\n", cli_str(m, "direction", "-"), cli_str(m, "pk", "-"), cli_str(m, "message", "-"));
 }
 
 int

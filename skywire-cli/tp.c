@@ -4,38 +4,12 @@
 
 #include "cli.h"
 
-static int
-fail_with(const cJSON *v, int status)
-{
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(v, "error");
-
-	fprintf(stderr, "skywire-cli: %s (HTTP %d)\n",
-	    cJSON_IsString(e) ? e->valuestring : "unexpected answer", status);
-	return 1;
-}
-
-static const char *
-str(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "?";
-}
-
-static double
-num(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 static void
 print_row(const cJSON *t)
 {
-	printf("%-36s  %-5s  %-64s  %-9s  %-7s  %12.0f  %12.0f\n", str(t, "t_id"), str(t, "type"),
-	    str(t, "remote_pk"), str(t, "label"), str(t, "state"), num(t, "tx_bytes"),
-	    num(t, "rx_bytes"));
+	printf("%-36s  %-5s  %-64s  %-9s  %-7s  %12.0f  %12.0f\n", cli_str(t, "t_id", "?"), cli_str(t, "type", "?"),
+	    cli_str(t, "remote_pk", "?"), cli_str(t, "label", "?"), cli_str(t, "state", "?"), cli_num(t, "tx_bytes"),
+	    cli_num(t, "rx_bytes"));
 }
 
 static void
@@ -94,7 +68,7 @@ cli_tp(const struct cli *c, int argc, char **argv)
 	if (v == NULL)
 		return 1;
 	if (status < 200 || status > 299) {
-		ret = fail_with(v, status);
+		ret = cli_fail(v, status);
 		goto out;
 	}
 	if (c->json) {
@@ -113,7 +87,7 @@ cli_tp(const struct cli *c, int argc, char **argv)
 	} else if (strcmp(argv[0], "rm") == 0) {
 		printf("removed %s\n", argv[1]);
 	} else {
-		printf("rtt %.0f ms\n", num(v, "rtt_ms"));
+		printf("rtt %.0f ms\n", cli_num(v, "rtt_ms"));
 	}
 	ret = 0;
 out:

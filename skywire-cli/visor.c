@@ -4,16 +4,6 @@
 
 #include "cli.h"
 
-static int
-fail_with(const cJSON *v, int status)
-{
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(v, "error");
-
-	fprintf(stderr, "skywire-cli: %s (HTTP %d)\n",
-	    cJSON_IsString(e) ? e->valuestring : "unexpected answer", status);
-	return 1;
-}
-
 static void
 print_list(const char *label, const cJSON *a)
 {
@@ -23,14 +13,6 @@ print_list(const char *label, const cJSON *a)
 	cJSON_ArrayForEach(e, a)
 		if (cJSON_IsString(e))
 			printf("  %s\n", e->valuestring);
-}
-
-static const char *
-str_of(const cJSON *o, const char *name)
-{
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsString(s) ? s->valuestring : "-";
 }
 
 /* Services of one type, from the visor's feed (or its HTTP fallback). */
@@ -47,7 +29,7 @@ services(const struct cli *c, const char *type)
 		return 1;
 	list = cJSON_GetObjectItemCaseSensitive(v, "services");
 	if (status != 200 || !cJSON_IsArray(list)) {
-		ret = fail_with(v, status);
+		ret = cli_fail(v, status);
 		goto out;
 	}
 	if (c->json) {
@@ -58,12 +40,12 @@ services(const struct cli *c, const char *type)
 	cJSON_ArrayForEach(e, list) {
 		const cJSON *geo = cJSON_GetObjectItemCaseSensitive(e, "geo");
 
-		printf("%-70s %-8s %-10s %s\n", str_of(e, "address"),
-		    cJSON_IsObject(geo) ? str_of(geo, "country") : "-", str_of(e, "version"),
-		    str_of(e, "type"));
+		printf("%-70s %-8s %-10s %s\n", cli_str(e, "address", "-"),
+		    cJSON_IsObject(geo) ? cli_str(geo, "country", "-") : "-", cli_str(e, "version", "-"),
+		    cli_str(e, "type", "-"));
 	}
 	printf("%d %s service(s), source: %s\n", cJSON_GetArraySize(list), type,
-	    str_of(v, "source"));
+	    cli_str(v, "source", "-"));
 	ret = 0;
 out:
 	cJSON_Delete(v);
@@ -93,7 +75,7 @@ cli_visor(const struct cli *c, int argc, char **argv)
 	if (v == NULL)
 		return 1;
 	if (status != 200) {
-		ret = fail_with(v, status);
+		ret = cli_fail(v, status);
 		goto out;
 	}
 	if (c->json) {
@@ -104,7 +86,7 @@ cli_visor(const struct cli *c, int argc, char **argv)
 		const cJSON *pk = cJSON_GetObjectItemCaseSensitive(v, "pk");
 
 		if (!cJSON_IsString(pk)) {
-			ret = fail_with(v, status);
+			ret = cli_fail(v, status);
 			goto out;
 		}
 		printf("%s\n", pk->valuestring);
