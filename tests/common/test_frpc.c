@@ -27,6 +27,7 @@
 #include "frpc.h"
 #include "log.h"
 #include "tests/lib/procs.h"
+#include "tests/lib/rawrpc.h"
 #include "tests/lib/testutil.h"
 
 #define WAIT_MS  30000
@@ -252,82 +253,12 @@ call(int from, const char *method, const char *params, int timeout_ms, struct ou
 	assert_int_equal(sw_test_run_until(base, &o->done, WAIT_MS), 0);
 }
 
-/* A raw stream that sends bytes and collects the answer. */
-struct raw {
-	struct dmsg_stream *st;
-	struct evbuffer *in;
-	int closed;
-	const uint8_t *send;
-	size_t send_len;
-};
-
-static void
-raw_read(struct dmsg_stream *st, const uint8_t *data, size_t len, void *arg)
-{
-	(void)st;
-	evbuffer_add(((struct raw *)arg)->in, data, len);
-}
-
-static void
-raw_eof(struct dmsg_stream *st, void *arg)
-{
-	(void)st;
-	((struct raw *)arg)->closed = 1;
-}
-
-static void
-raw_closed(struct dmsg_stream *st, enum dmsg_stream_end why, void *arg)
-{
-	(void)st;
-	(void)why;
-	((struct raw *)arg)->closed = 1;
-}
-
-static const struct dmsg_stream_cbs raw_cbs = {raw_read, raw_eof, raw_closed, NULL};
-
-static void
-raw_dialled(struct dmsg_stream *st, int reject, const char *err, void *arg)
-{
-	struct raw *r = arg;
-
-	(void)reject;
-	(void)err;
-	if (st == NULL) {
-		r->st = NULL;
-		r->closed = 1;
-		return;
-	}
-	dmsg_stream_set_cbs(st, &raw_cbs, r);
-	dmsg_stream_write(st, r->send, r->send_len);
-}
-
 /* Send bytes on a fresh stream; the error the server answered, "" if none. */
 static void
 raw_exchange(const uint8_t *bytes, size_t len, char *err, size_t errsz)
 {
-	struct raw r = {0};
-	cJSON *v = NULL;
-	size_t used;
-	uint8_t *p;
-
-	r.in = evbuffer_new();
-	r.send = bytes;
-	r.send_len = len;
-	r.st = dmsg_client_dial(cs[1], kps[0].pk, RPC_PORT, 5000, raw_dialled, &r);
-	assert_non_null(r.st);
-	assert_int_equal(sw_test_run_until(base, &r.closed, WAIT_MS), 0);
-	err[0] = '\0';
-	p = evbuffer_pullup(r.in, -1);
-	if (p != NULL && frpc_frame_get(p, evbuffer_get_length(r.in), &v, &used) ==
-	    FRPC_FRAME_OK) {
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(v, "error");
-
-		if (cJSON_IsString(e))
-			snprintf(err, errsz, "%s", e->valuestring);
-	}
-	cJSON_Delete(v);
-	dmsg_stream_free(r.st);
-	evbuffer_free(r.in);
+	assert_int_equal(sw_test_rawrpc(base, cs[1], kps[0].pk, RPC_PORT, bytes, len, WAIT_MS,
+	    err, errsz), 1);
 }
 
 static void

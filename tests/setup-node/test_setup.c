@@ -40,6 +40,7 @@
 #include "http.h"
 #include "log.h"
 #include "tests/lib/procs.h"
+#include "tests/lib/rawrpc.h"
 #include "tests/lib/testutil.h"
 #include "tp_entry.h"
 
@@ -593,82 +594,11 @@ test_middle_hangs_and_busy(void **state)
 
 /* ---- raw frames on port 36 ---- */
 
-struct raw {
-	struct dmsg_stream *st;
-	struct evbuffer *in;
-	const uint8_t *send;
-	size_t send_len;
-	int closed;
-};
-
-static void
-raw_read(struct dmsg_stream *st, const uint8_t *data, size_t len, void *arg)
-{
-	(void)st;
-	evbuffer_add(((struct raw *)arg)->in, data, len);
-}
-
-static void
-raw_end(struct dmsg_stream *st, void *arg)
-{
-	(void)st;
-	((struct raw *)arg)->closed = 1;
-}
-
-static void
-raw_closed(struct dmsg_stream *st, enum dmsg_stream_end why, void *arg)
-{
-	(void)why;
-	raw_end(st, arg);
-}
-
-static const struct dmsg_stream_cbs raw_cbs = {raw_read, raw_end, raw_closed, NULL};
-
-static void
-raw_dialled(struct dmsg_stream *st, int reject, const char *err, void *arg)
-{
-	struct raw *r = arg;
-
-	(void)reject;
-	(void)err;
-	if (st == NULL) {
-		r->st = NULL;
-		r->closed = 1;
-		return;
-	}
-	dmsg_stream_set_cbs(st, &raw_cbs, r);
-	dmsg_stream_write(st, r->send, r->send_len);
-}
-
 /* Bytes on a fresh stream to port 36: 1 if it was closed, err the error answered. */
 static int
 raw_exchange(const uint8_t *bytes, size_t len, char *err, size_t errsz)
 {
-	struct raw r = {0};
-	cJSON *v = NULL;
-	size_t used;
-	uint8_t *p;
-	int closed;
-
-	r.in = evbuffer_new();
-	r.send = bytes;
-	r.send_len = len;
-	r.st = dmsg_client_dial(fv[A].c, sn_kp.pk, 36, 5000, raw_dialled, &r);
-	assert_non_null(r.st);
-	closed = sw_test_run_until(base, &r.closed, 15000) == 0;
-	err[0] = '\0';
-	p = evbuffer_pullup(r.in, -1);
-	if (p != NULL && frpc_frame_get(p, evbuffer_get_length(r.in), &v, &used) ==
-	    FRPC_FRAME_OK) {
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(v, "error");
-
-		if (cJSON_IsString(e))
-			snprintf(err, errsz, "%s", e->valuestring);
-	}
-	cJSON_Delete(v);
-	dmsg_stream_free(r.st);
-	evbuffer_free(r.in);
-	return closed;
+	return sw_test_rawrpc(base, fv[A].c, sn_kp.pk, 36, bytes, len, 15000, err, errsz) == 1;
 }
 
 static void
