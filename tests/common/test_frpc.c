@@ -115,25 +115,14 @@ static int
 group_setup(void **state)
 {
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	if (sw_crypto_init() == -1)
-		return -1;
-	sw_log_set_level(SW_LOG_WARN);
-	if ((base = event_base_new()) == NULL)
-		return -1;
-	if (sw_test_dmsg_discovery_start(&disc) == -1)
-		return -1;
-	sw_keypair_generate(&srv.kp);
-	return sw_test_dmsg_server_start(&srv, disc.url);
+	return sw_test_relay_start(&base, &disc, &srv, 1);
 }
 
 static int
 group_teardown(void **state)
 {
 	(void)state;
-	sw_test_proc_kill(&srv);
-	sw_test_proc_kill(&disc);
-	event_base_free(base);
+	sw_test_relay_stop(base, &disc, &srv, 1);
 	return 0;
 }
 

@@ -47,20 +47,9 @@ static int
 group_setup(void **state)
 {
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	if (sw_crypto_init() == -1)
-		return -1;
-	sw_log_set_level(SW_LOG_WARN);
-	if ((base = event_base_new()) == NULL)
-		return -1;
-	if (sw_test_dmsg_discovery_start(&disc) == -1)
+	if (sw_test_relay_start(&base, &disc, srv, 2) == -1)
 		return -1;
 	disc_url = disc.url;
-	for (int i = 0; i < 2; i++) {
-		sw_keypair_generate(&srv[i].kp);
-		if (sw_test_dmsg_server_start(&srv[i], disc_url) == -1)
-			return -1;
-	}
 	return 0;
 }
 
@@ -68,10 +57,7 @@ static int
 group_teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < 2; i++)
-		sw_test_proc_kill(&srv[i]);
-	sw_test_proc_kill(&disc);
-	event_base_free(base);
+	sw_test_relay_stop(base, &disc, srv, 2);
 	return 0;
 }
 

@@ -15,6 +15,10 @@
 #include <unistd.h>
 
 #include <sys/wait.h>
+
+#include <event2/event.h>
+
+#include "log.h"
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -128,4 +132,35 @@ sw_test_proc_kill(struct sw_test_proc *p)
 	while (waitpid(p->pid, NULL, 0) == -1 && errno == EINTR)
 		;
 	p->pid = 0;
+}
+
+int
+sw_test_relay_start(struct event_base **base, struct sw_test_proc *disc,
+    struct sw_test_proc *srv, int n)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (sw_crypto_init() == -1)
+		return -1;
+	sw_log_set_level(SW_LOG_WARN);
+	if ((*base = event_base_new()) == NULL)
+		return -1;
+	if (sw_test_dmsg_discovery_start(disc) == -1)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		sw_keypair_generate(&srv[i].kp);
+		if (sw_test_dmsg_server_start(&srv[i], disc->url) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+void
+sw_test_relay_stop(struct event_base *base, struct sw_test_proc *disc,
+    struct sw_test_proc *srv, int n)
+{
+	for (int i = 0; i < n; i++)
+		sw_test_proc_kill(&srv[i]);
+	sw_test_proc_kill(disc);
+	if (base != NULL)
+		event_base_free(base);
 }

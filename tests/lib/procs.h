@@ -39,4 +39,17 @@ int sw_test_dmsg_server_start(struct sw_test_proc *p, const char *discovery);
 /* SIGKILL and reap.  Safe if not running. */
 void sw_test_proc_kill(struct sw_test_proc *p);
 
+/*
+ * What every test over a real relay starts with: SIGPIPE ignored, libsodium
+ * ready, logs at warn, a fresh event base, dmsg-discovery and n dmsg-servers
+ * with fresh keys registered there.  0, or -1 (whatever started is left for
+ * sw_test_relay_stop).
+ */
+struct event_base;
+int sw_test_relay_start(struct event_base **base, struct sw_test_proc *disc,
+    struct sw_test_proc *srv, int n);
+/* Kill the servers and discovery, free the base. */
+void sw_test_relay_stop(struct event_base *base, struct sw_test_proc *disc,
+    struct sw_test_proc *srv, int n);
+
 #endif
