@@ -1,7 +1,7 @@
 # bench/lib.sh: what the benchmarks share, sourced by them (set -eu first).
 # Gives: $B $DUR $CONC $THREADS, a private $tmp removed at exit with every pid
 # added to $pids killed; port, wait_http, run_wrk; the references:
-# bench_nginx (sets NGX_RPS NGX_P99), bench_evhttp_fixed (sets EV_RPS
+# bench_nginx [FILE] (sets NGX_RPS NGX_P99), bench_evhttp_fixed (sets EV_RPS
 # EV_P99), start_redis (sets RP); and summary/pct for the closing table.
 #
 # The summary table (bench/run.sh prints it at the end of make bench): each
@@ -53,7 +53,14 @@ run_wrk() {
 }
 
 # nginx returning a fixed 200: the reference every service is measured against.
+# With a file argument (under $tmp), nginx serves that file instead (sendfile),
+# as the reference for an answer of that size.
 bench_nginx() {
+	if [ -n "${1:-}" ]; then
+		loc="root $tmp; location / { default_type application/json; try_files /$1 =404; }"
+	else
+		loc="location / { default_type application/json; return 200 '{\"ok\":true}'; }"
+	fi
 	NP=$(port)
 	mkdir -p "$tmp/nginx"
 	cat >"$tmp/nginx/nginx.conf" <<NGX
@@ -64,6 +71,7 @@ error_log $tmp/nginx/error.log;
 events { worker_connections 1024; }
 http {
 	access_log off;
+	sendfile on;
 	client_body_temp_path $tmp/nginx;
 	proxy_temp_path $tmp/nginx;
 	fastcgi_temp_path $tmp/nginx;
@@ -71,7 +79,7 @@ http {
 	scgi_temp_path $tmp/nginx;
 	server {
 		listen 127.0.0.1:$NP;
-		location / { default_type application/json; return 200 '{"ok":true}'; }
+		$loc
 	}
 }
 NGX

@@ -41,33 +41,7 @@ size=$(wc -c <"$tmp/body.json")
 chmod 755 "$tmp"; chmod 644 "$tmp/body.json"
 
 # nginx serving the same bytes from a file (sendfile): the reference.
-NP=$(port)
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	sendfile on;
-	client_body_temp_path $tmp/nginx;
-	proxy_temp_path $tmp/nginx;
-	fastcgi_temp_path $tmp/nginx;
-	uwsgi_temp_path $tmp/nginx;
-	scgi_temp_path $tmp/nginx;
-	server {
-		listen 127.0.0.1:$NP;
-		root $tmp;
-		location / { default_type application/json; try_files /body.json =404; }
-	}
-}
-NGX
-nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" &
-pids="$pids $!"
-wait_http "http://127.0.0.1:$NP/"
-set -- $(run_wrk "http://127.0.0.1:$NP/"); NGX_RPS=$1; NGX_P99=$2
+bench_nginx body.json
 set -- $(run_wrk "http://127.0.0.1:$VP/api/transports"); TV_RPS=$1; TV_P99=$2
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$tvpid/status")
 printf "%-44s %d bytes, %d visors, %d transports\n" "tpviz /api/transports body" "$size" "$NV" "$NT"
