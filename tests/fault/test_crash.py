@@ -96,8 +96,21 @@ def sd_check(base, addr):
     return request("GET", base + "/api/services/" + addr + "?type=vpn", timeout=5).status == 200
 
 
+def ar_write(base, i):
+    k = Key()
+    r = auth_request(base, "POST", "/bind/stcpr", k, {"port": 1024 + i % 60000,
+                                                       "local_addresses": []})
+    return r.status, k
+
+
+def ar_check(base, k):
+    # A binding is read back by anyone with httpauth; a fresh asker each time.
+    return auth_request(base, "GET", "/resolve/stcpr/" + k.pk, Key()).status == 200
+
+
 SERVICES = [
     ("dmsg-discovery", dd_write, dd_check, []),
+    ("address-resolver", ar_write, ar_check, ["--entry-timeout-s", "600"]),
     ("transport-discovery", td_write, td_check, ["--entry-timeout-s", "600"]),
     ("service-discovery", sd_write, sd_check, []),
 ]
