@@ -30,9 +30,8 @@ body_done(const void *data, size_t len, void *arg)
 }
 
 static void
-send_view(struct tpviz *t, struct sw_http_req *req, enum tpviz_view_id id)
+send_body(struct sw_http_req *req, struct tpviz_body *body)
 {
-	struct tpviz_body *body = t->views[id].body;
 	struct evbuffer *b;
 
 	if (body == NULL) {
@@ -53,9 +52,24 @@ send_view(struct tpviz *t, struct sw_http_req *req, enum tpviz_view_id id)
 }
 
 static void
+send_view(struct tpviz *t, struct sw_http_req *req, enum tpviz_view_id id)
+{
+	send_body(req, t->views[id].body);
+}
+
+static void
 get_transports(struct sw_http_req *req, void *arg)
 {
 	send_view(arg, req, TV_TRANSPORTS);
+}
+
+/* The transports view for the page: visors once, transports as indexes (feeds.c). */
+static void
+get_graph(struct sw_http_req *req, void *arg)
+{
+	struct tpviz *t = arg;
+
+	send_body(req, t->views[TV_TRANSPORTS].graph);
 }
 
 static void
@@ -175,6 +189,7 @@ tpviz_api_routes(struct tpviz *t)
 	static const struct sw_http_route_def routes[] = {
 		{"GET", "/", get_page},
 		{"GET", "/api/transports", get_transports},
+		{"GET", "/api/graph", get_graph},
 		{"GET", "/api/services", get_services},
 		{"GET", "/api/dmsg/servers/clients", get_clients},
 		{"GET", "/api/events", get_events},

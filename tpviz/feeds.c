@@ -10,6 +10,13 @@
  * single HTTP twin, so that view's fallback asks all_servers and then each
  * server's clients.  A change replaces the view's sorted items, renders
  * its answer once, and becomes one event on /api/events.
+ *
+ * The transports view renders a second, compact answer for the page
+ * (/api/graph): each visor's key once, each transport as two indexes into
+ * that list and one into the types.  The page's first render of a large
+ * network is mostly fetching and parsing: 50,000 transports are 12 MB as
+ * records and a quarter of that as a graph, which the page also turns into
+ * drawing coordinates without a key lookup per edge (docs/tpviz.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +30,7 @@
 #include "cxo_sub.h"
 #include "http.h"
 #include "log.h"
+#include "tp_entry.h"
 #include "tpviz.h"
 
 #define KEEPALIVE_MS   30000 /* a full query at least this often keeps the subscription */
@@ -41,6 +49,7 @@ tpviz_items_free(struct tpviz_item *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(items[i].key);
 		free(items[i].json);
+		free(items[i].tp);
 	}
 	free(items);
 }
@@ -77,12 +86,113 @@ diff(const struct tpviz_item *a, size_t na, const struct tpviz_item *b, size_t n
 
 static const char *const svc_types[] = {"visor", "vpn", "skysocks"};
 
+static int
+pk_ptr_cmp(const void *a, const void *b)
+{
+	return memcmp(*(const uint8_t *const *)a, *(const uint8_t *const *)b, SW_PK_LEN);
+}
+
+/* The index of pk in the sorted, distinct list (it is there: the list was made of them). */
+static size_t
+pk_index(const uint8_t *const *list, size_t n, const uint8_t *pk)
+{
+	const uint8_t *const *p = bsearch(&pk, list, n, sizeof(*list), pk_ptr_cmp);
+
+	return p != NULL ? (size_t)(p - list) : 0;
+}
+
+/*
+ * {"source","seq","updated","count","visors":[pk…],"types":[…],"edges":[a0,b0,a1,b1…],
+ *  "type":[i…],"t_id":[…]}: transports in /api/transports's order, edges and
+ * type as indexes into visors (sorted, distinct) and types.
+ */
+static struct evbuffer *
+render_graph(const struct tpviz_view *v)
+{
+	static const char *const types[] = {"dmsg", "stcpr", "sudph"};
+	const size_t ntypes = sizeof(types) / sizeof(types[0]);
+	struct evbuffer *b = evbuffer_new();
+	const uint8_t **ends = malloc((2 * v->nitems + 1) * sizeof(*ends));
+	size_t n = 0, m = 0, k;
+	char hex[SW_PK_HEX];
+
+	if (b == NULL || ends == NULL)
+		goto fail;
+	for (size_t i = 0; i < v->nitems; i++)
+		if (v->items[i].tp != NULL) {
+			ends[n++] = v->items[i].tp->edges[0];
+			ends[n++] = v->items[i].tp->edges[1];
+		}
+	if (n > 1)
+		qsort(ends, n, sizeof(*ends), pk_ptr_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || memcmp(ends[m - 1], ends[i], SW_PK_LEN) != 0)
+			ends[m++] = ends[i];
+	evbuffer_add_printf(b, "{\"source\":\"%s\",\"seq\":%llu,\"updated\":%lld,\"count\":%zu,"
+	    "\"visors\":[", v->source != NULL ? v->source : "none", (unsigned long long)v->seq,
+	    v->updated_s, n / 2);
+	for (size_t i = 0; i < m; i++) {
+		sw_hex_encode(hex, ends[i], SW_PK_LEN);
+		evbuffer_add_printf(b, "%s\"%s\"", i ? "," : "", hex);
+	}
+	evbuffer_add_printf(b, "],\"types\":[");
+	for (size_t i = 0; i < ntypes; i++)
+		evbuffer_add_printf(b, "%s\"%s\"", i ? "," : "", types[i]);
+	evbuffer_add_printf(b, "],\"edges\":[");
+	k = 0;
+	for (size_t i = 0; i < v->nitems; i++) {
+		const struct tp_entry *e = v->items[i].tp;
+
+		if (e != NULL)
+			evbuffer_add_printf(b, "%s%zu,%zu", k++ ? "," : "", pk_index(ends, m, e->edges[0]),
+			    pk_index(ends, m, e->edges[1]));
+	}
+	evbuffer_add_printf(b, "],\"type\":[");
+	k = 0;
+	for (size_t i = 0; i < v->nitems; i++) {
+		size_t ty = 0;
+
+		if (v->items[i].tp == NULL)
+			continue;
+		while (ty < ntypes && strcmp(v->items[i].tp->type, types[ty]) != 0)
+			ty++;
+		evbuffer_add_printf(b, "%s%zu", k++ ? "," : "", ty);
+	}
+	evbuffer_add_printf(b, "],\"t_id\":[");
+	k = 0;
+	for (size_t i = 0; i < v->nitems; i++)
+		if (v->items[i].tp != NULL)
+			evbuffer_add_printf(b, "%s\"%s\"", k++ ? "," : "", v->items[i].key);
+	evbuffer_add(b, "]}", 2);
+	free(ends);
+	return b;
+fail:
+	if (b != NULL)
+		evbuffer_free(b);
+	free(ends);
+	return NULL;
+}
+
+/* The evbuffer's bytes as a shared body (refs 1); NULL out of memory. */
+static struct tpviz_body *
+body_from(struct evbuffer *b)
+{
+	size_t len = evbuffer_get_length(b);
+	struct tpviz_body *body = malloc(sizeof(*body) + len);
+
+	if (body == NULL)
+		return NULL;
+	evbuffer_remove(b, body->data, len);
+	body->len = len;
+	body->refs = 1;
+	return body;
+}
+
 static void
 render(struct tpviz *t, enum tpviz_view_id id)
 {
 	struct tpviz_view *v = &t->views[id];
 	struct evbuffer *b = evbuffer_new();
-	size_t len;
 	struct tpviz_body *body;
 
 	if (b == NULL)
@@ -128,15 +238,18 @@ render(struct tpviz *t, enum tpviz_view_id id)
 		}
 		evbuffer_add(b, "}}", 2);
 	}
-	len = evbuffer_get_length(b);
-	if ((body = malloc(sizeof(*body) + len)) != NULL) {
-		evbuffer_remove(b, body->data, len);
-		body->len = len;
-		body->refs = 1;
+	if ((body = body_from(b)) != NULL) {
 		tpviz_body_unref(v->body);
 		v->body = body;
 	}
 	evbuffer_free(b);
+	if (id == TV_TRANSPORTS && (b = render_graph(v)) != NULL) {
+		if ((body = body_from(b)) != NULL) {
+			tpviz_body_unref(v->graph);
+			v->graph = body;
+		}
+		evbuffer_free(b);
+	}
 }
 
 void
@@ -180,11 +293,12 @@ tpviz_view_set(struct tpviz *t, enum tpviz_view_id id, const char *source, uint6
 	tpviz_sse_send(t, ev);
 }
 
-/* Append one item; 0, or -1 out of memory. */
+/* Append one item (a transport's entry parsed too, for the graph); 0, or -1 out of memory. */
 static int
-push(struct tpviz_item **items, size_t *n, size_t *cap, const char *key, size_t klen,
-    const cJSON *rec)
+push(enum tpviz_view_id id, struct tpviz_item **items, size_t *n, size_t *cap, const char *key,
+    size_t klen, const cJSON *rec)
 {
+	char err[128];
 	struct tpviz_item *it;
 
 	if (*n == *cap) {
@@ -199,10 +313,17 @@ push(struct tpviz_item **items, size_t *n, size_t *cap, const char *key, size_t 
 	it = &(*items)[*n];
 	it->key = strndup(key, klen);
 	it->json = cJSON_PrintUnformatted(rec);
-	if (it->key == NULL || it->json == NULL) {
+	it->tp = id == TV_TRANSPORTS ? malloc(sizeof(*it->tp)) : NULL;
+	if (it->key == NULL || it->json == NULL || (id == TV_TRANSPORTS && it->tp == NULL)) {
 		free(it->key);
 		free(it->json);
+		free(it->tp);
 		return -1;
+	}
+	/* A record that is not a valid entry is listed but not drawn. */
+	if (it->tp != NULL && tp_entry_parse(rec, it->tp, err, sizeof(err)) != 0) {
+		free(it->tp);
+		it->tp = NULL;
 	}
 	(*n)++;
 	return 0;
@@ -271,7 +392,7 @@ on_answer(const struct cxo_answer *a, void *arg)
 
 			/* A publisher's bad leaf is its bug; the rest still count. */
 			if (o != NULL && path_key(id, a->leaves[i].path, key, sizeof(key)) == 0 &&
-			    push(&items, &n, &cap, key, strlen(key), o) == -1) {
+			    push(id, &items, &n, &cap, key, strlen(key), o) == -1) {
 				cJSON_Delete(o);
 				goto oom;
 			}
@@ -292,7 +413,7 @@ on_answer(const struct cxo_answer *a, void *arg)
 	}
 	for (const cJSON *o = a->json->child; o != NULL; o = o->next)
 		if (json_key(id, o, NULL, key, sizeof(key)) == 0 &&
-		    push(&items, &n, &cap, key, strlen(key), o) == -1)
+		    push(id, &items, &n, &cap, key, strlen(key), o) == -1)
 			goto oom;
 	tpviz_view_set(t, id, "http", 0, items, n);
 	return;
@@ -330,7 +451,7 @@ on_server_clients(const struct sw_http_resp *r, void *arg)
 	if (!t->stopping && r->status == 200 && cJSON_IsArray(r->json))
 		for (const cJSON *o = r->json->child; o != NULL; o = o->next)
 			if (json_key(TV_CLIENTS, o, c->server, key, sizeof(key)) == 0 &&
-			    push(&t->clients_acc, &t->nclients_acc, &t->clients_cap, key,
+			    push(TV_CLIENTS, &t->clients_acc, &t->nclients_acc, &t->clients_cap, key,
 			    strlen(key), o) == -1)
 				break;
 	free(c);

@@ -232,6 +232,7 @@ tpviz_destroy(void *priv)
 	for (int i = 0; i < TV_COUNT; i++) {
 		tpviz_items_free(t->views[i].items, t->views[i].nitems);
 		tpviz_body_unref(t->views[i].body);
+		tpviz_body_unref(t->views[i].graph);
 	}
 	for (size_t i = 0; i < t->nservers; i++)
 		free(t->servers[i]);

@@ -5,7 +5,8 @@
  * feeds.c follows the feeds through one CXO subscription manager (HTTP
  * fallback until the first snapshot, or while a publisher is unreachable)
  * and keeps, per view, the items and the answer already rendered, so a GET
- * is a memcpy and never a store or feed round trip.  api.c serves the
+ * is a memcpy and never a store or feed round trip (the transports view
+ * also keeps its compact form for the page, /api/graph).  api.c serves the
  * views, the page (page.c) and the event stream.  tpviz.c is the service.
  */
 #ifndef TPVIZ_H
@@ -40,9 +41,12 @@ enum tpviz_view_id {
 	TV_COUNT,
 };
 
+struct tp_entry;
+
 struct tpviz_item {
 	char *key;   /* t_id, pk, or "server/client" */
 	char *json;  /* the record, compact */
+	struct tp_entry *tp; /* transports: the entry parsed, for /api/graph (NULL if invalid) */
 };
 
 struct tpviz_view {
@@ -60,6 +64,7 @@ struct tpviz_view {
 	struct tpviz_item *items; /* sorted by key */
 	size_t nitems;
 	struct tpviz_body *body; /* the rendered answer (NULL before any) */
+	struct tpviz_body *graph; /* transports: the page's compact form (/api/graph) */
 };
 
 /*

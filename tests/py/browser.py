@@ -17,7 +17,7 @@ import urllib.request
 
 from swclient import free_port, wait_until
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1280,800"]
 

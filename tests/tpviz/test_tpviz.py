@@ -93,7 +93,19 @@ class TestTpviz(unittest.TestCase):
         v = self.view("/api/transports")
         http = request("GET", self.tpd_b.base + "/all-transports").json()
         return v is not None and v["source"] == source and \
-            by(v["transports"], "t_id") == by(http, "t_id")
+            by(v["transports"], "t_id") == by(http, "t_id") and self.graph_is(v)
+
+    def graph_is(self, v):
+        """/api/graph (the page's form) says what /api/transports v says."""
+        g = self.view("/api/graph")
+        if g is None or (g["source"], g["seq"], g["count"]) != (v["source"], v["seq"],
+                                                                   v["count"]):
+            return False
+        self.assertEqual(g["visors"], sorted(set(g["visors"])))
+        self.assertEqual(len(g["edges"]), 2 * g["count"])
+        drawn = [(t, sorted([g["visors"][g["edges"][2 * i]], g["visors"][g["edges"][2 * i + 1]]]),
+                  g["types"][g["type"][i]]) for i, t in enumerate(g["t_id"])]
+        return drawn == [(t["t_id"], sorted(t["edges"]), t["type"]) for t in v["transports"]]
 
     def same_services(self):
         v = self.view("/api/services?type=vpn")
