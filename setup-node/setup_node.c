@@ -17,6 +17,7 @@
 #include "dmsg_client.h"
 #include "frpc.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "setup_node.h"
@@ -133,6 +134,10 @@ sn_start(void *priv)
 	if (sn->hs == NULL || sw_svc_http_attach(sn->svc, sn->hs) == -1 ||
 	    sw_http_server_listen(sn->hs, sn->health_listen) == -1)
 		return -1;
+	/* Its HTTP routes on dmsg port 80 too, like every service with a dmsg identity. */
+	if ((sn->http_dmsg = sw_http_dmsg_serve(sw_svc_base(sn->svc), sn->hs, sn->dmsg, 0,
+	    sn->name)) == NULL)
+		return -1;
 	{
 		char pk[SW_PK_HEX];
 
@@ -173,6 +178,7 @@ sn_destroy(void *priv)
 	frpc_server_free(sn->rpc);
 	sn_setup_stop_all(sn);
 	sw_http_client_free(sn->http); /* late lookups free their requests */
+	sw_http_dmsg_server_free(sn->http_dmsg); /* before the dmsg client */
 	dmsg_client_free(sn->dmsg);
 	sw_http_server_free(sn->hs);
 	sodium_memzero(&sn->kp, sizeof(sn->kp));

@@ -34,6 +34,7 @@ struct frpc_req;
 struct frpc_server;
 struct dmsg_client;
 struct sw_http_client;
+struct sw_http_dmsg_server;
 struct sw_http_server;
 struct sw_metric;
 struct tp_check;
@@ -51,6 +52,7 @@ struct sn {
 	struct frpc_server *rpc;
 	struct sw_http_client *http;
 	struct sw_http_server *hs;
+	struct sw_http_dmsg_server *http_dmsg; /* hs on dmsg port 80 */
 	struct sn_req *reqs;          /* in flight */
 	struct tp_check *lookups;     /* waiting for a slot, oldest first */
 	struct tp_check **lookups_tail;

@@ -11,6 +11,7 @@
 
 #include "dmsg_client.h"
 #include "http.h"
+#include "http_dmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "str.h"
@@ -85,6 +86,10 @@ ts_start(void *priv)
 	if (ts->http == NULL || ts_api_routes(ts) == -1 ||
 	    sw_http_server_listen(ts->http, ts->listen) == -1)
 		return -1;
+	/* The same API on dmsg port 80, on the client it dials visors with. */
+	if ((ts->http_dmsg = sw_http_dmsg_serve(sw_svc_base(ts->svc), ts->http, ts->dmsg, 0,
+	    ts->name)) == NULL)
+		return -1;
 	sw_hex_encode(pk, ts->kp.pk, SW_PK_LEN);
 	sw_log_info(ts->name, "listening", "addr=%s pk=%s trusted=%zu", ts->listen, pk,
 	    ts->ntrusted);
@@ -117,6 +122,7 @@ ts_destroy(void *priv)
 {
 	struct ts *ts = priv;
 
+	sw_http_dmsg_server_free(ts->http_dmsg); /* before the dmsg client */
 	sw_http_server_free(ts->http);
 	dmsg_client_free(ts->dmsg);
 	sodium_memzero(&ts->kp, sizeof(ts->kp));

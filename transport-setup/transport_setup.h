@@ -20,6 +20,7 @@
 #define TS_DEADLINE_MS 15000 /* per HTTP request, visor call included */
 #define TS_MAX_TRUSTED 64
 
+struct sw_http_dmsg_server;
 struct sw_http_server;
 struct sw_metric;
 struct dmsg_client;
@@ -35,6 +36,7 @@ struct ts {
 	uint8_t trusted[TS_MAX_TRUSTED][SW_PK_LEN];
 	struct sw_http_server *http;
 	struct dmsg_client *dmsg;
+	struct sw_http_dmsg_server *http_dmsg; /* the HTTP API on dmsg port 80 */
 	struct sw_metric *m_calls;
 };
 

@@ -18,7 +18,6 @@ deployment's HTTP APIs over dmsg port 80, and fall back to TCP.
 """
 import json
 import os
-import select
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "py"))
 from swclient import Key, auth_request, metric, request, wait_until  # noqa: E402
+import dmsghttp  # noqa: E402
+from dmsghttp import raw_request  # noqa: E402
 
 CONFIG = os.environ.get("E2E_CONFIG", "compose/deployment.json")
 DD = os.environ.get("E2E_DD", "http://127.0.0.1:9090")
@@ -60,46 +61,7 @@ V1 = "http://" + visors[0]["api_listen"]
 
 
 def over_dmsg(pk, raw, timeout=15):
-    """One HTTP exchange over a dmsg stream to (pk, 80): the status and body.
-    stdin stays open until the answer is in (a half-close would be a client
-    leaving)."""
-    p = subprocess.Popen([os.path.join(BIN, "dmsg-cat"), "-d", DD, pk, "80"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL)
-    p.stdin.write(raw)
-    p.stdin.flush()
-    buf, end = b"", time.time() + timeout
-    try:
-        while time.time() < end:
-            r, _, _ = select.select([p.stdout], [], [], 0.2)
-            if r:
-                chunk = os.read(p.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                buf += chunk
-            head, sep, body = buf.partition(b"\r\n\r\n")
-            if sep:
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    k, _, v = line.partition(b":")
-                    if k.strip().lower() == b"content-length":
-                        length = int(v)
-                if len(body) >= length:
-                    return int(head.split(b" ")[1]), body[:length]
-    finally:
-        p.kill()
-        p.wait()
-    return 0, b""
-
-
-def raw_request(method, path, body=b"", headers=None):
-    lines = ["%s %s HTTP/1.1" % (method, path), "Host: dmsg", "Connection: close",
-             "Content-Length: %d" % len(body)]
-    if body:
-        lines.append("Content-Type: application/json")
-    for k, v in (headers or {}).items():
-        lines.append("%s: %s" % (k, v))
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return dmsghttp.over_dmsg(BIN, DD, pk, raw, timeout)
 
 
 # ---- the same answers, the same limits ----

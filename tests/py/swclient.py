@@ -218,3 +218,25 @@ class Daemon:
             self.log.close()
             return rc
         return None
+
+
+class DmsgServer:
+    """A dmsg-server from build/bin registered at the dmsg-discovery dd_base
+    (started once discovery lists it); stopped with SIGTERM."""
+
+    def __init__(self, dd_base, log_name="dmsg-server.log"):
+        bindir = os.path.join(os.environ.get("SW_BUILD", "build"), "bin")
+        port, hport = free_port(), free_port()
+        self.log = open(os.path.join(os.environ.get("SW_TMP", "/tmp"), log_name), "ab")
+        self.proc = subprocess.Popen([os.path.join(bindir, "dmsg-server"), "--listen",
+                                      "127.0.0.1:%d" % port, "--health-listen",
+                                      "127.0.0.1:%d" % hport, "--discovery", dd_base],
+                                     stderr=self.log)
+        assert wait_until(lambda: request("GET", dd_base + "/dmsg-discovery/available_servers")
+                          .json() != [], 10), "dmsg-server did not register"
+
+    def stop(self):
+        self.proc.terminate()
+        rc = self.proc.wait(15)
+        self.log.close()
+        return rc

@@ -17,6 +17,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "py"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "visor"))
 from swclient import Daemon, Key, auth_request, metric, request, wait_until  # noqa: E402
+from dmsghttp import over_dmsg, raw_request  # noqa: E402
 import test_transports as tt  # noqa: E402
 
 
@@ -142,6 +143,21 @@ class TestTransportSetup(unittest.TestCase):
         self.assertEqual(r.status, 400)
         self.assertEqual(request("GET", self.ts.base + "/health").status, 200)
         self.assertGreaterEqual(metric(self.ts.base, "transport_setup_visor_calls_total"), 0)
+
+
+    def test_5_the_api_on_dmsg_port_80(self):
+        # The same server as on TCP: /health, and httpauth (unsigned: 401).
+        def dmsg(method, path, body=b""):
+            return over_dmsg(tt.BIN, self.env.dd.base, self.ts_key.pk,
+                             raw_request(method, path, body))
+        got = []
+        self.assertTrue(wait_until(lambda: got.append(dmsg("GET", "/health")) or
+                                   got[-1][0] == 200, 15), got[-1:])
+        self.assertEqual(tt.json.loads(got[-1][1])["checks"],
+                         request("GET", self.ts.base + "/health").json()["checks"])
+        status, _ = dmsg("POST", "/add", tt.json.dumps({"from": self.a.pk, "to": self.b.pk,
+                                                        "type": "dmsg"}).encode())
+        self.assertEqual(status, 401)
 
 
 if __name__ == "__main__":
