@@ -287,6 +287,7 @@ struct map {
 	size_t ntcp;
 	uint8_t pk[SW_PK_LEN];
 	long long failed_until_ms;
+	long long unlisted_ms;    /* the last "not on dmsg yet" memory; 0 after a stream */
 };
 
 struct sw_http_dmsg_try {
@@ -380,26 +381,63 @@ try_splice(struct sw_http_dmsg_try *t)
 	try_finish(t, 1);
 }
 
+/*
+ * The dial failed because the service is not on dmsg (yet): discovery has
+ * no entry for its PK, or one without a server.  That is what a service
+ * whose dmsg side starts a moment after its callers looks like, so it is
+ * not punished like a dial that failed on the way (the error texts are
+ * dmsg_dial.c's; test_http_dmsg's test_registers_late fails if they change).
+ */
+static int
+dial_unlisted(int reject, const char *err)
+{
+	return reject == -1 && err != NULL &&
+	    (strcmp(err, "no entry for the peer in discovery") == 0 ||
+	    strcmp(err, "the peer has no dmsg server") == 0);
+}
+
+/*
+ * Remember a failed dial: TCP for 60 s; when the service is only not
+ * listed yet, for 1 s, doubling with each such failure up to the 60 s (one
+ * discovery lookup per period: a PK that never registers costs what it did).
+ * Tries that were in flight together count once.
+ */
+static void
+remember_failure(struct sw_http_dmsg *d, struct map *m, int reject, const char *err)
+{
+	long long now = sw_mono_ms(), ms = SW_HTTP_DMSG_FAIL_S * 1000LL;
+	char pk[SW_PK_HEX];
+
+	if (dial_unlisted(reject, err)) {
+		if (m->failed_until_ms > now)
+			return;
+		ms = m->unlisted_ms == 0 ? SW_HTTP_DMSG_UNLISTED_MS : 2 * m->unlisted_ms;
+		if (ms > SW_HTTP_DMSG_FAIL_S * 1000LL)
+			ms = SW_HTTP_DMSG_FAIL_S * 1000LL;
+		m->unlisted_ms = ms;
+	}
+	m->failed_until_ms = now + ms;
+	sw_hex_encode(pk, m->pk, SW_PK_LEN);
+	sw_log_info(d->svc, "no dmsg stream to the service, TCP for a while",
+	    "authority=%s pk=%s ms=%lld reject=%d error=%s", m->authority, pk, ms, reject,
+	    sw_log_q((char[96]){0}, 96, err != NULL ? err : ""));
+}
+
 static void
 try_dialed(struct dmsg_stream *st, int reject, const char *err, void *arg)
 {
 	struct sw_http_dmsg_try *t = arg;
-	char pk[SW_PK_HEX];
 
 	t->dialing = NULL;
 	if (st == NULL || t->d == NULL || (t->dm = cxo_dmsg_wrap(t->d->cd, st)) == NULL) {
 		if (st != NULL)
 			dmsg_stream_free(st);
-		if (t->d != NULL) {
-			sw_hex_encode(pk, t->m->pk, SW_PK_LEN);
-			sw_log_info(t->d->svc, "no dmsg stream to the service, TCP for 60 s",
-			    "authority=%s pk=%s reject=%d error=%s", t->m->authority, pk, reject,
-			    sw_log_q((char[96]){0}, 96, err != NULL ? err : ""));
-			t->m->failed_until_ms = sw_mono_ms() + SW_HTTP_DMSG_FAIL_S * 1000LL;
-		}
+		if (t->d != NULL)
+			remember_failure(t->d, t->m, reject, err);
 		try_finish(t, 0);
 		return;
 	}
+	t->m->unlisted_ms = 0;
 	try_splice(t);
 }
 
@@ -562,6 +600,22 @@ sw_http_dmsg_tcp_path(struct sw_http_dmsg *d, const char *url)
 	}
 	evhttp_uri_free(u);
 	return ret;
+}
+
+long long
+sw_http_dmsg_tcp_left_ms(const struct sw_http_dmsg *d, const char *url)
+{
+	char a[128];
+	long long left;
+
+	if (d == NULL || url == NULL || url_authority(url, a, sizeof(a)) == -1)
+		return 0;
+	for (size_t i = 0; i < d->nmaps; i++)
+		if (strcmp(d->maps[i].authority, a) == 0) {
+			left = d->maps[i].failed_until_ms - sw_mono_ms();
+			return left > 0 ? left : 0;
+		}
+	return 0;
 }
 
 static int

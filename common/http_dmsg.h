@@ -29,6 +29,7 @@ struct sw_metrics;
 #define SW_HTTP_DMSG_PORT       80
 #define SW_HTTP_DMSG_DIAL_MS    2000   /* no stream by then: TCP */
 #define SW_HTTP_DMSG_FAIL_S     60     /* a failed dial sends that PK's requests to TCP this long */
+#define SW_HTTP_DMSG_UNLISTED_MS 1000  /* ... unless the PK is not on dmsg yet: this, doubling */
 #define SW_HTTP_DMSG_MAX_CONNS  1024   /* dmsg streams served at once, per server */
 #define SW_HTTP_DMSG_HIGH       (256u * 1024) /* bytes queued one way before reading pauses */
 
@@ -71,6 +72,14 @@ int sw_http_dmsg_map(struct sw_http_dmsg *d, const char *url, const uint8_t pk[S
  * caller's IP).  Map the authority first.  -1 on a bad URL or full table.
  */
 int sw_http_dmsg_tcp_path(struct sw_http_dmsg *d, const char *url);
+/*
+ * How long url's authority still goes to TCP because of a failure
+ * remembered (ms; 0: dmsg is tried).  A dial that found no entry for the
+ * PK (the service not on dmsg yet) is remembered SW_HTTP_DMSG_UNLISTED_MS,
+ * doubling with each one up to SW_HTTP_DMSG_FAIL_S (a stream resets it);
+ * any other failure SW_HTTP_DMSG_FAIL_S.
+ */
+long long sw_http_dmsg_tcp_left_ms(const struct sw_http_dmsg *d, const char *url);
 /* Requests that ended (answer or not) per carrier, since start. */
 unsigned long sw_http_dmsg_count(const struct sw_http_dmsg *d, int dmsg);
 

@@ -8,7 +8,9 @@
  * counts requests by carrier; a 64 KiB+ body over dmsg gets 413; httpauth
  * accepts and refuses the same nonces whichever carrier brings them; a PK
  * with no dmsg side falls back to TCP within the 2 s dial limit and the
- * failure is remembered; a TCP-only path stays on TCP; and a mapping of
+ * failure is remembered (60 s; a moment only while the PK is not on dmsg
+ * at all, so a service that registers late is reached over dmsg soon
+ * after); a TCP-only path stays on TCP; and a mapping of
  * dmsg-discovery itself does not make the dmsg client's own discovery
  * requests go through the carrier (they would recurse).
  */
@@ -104,7 +106,6 @@ client_new(struct sw_keypair *kp)
 	o.discovery = disc.url;
 	o.backoff_min_ms = 100;
 	o.backoff_max_ms = 1000;
-	sw_keypair_generate(kp);
 	c = dmsg_client_new(base, kp, &o, "test");
 	if (c == NULL || dmsg_client_start(c) == -1)
 		return NULL;
@@ -128,6 +129,8 @@ group_setup(void **state)
 	sw_keypair_generate(&relay.kp);
 	if (sw_test_dmsg_server_start(&relay, disc.url) == -1)
 		return -1;
+	sw_keypair_generate(&svc_kp);
+	sw_keypair_generate(&cli_kp);
 	if ((svc_dc = client_new(&svc_kp)) == NULL || (cli_dc = client_new(&cli_kp)) == NULL)
 		return -1;
 	svc_metrics = sw_metrics_new("svc");
@@ -343,7 +346,7 @@ test_httpauth_both_carriers(void **state)
 	assert_int_equal(a.status, 200);
 }
 
-/* A PK nobody serves: TCP within the dial limit, then TCP at once for 60 s. */
+/* A PK nobody serves: TCP within the dial limit, then TCP at once for a while. */
 static void
 test_fallback(void **state)
 {
@@ -362,6 +365,9 @@ test_fallback(void **state)
 	assert_true(sw_mono_ms() - t0 < SW_HTTP_DMSG_DIAL_MS + 1000);
 	assert_int_equal(sw_http_dmsg_count(carrier, 0), c0 + 1);
 	assert_int_equal(sw_http_dmsg_count(carrier, 1), d0);
+	/* Not on dmsg at all (no entry): remembered, for a moment. */
+	assert_true(sw_http_dmsg_tcp_left_ms(carrier, svc_url) > 0);
+	assert_true(sw_http_dmsg_tcp_left_ms(carrier, svc_url) <= SW_HTTP_DMSG_UNLISTED_MS);
 	/* Remembered: the next one goes to TCP without dialling. */
 	t0 = sw_mono_ms();
 	request("GET", "/echo/y", NULL, 0, NULL, &a);
@@ -390,8 +396,59 @@ test_dmsg_side_stopped(void **state)
 	assert_int_equal(a.status, 200);
 	assert_string_equal(last_carrier, "tcp");
 	assert_true(sw_mono_ms() - t0 < SW_HTTP_DMSG_DIAL_MS + 1000);
+	/* Listed but not answering: a real failure, remembered the full 60 s. */
+	assert_true(sw_http_dmsg_tcp_left_ms(carrier, svc_url) >
+	    (SW_HTTP_DMSG_FAIL_S - 10) * 1000LL);
 	hds = sw_http_dmsg_serve(base, srv, svc_dc, 0, "svc");
 	assert_non_null(hds);
+}
+
+static int
+registered(void *arg)
+{
+	return dmsg_client_registered(arg);
+}
+
+/*
+ * A service whose dmsg side registers after the first request (a fresh
+ * deployment): that request goes to TCP and the PK, not on dmsg yet, is
+ * remembered a moment only, so the next ones find it over dmsg once it is
+ * there, long before the 60 s a failed dial is remembered.
+ */
+static void
+test_registers_late(void **state)
+{
+	struct sw_keypair late_kp;
+	struct dmsg_client *late;
+	struct sw_http_dmsg_server *late_hds;
+	struct answer a;
+	long long t0;
+
+	(void)state;
+	sw_keypair_generate(&late_kp);
+	map_service(late_kp.pk);
+	request("GET", "/echo/early", NULL, 0, NULL, &a);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(last_carrier, "tcp");
+	assert_true(sw_http_dmsg_tcp_left_ms(carrier, svc_url) <= SW_HTTP_DMSG_UNLISTED_MS);
+	/* Now its dmsg side comes up (the same HTTP server, a key of its own). */
+	late = client_new(&late_kp);
+	assert_non_null(late);
+	late_hds = sw_http_dmsg_serve(base, srv, late, 0, "late");
+	assert_non_null(late_hds);
+	assert_int_equal(sw_test_run_until_fn(base, registered, late, WAIT_MS), 0);
+	/* The memory is time: requests, a tenth of a second apart, until one goes over dmsg. */
+	t0 = sw_mono_ms();
+	do {
+		sw_test_run_for(base, 100);
+		request("GET", "/echo/late", NULL, 0, NULL, &a);
+		assert_int_equal(a.status, 200);
+	} while (strcmp(last_carrier, "dmsg") != 0 &&
+	    sw_mono_ms() - t0 < (SW_HTTP_DMSG_FAIL_S / 2) * 1000LL);
+	assert_string_equal(last_carrier, "dmsg");
+	assert_int_equal(sw_http_dmsg_tcp_left_ms(carrier, svc_url), 0);
+	sw_http_dmsg_server_free(late_hds);
+	dmsg_client_free(late);
 }
 
 static void
@@ -451,6 +508,7 @@ main(void)
 		cmocka_unit_test(test_httpauth_both_carriers),
 		cmocka_unit_test(test_fallback),
 		cmocka_unit_test(test_dmsg_side_stopped),
+		cmocka_unit_test(test_registers_late),
 		cmocka_unit_test(test_tcp_path),
 		cmocka_unit_test(test_no_recursion),
 	};
