@@ -114,7 +114,7 @@ render_graph(const struct tpviz_view *v)
 	struct evbuffer *b = evbuffer_new();
 	const uint8_t **ends = malloc((2 * v->nitems + 1) * sizeof(*ends));
 	size_t n = 0, m = 0, k;
-	char hex[SW_PK_HEX];
+	char hex[SW_PK_HEX], tid[TP_ID_TEXT];
 
 	if (b == NULL || ends == NULL)
 		goto fail;
@@ -158,11 +158,14 @@ render_graph(const struct tpviz_view *v)
 			ty++;
 		evbuffer_add_printf(b, "%s%zu", k++ ? "," : "", ty);
 	}
+	/* The entry's own t_id (the key is the publisher's path, not checked as text). */
 	evbuffer_add_printf(b, "],\"t_id\":[");
 	k = 0;
 	for (size_t i = 0; i < v->nitems; i++)
-		if (v->items[i].tp != NULL)
-			evbuffer_add_printf(b, "%s\"%s\"", k++ ? "," : "", v->items[i].key);
+		if (v->items[i].tp != NULL) {
+			tp_id_format(tid, v->items[i].tp->t_id);
+			evbuffer_add_printf(b, "%s\"%s\"", k++ ? "," : "", tid);
+		}
 	evbuffer_add(b, "]}", 2);
 	free(ends);
 	return b;
@@ -339,9 +342,18 @@ path_key(enum tpviz_view_id id, const char *path, char *out, size_t size)
 		return -1;
 	if (id != TV_CLIENTS)
 		return snprintf(out, size, "%s", last + 1) < (int)size ? 0 : -1;
-	/* clients-by-server/<server>/<cc>/<client> */
-	if (strncmp(path, "clients-by-server/", 18) != 0 || strlen(path) < 18 + SW_PK_HEX - 1)
+	/* clients-by-server/<server>/<cc>/<client>; the server is printed as a JSON key: hex only. */
+	if (strncmp(path, "clients-by-server/", 18) != 0 || strlen(path) < 18 + SW_PK_HEX - 1 ||
+	    path[18 + SW_PK_HEX - 1] != '/')
 		return -1;
+	{
+		char hex[SW_PK_HEX];
+		uint8_t pk[SW_PK_LEN];
+
+		snprintf(hex, sizeof(hex), "%.*s", SW_PK_HEX - 1, path + 18);
+		if (sw_pk_parse(pk, hex) == -1)
+			return -1;
+	}
 	return snprintf(out, size, "%.*s/%s", SW_PK_HEX - 1, path + 18, last + 1) < (int)size ?
 	    0 : -1;
 }
