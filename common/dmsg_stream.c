@@ -255,6 +255,12 @@ dmsg_stream_dial_fail(struct dmsg_stream *st, int code, const char *err)
 
 	st->dial_cb = NULL;
 	dmsg_stream_abort(st);
+	if (cb != NULL && st->app_owned && st->env->redial != NULL) {
+		st->dial_cb = cb;
+		if (st->env->redial(st, code) == 0)
+			return;
+		st->dial_cb = NULL;
+	}
 	if (st->env->forget != NULL)
 		st->env->forget(st);
 	if (!st->app_owned)

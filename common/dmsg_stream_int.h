@@ -51,6 +51,12 @@ struct dmsg_stream_env {
 	/* st is about to be freed (last reference dropped) */
 	void (*gone)(struct dmsg_stream *st);
 	/*
+	 * st's dial failed with code (a REJECT code or -1), st is off its link:
+	 * 0 when the owner tries again (same callback, same deadline), -1 to let
+	 * the failure through.  May be NULL.
+	 */
+	int (*redial)(struct dmsg_stream *st, int code);
+	/*
 	 * One frame's worth of scratch each way, so that no DATA frame
 	 * allocates: rx holds what a read callback is looking at while it
 	 * writes (tx), possibly on another stream.
@@ -121,6 +127,9 @@ struct dmsg_stream {
 	TAILQ_ENTRY(dmsg_stream) owner_entry;  /* client's dial list / listener backlog */
 	TAILQ_ENTRY(dmsg_stream) all_entry;    /* every stream of the client */
 	int dial_phase;             /* dmsg_client.c's dial progress */
+	int dial_cached;            /* the dial's servers came from the peer cache */
+	int redialled;              /* it was looked up again after that went astray */
+	TAILQ_ENTRY(dmsg_stream) cached_entry; /* client's queue of DIAL_CACHED dials */
 	uint8_t via[SW_PK_LEN];     /* the server a dial goes through */
 };
 
