@@ -292,13 +292,33 @@ dmsg_stream_dial_done(struct dmsg_stream *st)
 
 /* ---------- handshake ---------- */
 
+/* pk's X25519 form, through env's cache. 0, or -1 (not a valid key). */
+static int
+remote_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN], uint8_t out[32])
+{
+	size_t n = sizeof(env->xcache) / sizeof(env->xcache[0]);
+	/* a PK is a point encoding: its last bytes are as good as a hash */
+	size_t i = (size_t)(pk[SW_PK_LEN - 2] | (unsigned)pk[SW_PK_LEN - 3] << 8) % n;
+
+	if (env->xcache[i].used && memcmp(env->xcache[i].pk, pk, SW_PK_LEN) == 0) {
+		memcpy(out, env->xcache[i].x, 32);
+		return 0;
+	}
+	if (sw_pk_to_x25519(out, pk) == -1)
+		return -1;
+	memcpy(env->xcache[i].pk, pk, SW_PK_LEN);
+	memcpy(env->xcache[i].x, out, 32);
+	env->xcache[i].used = 1;
+	return 0;
+}
+
 static int
 kk_init(struct dmsg_stream *st, int initiator)
 {
 	struct noise_hs_params p;
 	uint8_t rs[32];
 
-	if (sw_pk_to_x25519(rs, st->remote_pk) == -1)
+	if (remote_x25519(st->env, st->remote_pk, rs) == -1)
 		return -1;
 	memset(&p, 0, sizeof(p));
 	p.pattern = NOISE_KK;

@@ -46,6 +46,17 @@ struct dmsg_stream_env {
 	const char *svc;
 	int idle_ms;
 	uint8_t xsk[32];            /* our X25519 secret, for KK */
+	/*
+	 * Peers' X25519 keys by Ed25519 PK (direct-mapped): the conversion
+	 * costs about 100 us (libsodium checks the point's subgroup), more
+	 * than any other step of a stream's KK, and a process talks to the
+	 * same few peers over and over.  A collision only costs a miss.
+	 */
+	struct {
+		uint8_t pk[SW_PK_LEN];
+		uint8_t x[32];
+		int used;
+	} xcache[64];
 	/* the owner stops tracking st (freed by the app, or its dial failed) */
 	void (*forget)(struct dmsg_stream *st);
 	/* st is about to be freed (last reference dropped) */
