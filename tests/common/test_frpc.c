@@ -327,6 +327,98 @@ test_calls(void **state)
 	peers_stop();
 }
 
+static int
+conns_n(void *arg)
+{
+	const struct frpc_server *s = arg;
+
+	return frpc_server_conns(s) == 1;
+}
+
+static int
+conns_0(void *arg)
+{
+	return frpc_server_conns(arg) == 0;
+}
+
+static int
+ahead_open(void *arg)
+{
+	return frpc_call_ahead_state(arg) == 1;
+}
+
+static int
+ahead_gone(void *arg)
+{
+	return frpc_call_ahead_state(arg) == -1;
+}
+
+/*
+ * A call in two steps (frpc_call_open, then frpc_call_ask): the stream
+ * opened ahead carries nothing until the ask; asked while still dialling
+ * or once open, it is answered as frpc_call is; a stream that could not be
+ * opened ahead (nobody listened yet) is dialled again by the ask; one
+ * cancelled before the ask calls nothing back and leaves no stream.
+ */
+static void
+test_open_ahead(void **state)
+{
+	struct frpc_server *s;
+	struct frpc_call *c;
+	struct outcome o;
+	cJSON *p = cJSON_Parse("{\"x\":1}");
+
+	(void)state;
+	peers_start();
+	s = frpc_server_new(base, cs[0], RPC_PORT, allow_peer1, handler, NULL, "test");
+	assert_non_null(s);
+	/* asked at once, while the dial is under way */
+	memset(&o, 0, sizeof(o));
+	c = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_non_null(c);
+	assert_int_equal(frpc_call_ask(c, "echo", p, 5000, on_done, &o), 0);
+	assert_int_equal(frpc_call_ask(c, "echo", p, 5000, on_done, &o), -1); /* once */
+	assert_int_equal(sw_test_run_until(base, &o.done, WAIT_MS), 0);
+	assert_int_equal(o.status, FRPC_OK);
+	assert_string_equal(o.text, "{\"x\":1}");
+	/* asked once the stream is open at the server, which has read nothing */
+	handled = 0;
+	assert_int_equal(sw_test_run_until_fn(base, conns_0, s, WAIT_MS), 0);
+	memset(&o, 0, sizeof(o));
+	c = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_non_null(c);
+	assert_int_equal(sw_test_run_until_fn(base, conns_n, s, WAIT_MS), 0);
+	assert_int_equal(handled, 0);
+	assert_int_equal(sw_test_run_until_fn(base, ahead_open, c, WAIT_MS), 0);
+	assert_int_equal(frpc_call_ask(c, "echo", p, 5000, on_done, &o), 0);
+	assert_false(o.done); /* never from inside the ask */
+	assert_int_equal(sw_test_run_until(base, &o.done, WAIT_MS), 0);
+	assert_int_equal(o.status, FRPC_OK);
+	assert_int_equal(handled, 1);
+	/* cancelled before the ask: the server's stream goes, unread */
+	assert_int_equal(sw_test_run_until_fn(base, conns_0, s, WAIT_MS), 0);
+	c = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_int_equal(sw_test_run_until_fn(base, conns_n, s, WAIT_MS), 0);
+	frpc_call_cancel(c);
+	assert_int_equal(sw_test_run_until_fn(base, conns_0, s, WAIT_MS), 0);
+	assert_int_equal(handled, 1);
+	frpc_server_free(s);
+	/* opened ahead while nobody listens (REJECT 2), asked once someone does */
+	c = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_non_null(c);
+	assert_int_equal(frpc_call_ahead_state(c), 0);
+	assert_int_equal(sw_test_run_until_fn(base, ahead_gone, c, WAIT_MS), 0);
+	s = frpc_server_new(base, cs[0], RPC_PORT, allow_peer1, handler, NULL, "test");
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(frpc_call_ask(c, "echo", p, 5000, on_done, &o), 0);
+	assert_int_equal(sw_test_run_until(base, &o.done, WAIT_MS), 0);
+	assert_int_equal(o.status, FRPC_OK);
+	assert_int_equal(handled, 2);
+	frpc_server_free(s);
+	cJSON_Delete(p);
+	peers_stop();
+}
+
 int
 main(void)
 {
@@ -336,6 +428,7 @@ main(void)
 	};
 	const struct CMUnitTest net[] = {
 		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_open_ahead),
 	};
 	int failed = cmocka_run_group_tests_name("frpc frames", unit, NULL, NULL);
 
