@@ -18,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "clock.h"
+#include "dict.h"
 #include "dmsg_client.h"
 #include "dmsg_wire.h"
 #include "frpc.h"
@@ -409,6 +411,173 @@ frpc_call_cancel(struct frpc_call *call)
 {
 	if (call != NULL)
 		call_free(call);
+}
+
+/* ---------- streams opened ahead, by peer ---------- */
+
+#define POOL_MAX_PER_PEER 4
+/*
+ * A fill waits this long: the caller has just sent its answer, which
+ * leaves on the next write; dials built at once (a signature and a KK
+ * message each) would hold it back and compete with what it sets off.
+ */
+#define POOL_FILL_DELAY_MS 2
+
+static void pool_fill_cb(evutil_socket_t fd, short what, void *arg);
+
+struct pool_peer {
+	uint8_t pk[SW_PK_LEN];
+	struct frpc_call *calls[POOL_MAX_PER_PEER]; /* not asked; NULL or any state */
+	int wanted;                        /* a fill is due */
+	TAILQ_ENTRY(pool_peer) lru;
+};
+
+struct frpc_pool {
+	struct event_base *base;
+	struct dmsg_client *c;
+	uint16_t port;
+	int per_peer, max_peers, keep_ms;
+	const char *svc;
+	struct sw_dict *peers;             /* pk -> pool_peer */
+	TAILQ_HEAD(, pool_peer) lru;       /* least recently used first */
+	struct event *fill_timer;
+};
+
+static void
+peer_free(void *val)
+{
+	struct pool_peer *pp = val;
+
+	for (int i = 0; i < POOL_MAX_PER_PEER; i++)
+		frpc_call_cancel(pp->calls[i]);
+	free(pp);
+}
+
+struct frpc_pool *
+frpc_pool_new(struct event_base *base, struct dmsg_client *c, uint16_t port, int per_peer,
+    int max_peers, int keep_ms, const char *svc)
+{
+	struct frpc_pool *p;
+
+	if (base == NULL || c == NULL || port == 0 || per_peer < 1 ||
+	    per_peer > POOL_MAX_PER_PEER || max_peers < 1 || keep_ms <= 0 ||
+	    (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->base = base;
+	p->c = c;
+	p->port = port;
+	p->per_peer = per_peer;
+	p->max_peers = max_peers;
+	p->keep_ms = keep_ms;
+	p->svc = svc;
+	TAILQ_INIT(&p->lru);
+	if ((p->peers = sw_dict_new(peer_free)) == NULL ||
+	    (p->fill_timer = evtimer_new(base, pool_fill_cb, p)) == NULL) {
+		sw_dict_free(p->peers);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+frpc_pool_free(struct frpc_pool *p)
+{
+	if (p == NULL)
+		return;
+	sw_dict_free(p->peers); /* cancels every call */
+	event_free(p->fill_timer);
+	free(p);
+}
+
+/* pk's entry, made the most recent; with make, created (evicting the oldest). */
+static struct pool_peer *
+pool_peer(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN], int make)
+{
+	struct pool_peer *pp = sw_dict_get(p->peers, pk, SW_PK_LEN);
+
+	if (pp != NULL) {
+		TAILQ_REMOVE(&p->lru, pp, lru);
+		TAILQ_INSERT_TAIL(&p->lru, pp, lru);
+		return pp;
+	}
+	if (!make)
+		return NULL;
+	if (sw_dict_size(p->peers) >= (size_t)p->max_peers) {
+		struct pool_peer *old = TAILQ_FIRST(&p->lru);
+
+		TAILQ_REMOVE(&p->lru, old, lru);
+		sw_dict_del(p->peers, old->pk, SW_PK_LEN);
+	}
+	if ((pp = calloc(1, sizeof(*pp))) == NULL)
+		return NULL;
+	memcpy(pp->pk, pk, SW_PK_LEN);
+	if (sw_dict_add(p->peers, pp->pk, SW_PK_LEN, pp) != 1) {
+		free(pp);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&p->lru, pp, lru);
+	return pp;
+}
+
+struct frpc_call *
+frpc_pool_take(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN])
+{
+	struct pool_peer *pp = pool_peer(p, pk, 0);
+	struct frpc_call *call;
+	int best = -1;
+
+	for (int i = 0; pp != NULL && i < p->per_peer; i++) {
+		if (pp->calls[i] == NULL)
+			continue;
+		if (frpc_call_ahead_state(pp->calls[i]) < 0) { /* its stream is gone */
+			frpc_call_cancel(pp->calls[i]);
+			pp->calls[i] = NULL;
+		} else if (best < 0 || frpc_call_ahead_state(pp->calls[i]) >
+		    frpc_call_ahead_state(pp->calls[best])) {
+			best = i;
+		}
+	}
+	if (best >= 0) {
+		call = pp->calls[best];
+		pp->calls[best] = NULL;
+		return call;
+	}
+	return frpc_call_open(p->base, p->c, pk, p->port, p->keep_ms, p->svc);
+}
+
+static void
+pool_fill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct frpc_pool *p = arg;
+	struct pool_peer *pp;
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(pp, &p->lru, lru) {
+		if (!pp->wanted)
+			continue;
+		pp->wanted = 0;
+		for (int i = 0; i < p->per_peer; i++) {
+			if (pp->calls[i] != NULL && frpc_call_ahead_state(pp->calls[i]) >= 0)
+				continue;
+			frpc_call_cancel(pp->calls[i]);
+			pp->calls[i] = frpc_call_open(p->base, p->c, pp->pk, p->port, p->keep_ms,
+			    p->svc);
+		}
+	}
+}
+
+void
+frpc_pool_fill(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN])
+{
+	struct pool_peer *pp = pool_peer(p, pk, 1);
+
+	if (pp == NULL)
+		return;
+	pp->wanted = 1;
+	if (!evtimer_pending(p->fill_timer, NULL))
+		sw_timer_in(p->fill_timer, POOL_FILL_DELAY_MS);
 }
 
 /* ---------- the answering side ---------- */

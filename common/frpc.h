@@ -101,6 +101,23 @@ int frpc_call_ahead_state(const struct frpc_call *call);
 /* Cancel: the stream is reset and cb does not run. NULL-safe; not from cb itself. */
 void frpc_call_cancel(struct frpc_call *call);
 
+/*
+ * Streams opened ahead to the peers a caller talks to again and again
+ * (setup-node to the visors it sets routes through): frpc_pool_fill opens
+ * up to per_peer (at most 4) calls to pk, not asked; frpc_pool_take hands
+ * one out (an open one first, else one being dialled, else a fresh
+ * frpc_call_open), to be asked or cancelled like any.  A stream not taken
+ * within keep_ms is closed and not opened again until the next fill; at
+ * most max_peers peers are kept (least recently used out).  Each stream
+ * still carries one request.  NULL on a bad argument or out of memory.
+ */
+struct frpc_pool;
+struct frpc_pool *frpc_pool_new(struct event_base *base, struct dmsg_client *c, uint16_t port,
+    int per_peer, int max_peers, int keep_ms, const char *svc);
+void frpc_pool_free(struct frpc_pool *p);
+struct frpc_call *frpc_pool_take(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN]);
+void frpc_pool_fill(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN]);
+
 /* ---------- the answering side ---------- */
 
 struct frpc_server;

@@ -185,6 +185,9 @@ finish(struct sn_req *r)
 			frpc_reply(r->req, res);
 			count(sn->m_requests, "ok");
 			sw_metric_observe(sn->m_latency, NULL, secs);
+			/* the next request through these visors finds streams open */
+			for (size_t i = 0; sn->pool != NULL && i < r->nv; i++)
+				frpc_pool_fill(sn->pool, r->v[i].pk);
 		}
 		r->req = NULL;
 		sn->in_flight--;
@@ -362,6 +365,32 @@ phase_transports(struct sn_req *r)
 /* ---- phase 1: reserve_ids on every visor, in parallel ---- */
 
 /*
+ * A stream to a visor's port 136, not asked yet: one setup-node opened
+ * ahead after an earlier request through that visor (sn->pool, see
+ * setup_node.c), else dialled now.
+ */
+static struct frpc_call *
+take(struct sn *sn, const uint8_t pk[SW_PK_LEN])
+{
+	if (sn->pool != NULL)
+		return frpc_pool_take(sn->pool, pk);
+	return frpc_call_open(sw_svc_base(sn->svc), sn->dmsg, pk, SN_VISOR_PORT, SN_CALL_MS,
+	    sn->name);
+}
+
+/* call (NULL: none) asked method(p); NULL when it could not be. */
+static struct frpc_call *
+visor_call(struct frpc_call *call, const char *method, const cJSON *p, frpc_done_cb *cb,
+    void *arg)
+{
+	if (call != NULL && frpc_call_ask(call, method, p, SN_CALL_MS, cb, arg) == -1) {
+		frpc_call_cancel(call);
+		call = NULL;
+	}
+	return call;
+}
+
+/*
  * Each visor but src gets one more call after reserve_ids (a middle one
  * add_intermediary_rules, dst add_edge_rules).  Its stream is opened now,
  * with the reserve_ids ones, and asked when its phase comes: the dial's
@@ -372,12 +401,9 @@ phase_transports(struct sn_req *r)
 static void
 open_ahead(struct sn_req *r)
 {
-	struct sn *sn = r->sn;
-
 	for (size_t i = 0; i < r->nv; i++)
 		if (i != r->src)
-			r->v[i].ahead = frpc_call_open(sw_svc_base(sn->svc), sn->dmsg, r->v[i].pk,
-			    SN_VISOR_PORT, SN_CALL_MS, sn->name);
+			r->v[i].ahead = take(r->sn, r->v[i].pk);
 }
 
 static void
@@ -426,8 +452,7 @@ phase_reserve(struct sn_req *r)
 		cJSON *p = cJSON_CreateObject();
 
 		cJSON_AddNumberToObject(p, "n", v->want);
-		v->call = frpc_call(sw_svc_base(sn->svc), sn->dmsg, v->pk, SN_VISOR_PORT,
-		    "reserve_ids", p, SN_CALL_MS, reserved, v, sn->name);
+		v->call = visor_call(take(sn, v->pk), "reserve_ids", p, reserved, v);
 		cJSON_Delete(p);
 	}
 	open_ahead(r);
@@ -530,16 +555,9 @@ send_rules(struct sn_req *r, struct sn_visor *v, const char *method, cJSON *rule
 	cJSON *p = cJSON_CreateObject();
 
 	cJSON_AddItemReferenceToObject(p, "rules", rules);
-	if ((v->call = v->ahead) != NULL) {
-		v->ahead = NULL;
-		if (frpc_call_ask(v->call, method, p, SN_CALL_MS, installed, v) == -1) {
-			frpc_call_cancel(v->call);
-			v->call = NULL;
-		}
-	} else {
-		v->call = frpc_call(sw_svc_base(sn->svc), sn->dmsg, v->pk, SN_VISOR_PORT, method, p,
-		    SN_CALL_MS, installed, v, sn->name);
-	}
+	v->call = visor_call(v->ahead != NULL ? v->ahead : take(sn, v->pk), method, p, installed,
+	    v);
+	v->ahead = NULL;
 	cJSON_Delete(p);
 	if (v->call != NULL)
 		r->pending++;
