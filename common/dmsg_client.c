@@ -412,6 +412,12 @@ dmsg_client_registered(const struct dmsg_client *c)
 	return c->posted && c->posted_gen == c->gen && dmsg_client_nsessions(c) > 0;
 }
 
+int
+dmsg_client_x25519(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], uint8_t out[32])
+{
+	return dmsg_stream_env_x25519(c->env, pk, out);
+}
+
 const uint8_t *
 dmsg_client_pk(const struct dmsg_client *c)
 {

@@ -73,6 +73,11 @@ size_t dmsg_client_servers(const struct dmsg_client *c, uint8_t (*out)[SW_PK_LEN
 /* 1 when discovery holds our entry listing exactly the current sessions (at least one). */
 int dmsg_client_registered(const struct dmsg_client *c);
 const uint8_t *dmsg_client_pk(const struct dmsg_client *c);
+/*
+ * pk's X25519 form through the cache the client's streams use (the
+ * conversion costs ~100 us; route groups talk to the same peers). 0, or -1.
+ */
+int dmsg_client_x25519(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], uint8_t out[32]);
 
 /*
  * Listen on port (1..65535, below the ephemeral range by convention).

@@ -292,9 +292,8 @@ dmsg_stream_dial_done(struct dmsg_stream *st)
 
 /* ---------- handshake ---------- */
 
-/* pk's X25519 form, through env's cache. 0, or -1 (not a valid key). */
-static int
-remote_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN], uint8_t out[32])
+int
+dmsg_stream_env_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN], uint8_t out[32])
 {
 	size_t n = sizeof(env->xcache) / sizeof(env->xcache[0]);
 	/* a PK is a point encoding: its last bytes are as good as a hash */
@@ -318,7 +317,7 @@ kk_init(struct dmsg_stream *st, int initiator)
 	struct noise_hs_params p;
 	uint8_t rs[32];
 
-	if (remote_x25519(st->env, st->remote_pk, rs) == -1)
+	if (dmsg_stream_env_x25519(st->env, st->remote_pk, rs) == -1)
 		return -1;
 	memset(&p, 0, sizeof(p));
 	p.pattern = NOISE_KK;

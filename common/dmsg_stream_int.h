@@ -144,6 +144,9 @@ struct dmsg_stream {
 	uint8_t via[SW_PK_LEN];     /* the server a dial goes through */
 };
 
+/* pk's X25519 form, through env's cache (xcache). 0, or -1 (not a valid key). */
+int dmsg_stream_env_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN],
+    uint8_t out[32]);
 /* A fresh stream holding one reference (the caller's). NULL on out of memory. */
 struct dmsg_stream *dmsg_stream_alloc(struct dmsg_stream_env *env);
 void dmsg_stream_ref(struct dmsg_stream *st);
