@@ -138,17 +138,32 @@ def run(cfg, pids, rules_bin):
               (hops, "" if hops == 1 else "s", mbs, res[hops][1], COUNT, SIZE))
     print("route 2-hop / direct: %.0f %% (target >= 70 %%)" % (100 * res[2][0] / res[1][0]))
     print("intermediary B: %.2f CPU s per GB forwarded" % (res[2][2] / (res[2][3] / 1e9)))
+    print("SUMMARY|route stream, 2 hops (64 KiB messages)|%.0f|MB/s|direct A-C %.0f MB/s|"
+          "%.0f%%|>= 70%%" % (res[2][0], res[1][0], 100 * res[2][0] / res[1][0]))
+    print("SUMMARY|route intermediary B CPU per GB forwarded|%.2f|CPU-s/GB|-|-|-" %
+          (res[2][2] / (res[2][3] / 1e9)))
 
+    every = [int(x) for x in os.environ.get("ROUTE_PIDS", "").split()]
     for hops, dst in ((1, "C"), (3, "D")):
         lat = []
+        c0 = sum(cpu_s(x) for x in every)
+        c1 = {x: cpu_s(x) for x in every}
         for _ in range(SETUPS):
             st, r = call("POST", api["A"] + "/api/ping",
                          {"pk": pk[dst], "min_hops": hops, "count": 1, "size": 8})
             if st != 200 or len(r["path"]) != hops:
                 sys.exit("bench/route: ping over %d hops: %s" % (hops, r))
             lat.append(r["setup_ms"])
-        print("route setup %d hop%s: p50 %.0f ms, p99 %.0f ms over %d (target p50 < 5 ms)" %
-              (hops, "" if hops == 1 else "s", pct(lat, 0.5), pct(lat, 0.99), SETUPS))
+        cpu_ms = 1000 * (sum(cpu_s(x) for x in every) - c0) / SETUPS
+        if os.environ.get("BENCH_ROUTE_CPU_BY"):
+            print(" ".join("%s=%.2f" % (open("/proc/%d/cmdline" % x).read().split("\0")[-2],
+                                         1000 * (cpu_s(x) - c1[x]) / SETUPS) for x in every))
+        print("route setup %d hop%s: p50 %.1f ms, p99 %.1f ms over %d (target p50 < 5 ms); "
+              "%.1f CPU ms per setup over every process" %
+              (hops, "" if hops == 1 else "s", pct(lat, 0.5), pct(lat, 0.99), SETUPS, cpu_ms))
+        print("SUMMARY|route setup %d hop%s, p50 of %d|%.1f|ms|p99 %.1f ms, %.1f CPU ms per setup|"
+              "-|< 5 ms" % (hops, "" if hops == 1 else "s", SETUPS, pct(lat, 0.5),
+                            pct(lat, 0.99), cpu_ms))
 
     disc, seed = open(cfg + ".bench").read().split()
     tps = {t["remote_pk"]: t["t_id"] for t in call("GET", api["B"] + "/api/transports")[1]}
@@ -161,6 +176,8 @@ def run(cfg, pids, rules_bin):
     after = rss(int(pid["B"]))
     print("intermediary B: %.0f bytes of RSS per idle rule over %d rules (target < 128)" %
           ((after - before) / n, n))
+    print("SUMMARY|route idle memory per intermediary rule (%d)|%.0f|bytes|-|-|< 128 bytes" %
+          (n, (after - before) / n))
 
 
 if __name__ == "__main__":

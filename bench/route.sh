@@ -4,8 +4,10 @@
 # Prints a 64 KiB-message stream A -> C through B against the same bytes
 # over the direct A-C transport (ratio; target >= 70 %), B's CPU per GB
 # forwarded, and route setup latency p50/p99 over 200 setups of 1 and 3
-# hops (target p50 < 5 ms), and B's idle memory per installed rule (target
-# < 128 bytes; route-rules.c installs them).  bench/route.py does the measuring.
+# hops (target p50 < 5 ms) with the CPU a setup costs over every process,
+# and B's idle memory per installed rule (target < 128 bytes; route-rules.c
+# installs them).  bench/route.py does the measuring and prints the SUMMARY
+# rows.
 set -eu
 . bench/lib.sh
 cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icommon -o "$tmp/route-rules" \
@@ -21,4 +23,4 @@ while read -r type name url; do
 	case $type in visor) vpids="$vpids,$name=$!" ;; esac
 	wait_http "$url"
 done <"$tmp/instances"
-/usr/bin/python3 bench/route.py run "$cfg" "${vpids#,}" "$tmp/route-rules"
+ROUTE_PIDS="$pids" /usr/bin/python3 bench/route.py run "$cfg" "${vpids#,}" "$tmp/route-rules"

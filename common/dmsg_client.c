@@ -143,7 +143,9 @@ dmsgc_stream_forget(struct dmsg_stream *st)
 {
 	struct dmsg_client *c = st->owner;
 
-	if (st->dial_phase >= DIAL_LOOKUP && st->dial_phase <= DIAL_WAIT)
+	if (st->dial_phase == DIAL_CACHED)
+		TAILQ_REMOVE(&c->cached, st, cached_entry);
+	if (st->dial_phase >= DIAL_CACHED && st->dial_phase <= DIAL_WAIT)
 		TAILQ_REMOVE(&c->dials, st, owner_entry);
 	st->dial_phase = DIAL_NONE;
 }
@@ -286,9 +288,11 @@ dmsg_client_new(struct event_base *base, const struct sw_keypair *kp,
 	c->env->idle_ms = c->o.stream_idle_ms;
 	c->env->forget = dmsgc_stream_forget;
 	c->env->gone = stream_gone;
+	c->env->redial = dmsgc_redial;
 	if (sw_sk_to_x25519(c->env->xsk, kp) == -1)
 		goto fail;
-	if ((c->http = sw_http_client_new(base, c->svc)) == NULL ||
+	if (dmsgc_peers_init(c) == -1 ||
+	    (c->http = sw_http_client_new(base, c->svc)) == NULL ||
 	    (c->listeners = sw_dict_new(NULL)) == NULL ||
 	    (c->ended = dmsg_ended_new(0, 0)) == NULL ||
 	    (c->maint_timer = evtimer_new(base, dmsgc_maint_timer_cb, c)) == NULL ||
@@ -373,6 +377,7 @@ dmsg_client_free(struct dmsg_client *c)
 		sodium_memzero(c->env->xsk, sizeof(c->env->xsk));
 	free(c->env);
 	dmsg_ended_free(c->ended);
+	dmsgc_peers_free(c);
 	free(c->svc);
 	free(c->discovery);
 	free(c);
@@ -405,6 +410,12 @@ int
 dmsg_client_registered(const struct dmsg_client *c)
 {
 	return c->posted && c->posted_gen == c->gen && dmsg_client_nsessions(c) > 0;
+}
+
+int
+dmsg_client_x25519(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], uint8_t out[32])
+{
+	return dmsg_stream_env_x25519(c->env, pk, out);
 }
 
 const uint8_t *

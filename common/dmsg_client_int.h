@@ -44,9 +44,13 @@ struct dmsg_ended;
 #define NPORTS            (65536 - DMSG_EPHEMERAL_MIN)
 #define POST_RETRY_MS     2000
 #define MAX_POST_SYNCS    3
+#define PEER_CACHE_MAX    1024    /* peers whose delegated servers are remembered */
+#define PEER_CACHE_TTL    30000   /* a server re-posts every 30 s, a client on change */
+#define PEER_CACHE_SERVERS 8      /* of a peer's delegated servers, the first 8 */
 
 enum dial_phase {
 	DIAL_NONE = 0,
+	DIAL_CACHED,  /* the peer's servers are cached: picked up from the loop */
 	DIAL_LOOKUP,  /* GET the peer's entry */
 	DIAL_SERVER,  /* GET a delegated server's entry */
 	DIAL_WAIT,    /* waiting for the session to via */
@@ -79,6 +83,14 @@ struct dmsg_listener {
 	struct event *kick;
 };
 
+struct dmsgc_peer {
+	uint8_t pk[SW_PK_LEN];
+	long long expires_ms;
+	size_t n;
+	uint8_t servers[PEER_CACHE_SERVERS][SW_PK_LEN];
+	TAILQ_ENTRY(dmsgc_peer) lru;
+};
+
 struct penalty {
 	uint8_t pk[SW_PK_LEN];
 	long long until_ms;
@@ -108,7 +120,19 @@ struct dmsg_client {
 	uint64_t conn_serial;
 	struct dmsg_ended *ended;          /* streams that ended lately, by (conn serial, id) */
 	struct sw_dict *listeners;         /* port (u16 BE) -> listener */
-	TAILQ_HEAD(, dmsg_stream) dials;   /* dials in lookup, server or wait */
+	TAILQ_HEAD(, dmsg_stream) dials;   /* dials in cached, lookup, server or wait */
+
+	/*
+	 * The peer cache (dmsg_dial.c): pk -> its delegated servers, so that a
+	 * dial to a peer dialled lately skips the discovery GET.  LRU-bounded,
+	 * with a TTL; an entry that led a dial astray is dropped and the dial
+	 * looks the peer up afresh, once.
+	 */
+	struct sw_dict *peers;             /* pk -> struct dmsgc_peer */
+	TAILQ_HEAD(, dmsgc_peer) peer_lru; /* least recently used first */
+	TAILQ_HEAD(, dmsg_stream) cached;  /* DIAL_CACHED dials, for cached_kick */
+	struct event *cached_kick;
+	struct dmsg_dial_stats dstats;
 	TAILQ_HEAD(, dmsg_stream) all;
 	uint8_t ports[NPORTS / 8];         /* ephemeral ports in use */
 	unsigned next_port;
@@ -163,6 +187,9 @@ void dmsgc_refresh_cb(evutil_socket_t fd, short what, void *arg);
 
 /* dmsg_dial.c */
 void dmsgc_dial_start_open(struct dmsg_conn *conn, struct dmsg_stream *st);
+int dmsgc_peers_init(struct dmsg_client *c);
+void dmsgc_peers_free(struct dmsg_client *c);
+int dmsgc_redial(struct dmsg_stream *st, int code);
 
 /* dmsg_listen.c */
 void dmsgc_on_open(struct dmsg_conn *conn, uint32_t id, const uint8_t *p, size_t len);

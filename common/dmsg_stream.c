@@ -255,6 +255,12 @@ dmsg_stream_dial_fail(struct dmsg_stream *st, int code, const char *err)
 
 	st->dial_cb = NULL;
 	dmsg_stream_abort(st);
+	if (cb != NULL && st->app_owned && st->env->redial != NULL) {
+		st->dial_cb = cb;
+		if (st->env->redial(st, code) == 0)
+			return;
+		st->dial_cb = NULL;
+	}
 	if (st->env->forget != NULL)
 		st->env->forget(st);
 	if (!st->app_owned)
@@ -286,13 +292,32 @@ dmsg_stream_dial_done(struct dmsg_stream *st)
 
 /* ---------- handshake ---------- */
 
+int
+dmsg_stream_env_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN], uint8_t out[32])
+{
+	size_t n = sizeof(env->xcache) / sizeof(env->xcache[0]);
+	/* a PK is a point encoding: its last bytes are as good as a hash */
+	size_t i = (size_t)(pk[SW_PK_LEN - 2] | (unsigned)pk[SW_PK_LEN - 3] << 8) % n;
+
+	if (env->xcache[i].used && memcmp(env->xcache[i].pk, pk, SW_PK_LEN) == 0) {
+		memcpy(out, env->xcache[i].x, 32);
+		return 0;
+	}
+	if (sw_pk_to_x25519(out, pk) == -1)
+		return -1;
+	memcpy(env->xcache[i].pk, pk, SW_PK_LEN);
+	memcpy(env->xcache[i].x, out, 32);
+	env->xcache[i].used = 1;
+	return 0;
+}
+
 static int
 kk_init(struct dmsg_stream *st, int initiator)
 {
 	struct noise_hs_params p;
 	uint8_t rs[32];
 
-	if (sw_pk_to_x25519(rs, st->remote_pk) == -1)
+	if (dmsg_stream_env_x25519(st->env, st->remote_pk, rs) == -1)
 		return -1;
 	memset(&p, 0, sizeof(p));
 	p.pattern = NOISE_KK;

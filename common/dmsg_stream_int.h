@@ -46,10 +46,27 @@ struct dmsg_stream_env {
 	const char *svc;
 	int idle_ms;
 	uint8_t xsk[32];            /* our X25519 secret, for KK */
+	/*
+	 * Peers' X25519 keys by Ed25519 PK (direct-mapped): the conversion
+	 * costs about 100 us (libsodium checks the point's subgroup), more
+	 * than any other step of a stream's KK, and a process talks to the
+	 * same few peers over and over.  A collision only costs a miss.
+	 */
+	struct {
+		uint8_t pk[SW_PK_LEN];
+		uint8_t x[32];
+		int used;
+	} xcache[64];
 	/* the owner stops tracking st (freed by the app, or its dial failed) */
 	void (*forget)(struct dmsg_stream *st);
 	/* st is about to be freed (last reference dropped) */
 	void (*gone)(struct dmsg_stream *st);
+	/*
+	 * st's dial failed with code (a REJECT code or -1), st is off its link:
+	 * 0 when the owner tries again (same callback, same deadline), -1 to let
+	 * the failure through.  May be NULL.
+	 */
+	int (*redial)(struct dmsg_stream *st, int code);
 	/*
 	 * One frame's worth of scratch each way, so that no DATA frame
 	 * allocates: rx holds what a read callback is looking at while it
@@ -121,9 +138,15 @@ struct dmsg_stream {
 	TAILQ_ENTRY(dmsg_stream) owner_entry;  /* client's dial list / listener backlog */
 	TAILQ_ENTRY(dmsg_stream) all_entry;    /* every stream of the client */
 	int dial_phase;             /* dmsg_client.c's dial progress */
+	int dial_cached;            /* the dial's servers came from the peer cache */
+	int redialled;              /* it was looked up again after that went astray */
+	TAILQ_ENTRY(dmsg_stream) cached_entry; /* client's queue of DIAL_CACHED dials */
 	uint8_t via[SW_PK_LEN];     /* the server a dial goes through */
 };
 
+/* pk's X25519 form, through env's cache (xcache). 0, or -1 (not a valid key). */
+int dmsg_stream_env_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN],
+    uint8_t out[32]);
 /* A fresh stream holding one reference (the caller's). NULL on out of memory. */
 struct dmsg_stream *dmsg_stream_alloc(struct dmsg_stream_env *env);
 void dmsg_stream_ref(struct dmsg_stream *st);

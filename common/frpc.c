@@ -18,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "clock.h"
+#include "dict.h"
 #include "dmsg_client.h"
 #include "dmsg_wire.h"
 #include "frpc.h"
@@ -125,7 +127,14 @@ frame_feed(struct evbuffer *in, const uint8_t *data, size_t len, cJSON **out)
 /* ---------- the asking side ---------- */
 
 struct frpc_call {
+	struct event_base *base;
+	struct dmsg_client *c;
+	uint8_t pk[SW_PK_LEN];
+	uint16_t port;
+	int dial_ms;
 	struct dmsg_stream *st;
+	int open;                  /* st is dialled */
+	int asked;                 /* cb and req are set */
 	struct event *timer;
 	struct evbuffer *in;
 	struct evbuffer *req;      /* the request frame, sent once the stream opens */
@@ -154,7 +163,11 @@ call_free(struct frpc_call *call)
 	free(call);
 }
 
-/* Deliver once and free: the only way a call ends. */
+/*
+ * Deliver once and free: the only way a call ends.  A call opened ahead
+ * and not asked yet has no one to tell: it just loses its stream (the ask
+ * dials again).
+ */
 static void
 call_done(struct frpc_call *call, enum frpc_status status, const cJSON *result,
     const char *err)
@@ -165,6 +178,11 @@ call_done(struct frpc_call *call, enum frpc_status status, const cJSON *result,
 	if (call->st != NULL) {
 		dmsg_stream_free(call->st);
 		call->st = NULL;
+	}
+	call->open = 0;
+	if (!call->asked) {
+		event_del(call->timer);
+		return;
 	}
 	if (status != FRPC_OK && status != FRPC_REMOTE) {
 		char q[96];
@@ -182,7 +200,9 @@ call_answer(struct frpc_call *call, cJSON *v)
 	const cJSON *res = cJSON_GetObjectItemCaseSensitive(v, "result");
 	const cJSON *err = cJSON_GetObjectItemCaseSensitive(v, "error");
 
-	if (res != NULL)
+	if (!call->asked) /* an answer to nothing: the stream is not ours to use */
+		call_done(call, FRPC_BAD_ANSWER, NULL, NULL);
+	else if (res != NULL)
 		call_done(call, FRPC_OK, res, NULL);
 	else if (cJSON_IsString(err))
 		call_done(call, FRPC_REMOTE, NULL, err->valuestring);
@@ -233,12 +253,24 @@ static const struct dmsg_stream_cbs call_cbs = {
 	.closed = call_closed,
 };
 
+/* The stream is open and the call asked: send the request. 0, or -1. */
+static int
+call_send(struct frpc_call *call)
+{
+	size_t n = evbuffer_get_length(call->req);
+	unsigned char *p;
+
+	if ((p = evbuffer_pullup(call->req, -1)) == NULL ||
+	    dmsg_stream_write(call->st, p, n) == -1)
+		return -1;
+	evbuffer_drain(call->req, n);
+	return 0;
+}
+
 static void
 call_dialled(struct dmsg_stream *st, int reject, const char *err, void *arg)
 {
 	struct frpc_call *call = arg;
-	size_t n;
-	unsigned char *p;
 
 	if (st == NULL) {
 		char why[128];
@@ -252,13 +284,10 @@ call_dialled(struct dmsg_stream *st, int reject, const char *err, void *arg)
 		return;
 	}
 	call->st = st;
+	call->open = 1;
 	dmsg_stream_set_cbs(st, &call_cbs, call);
-	n = evbuffer_get_length(call->req);
-	if ((p = evbuffer_pullup(call->req, -1)) == NULL || dmsg_stream_write(st, p, n) == -1) {
+	if (call->asked && call_send(call) == -1)
 		call_done(call, FRPC_CLOSED, NULL, "cannot send the request");
-		return;
-	}
-	evbuffer_drain(call->req, n);
 }
 
 static void
@@ -269,45 +298,112 @@ call_timeout(evutil_socket_t fd, short what, void *arg)
 	call_done(arg, FRPC_TIMEOUT, NULL, "timeout");
 }
 
+static void
+call_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct frpc_call *call = arg;
+
+	(void)fd;
+	(void)what;
+	call_done(call, call->kick_status, NULL, call->kick_err);
+}
+
+/* Dial (pk, port) for call; the timer bounds it. 0, or -1. */
+static int
+call_dial(struct frpc_call *call, int timeout_ms)
+{
+	call->st = dmsg_client_dial(call->c, call->pk, call->port, timeout_ms, call_dialled, call);
+	if (call->st == NULL)
+		return -1;
+	sw_timer_in(call->timer, timeout_ms);
+	return 0;
+}
+
+struct frpc_call *
+frpc_call_open(struct event_base *base, struct dmsg_client *c, const uint8_t pk[SW_PK_LEN],
+    uint16_t port, int timeout_ms, const char *svc)
+{
+	struct frpc_call *call;
+
+	if (base == NULL || c == NULL || pk == NULL || port == 0 || timeout_ms <= 0)
+		return NULL;
+	if ((call = calloc(1, sizeof(*call))) == NULL)
+		return NULL;
+	call->base = base;
+	call->c = c;
+	memcpy(call->pk, pk, SW_PK_LEN);
+	call->port = port;
+	call->dial_ms = timeout_ms;
+	call->svc = svc;
+	if ((call->in = evbuffer_new()) == NULL || (call->req = evbuffer_new()) == NULL ||
+	    (call->timer = evtimer_new(base, call_timeout, call)) == NULL ||
+	    (call->kick = event_new(base, -1, 0, call_kick, call)) == NULL ||
+	    call_dial(call, timeout_ms) == -1) {
+		call_free(call);
+		return NULL;
+	}
+	return call;
+}
+
+int
+frpc_call_ask(struct frpc_call *call, const char *method, const cJSON *params, int timeout_ms,
+    frpc_done_cb *cb, void *arg)
+{
+	cJSON *req = NULL;
+
+	if (call == NULL || call->asked || method == NULL || cb == NULL || timeout_ms <= 0 ||
+	    strlen(method) >= sizeof(call->method))
+		return -1;
+	if ((req = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddStringToObject(req, "method", method) == NULL ||
+	    !cJSON_AddItemToObject(req, "params",
+	    params != NULL ? cJSON_Duplicate(params, 1) : cJSON_CreateObject()) ||
+	    frpc_frame_put(call->req, req) == -1) {
+		cJSON_Delete(req);
+		return -1;
+	}
+	cJSON_Delete(req);
+	memcpy(call->method, method, strlen(method) + 1);
+	call->cb = cb;
+	call->arg = arg;
+	call->asked = 1;
+	sw_timer_in(call->timer, timeout_ms);
+	/* a failure now is told from the loop, as every other */
+	if (call->open && call_send(call) == -1) {
+		call->kick_status = FRPC_CLOSED;
+		snprintf(call->kick_err, sizeof(call->kick_err), "cannot send the request");
+		event_active(call->kick, EV_TIMEOUT, 0);
+	} else if (call->st == NULL && call_dial(call, timeout_ms) == -1) {
+		/* the stream opened ahead ended (or never opened) before the ask: dial again */
+		call->kick_status = FRPC_UNREACHABLE;
+		snprintf(call->kick_err, sizeof(call->kick_err), "cannot dial");
+		event_active(call->kick, EV_TIMEOUT, 0);
+	}
+	return 0;
+}
+
 struct frpc_call *
 frpc_call(struct event_base *base, struct dmsg_client *c, const uint8_t pk[SW_PK_LEN],
     uint16_t port, const char *method, const cJSON *params, int timeout_ms, frpc_done_cb *cb,
     void *arg, const char *svc)
 {
-	struct frpc_call *call = NULL;
-	cJSON *req = NULL;
+	struct frpc_call *call;
 
-	if (base == NULL || c == NULL || pk == NULL || port == 0 || method == NULL ||
-	    cb == NULL || timeout_ms <= 0 || strlen(method) >= sizeof(call->method))
+	if (method == NULL || cb == NULL || strlen(method) >= sizeof(call->method))
 		return NULL;
-	if ((call = calloc(1, sizeof(*call))) == NULL)
+	if ((call = frpc_call_open(base, c, pk, port, timeout_ms, svc)) == NULL)
 		return NULL;
-	call->cb = cb;
-	call->arg = arg;
-	call->svc = svc;
-	memcpy(call->method, method, strlen(method) + 1);
-	if ((call->in = evbuffer_new()) == NULL || (call->req = evbuffer_new()) == NULL ||
-	    (call->timer = evtimer_new(base, call_timeout, call)) == NULL)
-		goto fail;
-	if ((req = cJSON_CreateObject()) == NULL ||
-	    cJSON_AddStringToObject(req, "method", method) == NULL)
-		goto fail;
-	if (!cJSON_AddItemToObject(req, "params",
-	    params != NULL ? cJSON_Duplicate(params, 1) : cJSON_CreateObject()))
-		goto fail;
-	if (frpc_frame_put(call->req, req) == -1)
-		goto fail;
-	cJSON_Delete(req);
-	req = NULL;
-	call->st = dmsg_client_dial(c, pk, port, timeout_ms, call_dialled, call);
-	if (call->st == NULL)
-		goto fail;
-	sw_timer_in(call->timer, timeout_ms);
+	if (frpc_call_ask(call, method, params, timeout_ms, cb, arg) == -1) {
+		call_free(call);
+		return NULL;
+	}
 	return call;
-fail:
-	cJSON_Delete(req);
-	call_free(call);
-	return NULL;
+}
+
+int
+frpc_call_ahead_state(const struct frpc_call *call)
+{
+	return call->open ? 1 : call->st != NULL ? 0 : -1;
 }
 
 void
@@ -315,6 +411,173 @@ frpc_call_cancel(struct frpc_call *call)
 {
 	if (call != NULL)
 		call_free(call);
+}
+
+/* ---------- streams opened ahead, by peer ---------- */
+
+#define POOL_MAX_PER_PEER 4
+/*
+ * A fill waits this long: the caller has just sent its answer, which
+ * leaves on the next write; dials built at once (a signature and a KK
+ * message each) would hold it back and compete with what it sets off.
+ */
+#define POOL_FILL_DELAY_MS 2
+
+static void pool_fill_cb(evutil_socket_t fd, short what, void *arg);
+
+struct pool_peer {
+	uint8_t pk[SW_PK_LEN];
+	struct frpc_call *calls[POOL_MAX_PER_PEER]; /* not asked; NULL or any state */
+	int wanted;                        /* a fill is due */
+	TAILQ_ENTRY(pool_peer) lru;
+};
+
+struct frpc_pool {
+	struct event_base *base;
+	struct dmsg_client *c;
+	uint16_t port;
+	int per_peer, max_peers, keep_ms;
+	const char *svc;
+	struct sw_dict *peers;             /* pk -> pool_peer */
+	TAILQ_HEAD(, pool_peer) lru;       /* least recently used first */
+	struct event *fill_timer;
+};
+
+static void
+peer_free(void *val)
+{
+	struct pool_peer *pp = val;
+
+	for (int i = 0; i < POOL_MAX_PER_PEER; i++)
+		frpc_call_cancel(pp->calls[i]);
+	free(pp);
+}
+
+struct frpc_pool *
+frpc_pool_new(struct event_base *base, struct dmsg_client *c, uint16_t port, int per_peer,
+    int max_peers, int keep_ms, const char *svc)
+{
+	struct frpc_pool *p;
+
+	if (base == NULL || c == NULL || port == 0 || per_peer < 1 ||
+	    per_peer > POOL_MAX_PER_PEER || max_peers < 1 || keep_ms <= 0 ||
+	    (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->base = base;
+	p->c = c;
+	p->port = port;
+	p->per_peer = per_peer;
+	p->max_peers = max_peers;
+	p->keep_ms = keep_ms;
+	p->svc = svc;
+	TAILQ_INIT(&p->lru);
+	if ((p->peers = sw_dict_new(peer_free)) == NULL ||
+	    (p->fill_timer = evtimer_new(base, pool_fill_cb, p)) == NULL) {
+		sw_dict_free(p->peers);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+frpc_pool_free(struct frpc_pool *p)
+{
+	if (p == NULL)
+		return;
+	sw_dict_free(p->peers); /* cancels every call */
+	event_free(p->fill_timer);
+	free(p);
+}
+
+/* pk's entry, made the most recent; with make, created (evicting the oldest). */
+static struct pool_peer *
+pool_peer(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN], int make)
+{
+	struct pool_peer *pp = sw_dict_get(p->peers, pk, SW_PK_LEN);
+
+	if (pp != NULL) {
+		TAILQ_REMOVE(&p->lru, pp, lru);
+		TAILQ_INSERT_TAIL(&p->lru, pp, lru);
+		return pp;
+	}
+	if (!make)
+		return NULL;
+	if (sw_dict_size(p->peers) >= (size_t)p->max_peers) {
+		struct pool_peer *old = TAILQ_FIRST(&p->lru);
+
+		TAILQ_REMOVE(&p->lru, old, lru);
+		sw_dict_del(p->peers, old->pk, SW_PK_LEN);
+	}
+	if ((pp = calloc(1, sizeof(*pp))) == NULL)
+		return NULL;
+	memcpy(pp->pk, pk, SW_PK_LEN);
+	if (sw_dict_add(p->peers, pp->pk, SW_PK_LEN, pp) != 1) {
+		free(pp);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&p->lru, pp, lru);
+	return pp;
+}
+
+struct frpc_call *
+frpc_pool_take(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN])
+{
+	struct pool_peer *pp = pool_peer(p, pk, 0);
+	struct frpc_call *call;
+	int best = -1;
+
+	for (int i = 0; pp != NULL && i < p->per_peer; i++) {
+		if (pp->calls[i] == NULL)
+			continue;
+		if (frpc_call_ahead_state(pp->calls[i]) < 0) { /* its stream is gone */
+			frpc_call_cancel(pp->calls[i]);
+			pp->calls[i] = NULL;
+		} else if (best < 0 || frpc_call_ahead_state(pp->calls[i]) >
+		    frpc_call_ahead_state(pp->calls[best])) {
+			best = i;
+		}
+	}
+	if (best >= 0) {
+		call = pp->calls[best];
+		pp->calls[best] = NULL;
+		return call;
+	}
+	return frpc_call_open(p->base, p->c, pk, p->port, p->keep_ms, p->svc);
+}
+
+static void
+pool_fill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct frpc_pool *p = arg;
+	struct pool_peer *pp;
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(pp, &p->lru, lru) {
+		if (!pp->wanted)
+			continue;
+		pp->wanted = 0;
+		for (int i = 0; i < p->per_peer; i++) {
+			if (pp->calls[i] != NULL && frpc_call_ahead_state(pp->calls[i]) >= 0)
+				continue;
+			frpc_call_cancel(pp->calls[i]);
+			pp->calls[i] = frpc_call_open(p->base, p->c, pp->pk, p->port, p->keep_ms,
+			    p->svc);
+		}
+	}
+}
+
+void
+frpc_pool_fill(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN])
+{
+	struct pool_peer *pp = pool_peer(p, pk, 1);
+
+	if (pp == NULL)
+		return;
+	pp->wanted = 1;
+	if (!evtimer_pending(p->fill_timer, NULL))
+		sw_timer_in(p->fill_timer, POOL_FILL_DELAY_MS);
 }
 
 /* ---------- the answering side ---------- */

@@ -80,8 +80,43 @@ struct frpc_call *frpc_call(struct event_base *base, struct dmsg_client *c,
     const uint8_t pk[SW_PK_LEN], uint16_t port,
     const char *method, const cJSON *params, int timeout_ms, frpc_done_cb *cb, void *arg,
     const char *svc);
+/*
+ * The same call in two steps, so that the stream's dial (discovery lookup,
+ * relay, KK) overlaps other work: frpc_call_open dials (pk, port) now and
+ * sends nothing on the stream; frpc_call_ask gives it the request, sent as
+ * soon as the stream is open (at once if it is), and starts the answer's
+ * deadline.  A stream opened ahead that ended before the ask (the dial
+ * failed, timeout_ms of frpc_call_open passed, the server closed it) is
+ * dialled again by the ask: the ask fails only as frpc_call would.  One
+ * request per stream still: a call is asked once.  frpc_call_cancel ends
+ * a call at either step.  frpc_call_ask: 0, or -1 (asked before, bad
+ * argument, out of memory: then only frpc_call_cancel is left).
+ */
+struct frpc_call *frpc_call_open(struct event_base *base, struct dmsg_client *c,
+    const uint8_t pk[SW_PK_LEN], uint16_t port, int timeout_ms, const char *svc);
+int frpc_call_ask(struct frpc_call *call, const char *method, const cJSON *params,
+    int timeout_ms, frpc_done_cb *cb, void *arg);
+/* A call not yet asked: 1 its stream is open, 0 being dialled, -1 gone (the ask dials again). */
+int frpc_call_ahead_state(const struct frpc_call *call);
 /* Cancel: the stream is reset and cb does not run. NULL-safe; not from cb itself. */
 void frpc_call_cancel(struct frpc_call *call);
+
+/*
+ * Streams opened ahead to the peers a caller talks to again and again
+ * (setup-node to the visors it sets routes through): frpc_pool_fill opens
+ * up to per_peer (at most 4) calls to pk, not asked; frpc_pool_take hands
+ * one out (an open one first, else one being dialled, else a fresh
+ * frpc_call_open), to be asked or cancelled like any.  A stream not taken
+ * within keep_ms is closed and not opened again until the next fill; at
+ * most max_peers peers are kept (least recently used out).  Each stream
+ * still carries one request.  NULL on a bad argument or out of memory.
+ */
+struct frpc_pool;
+struct frpc_pool *frpc_pool_new(struct event_base *base, struct dmsg_client *c, uint16_t port,
+    int per_peer, int max_peers, int keep_ms, const char *svc);
+void frpc_pool_free(struct frpc_pool *p);
+struct frpc_call *frpc_pool_take(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN]);
+void frpc_pool_fill(struct frpc_pool *p, const uint8_t pk[SW_PK_LEN]);
 
 /* ---------- the answering side ---------- */
 

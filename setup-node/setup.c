@@ -48,6 +48,7 @@ struct sn_visor {
 	int used;                 /* ids given to rules so far */
 	uint32_t ids[MAX_IDS];
 	struct frpc_call *call;
+	struct frpc_call *ahead;  /* the stream of its phase 2 or 3 call, opened in phase 1 */
 	cJSON *inter;             /* its intermediary rules */
 };
 
@@ -120,6 +121,7 @@ req_free(struct sn_req *r)
 		r->next->prev = r->prev;
 	for (size_t i = 0; i < r->nv; i++) {
 		frpc_call_cancel(r->v[i].call);
+		frpc_call_cancel(r->v[i].ahead);
 		cJSON_Delete(r->v[i].inter);
 	}
 	if (r->timer != NULL)
@@ -183,6 +185,9 @@ finish(struct sn_req *r)
 			frpc_reply(r->req, res);
 			count(sn->m_requests, "ok");
 			sw_metric_observe(sn->m_latency, NULL, secs);
+			/* the next request through these visors finds streams open */
+			for (size_t i = 0; sn->pool != NULL && i < r->nv; i++)
+				frpc_pool_fill(sn->pool, r->v[i].pk);
 		}
 		r->req = NULL;
 		sn->in_flight--;
@@ -190,7 +195,8 @@ finish(struct sn_req *r)
 	r->phase = PH_DONE;
 	for (size_t i = 0; i < r->nv; i++) {
 		frpc_call_cancel(r->v[i].call);
-		r->v[i].call = NULL;
+		frpc_call_cancel(r->v[i].ahead);
+		r->v[i].call = r->v[i].ahead = NULL;
 	}
 	if (r->http_pending == 0)
 		req_free(r);
@@ -358,6 +364,48 @@ phase_transports(struct sn_req *r)
 
 /* ---- phase 1: reserve_ids on every visor, in parallel ---- */
 
+/*
+ * A stream to a visor's port 136, not asked yet: one setup-node opened
+ * ahead after an earlier request through that visor (sn->pool, see
+ * setup_node.c), else dialled now.
+ */
+static struct frpc_call *
+take(struct sn *sn, const uint8_t pk[SW_PK_LEN])
+{
+	if (sn->pool != NULL)
+		return frpc_pool_take(sn->pool, pk);
+	return frpc_call_open(sw_svc_base(sn->svc), sn->dmsg, pk, SN_VISOR_PORT, SN_CALL_MS,
+	    sn->name);
+}
+
+/* call (NULL: none) asked method(p); NULL when it could not be. */
+static struct frpc_call *
+visor_call(struct frpc_call *call, const char *method, const cJSON *p, frpc_done_cb *cb,
+    void *arg)
+{
+	if (call != NULL && frpc_call_ask(call, method, p, SN_CALL_MS, cb, arg) == -1) {
+		frpc_call_cancel(call);
+		call = NULL;
+	}
+	return call;
+}
+
+/*
+ * Each visor but src gets one more call after reserve_ids (a middle one
+ * add_intermediary_rules, dst add_edge_rules).  Its stream is opened now,
+ * with the reserve_ids ones, and asked when its phase comes: the dial's
+ * lookup, relay and KK round trip then overlap this phase instead of
+ * adding to the next one.  Nothing is sent on it before the ask (one
+ * request per stream), and a stream that is gone by then is dialled again.
+ */
+static void
+open_ahead(struct sn_req *r)
+{
+	for (size_t i = 0; i < r->nv; i++)
+		if (i != r->src)
+			r->v[i].ahead = take(r->sn, r->v[i].pk);
+}
+
 static void
 reserved(enum frpc_status st, const cJSON *result, const char *err, void *arg)
 {
@@ -404,10 +452,10 @@ phase_reserve(struct sn_req *r)
 		cJSON *p = cJSON_CreateObject();
 
 		cJSON_AddNumberToObject(p, "n", v->want);
-		v->call = frpc_call(sw_svc_base(sn->svc), sn->dmsg, v->pk, SN_VISOR_PORT,
-		    "reserve_ids", p, SN_CALL_MS, reserved, v, sn->name);
+		v->call = visor_call(take(sn, v->pk), "reserve_ids", p, reserved, v);
 		cJSON_Delete(p);
 	}
+	open_ahead(r);
 	/* Calls that could not even start fail their visor (after the others are out). */
 	for (size_t i = 0; i < r->nv; i++)
 		if (r->v[i].call == NULL) {
@@ -507,8 +555,9 @@ send_rules(struct sn_req *r, struct sn_visor *v, const char *method, cJSON *rule
 	cJSON *p = cJSON_CreateObject();
 
 	cJSON_AddItemReferenceToObject(p, "rules", rules);
-	v->call = frpc_call(sw_svc_base(sn->svc), sn->dmsg, v->pk, SN_VISOR_PORT, method, p,
-	    SN_CALL_MS, installed, v, sn->name);
+	v->call = visor_call(v->ahead != NULL ? v->ahead : take(sn, v->pk), method, p, installed,
+	    v);
+	v->ahead = NULL;
 	cJSON_Delete(p);
 	if (v->call != NULL)
 		r->pending++;

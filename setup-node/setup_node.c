@@ -128,7 +128,9 @@ sn_start(void *priv)
 		return -1;
 	sn->rpc = frpc_server_new(sw_svc_base(sn->svc), sn->dmsg, SN_PORT, NULL, handle, sn,
 	    sn->name);
-	if (sn->rpc == NULL)
+	sn->pool = frpc_pool_new(sw_svc_base(sn->svc), sn->dmsg, SN_VISOR_PORT, SN_POOL_PER_VISOR,
+	    SN_POOL_VISORS, SN_POOL_KEEP_MS, sn->name);
+	if (sn->rpc == NULL || sn->pool == NULL)
 		return -1;
 	sn->hs = sw_http_server_new(sw_svc_base(sn->svc), sn->name, ms);
 	if (sn->hs == NULL || sw_svc_http_attach(sn->svc, sn->hs) == -1 ||
@@ -157,6 +159,8 @@ sn_stop(void *priv, sw_svc_stopped *done)
 	frpc_server_free(sn->rpc);
 	sn->rpc = NULL;
 	sn_setup_stop_all(sn);
+	frpc_pool_free(sn->pool);
+	sn->pool = NULL;
 	sw_svc_drain(sn->svc, done);
 }
 
@@ -177,6 +181,7 @@ sn_destroy(void *priv)
 
 	frpc_server_free(sn->rpc);
 	sn_setup_stop_all(sn);
+	frpc_pool_free(sn->pool);
 	sw_http_client_free(sn->http); /* late lookups free their requests */
 	sw_http_dmsg_server_free(sn->http_dmsg); /* before the dmsg client */
 	dmsg_client_free(sn->dmsg);

@@ -21,6 +21,15 @@
 #define SN_CALL_MS         10000 /* per visor call */
 #define SN_REQUEST_MS      30000 /* per request */
 #define SN_ROLLBACK_MS     5000
+/*
+ * After a setup, each of its visors gets SN_POOL_PER_VISOR streams opened
+ * ahead (its reserve_ids and its next call), for at most SN_POOL_VISORS
+ * visors; one not used within SN_POOL_KEEP_MS is closed (a visor gives a
+ * stream 10 s for its request) and not opened again until the next setup.
+ */
+#define SN_POOL_PER_VISOR  2
+#define SN_POOL_VISORS     256
+#define SN_POOL_KEEP_MS    5000
 #define SN_MAX_IN_FLIGHT   256
 /*
  * transport-discovery lookups at once (the rest wait in order): an HTTP
@@ -50,6 +59,7 @@ struct sn {
 	long long in_flight;
 	struct dmsg_client *dmsg;
 	struct frpc_server *rpc;
+	struct frpc_pool *pool;       /* streams to visors opened ahead (setup.c) */
 	struct sw_http_client *http;
 	struct sw_http_server *hs;
 	struct sw_http_dmsg_server *http_dmsg; /* hs on dmsg port 80 */

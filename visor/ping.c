@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <sodium.h>
@@ -33,10 +34,20 @@ struct ping {
 	struct event *timer;
 	int count, size, done, lost;
 	uint32_t seq;
-	long long sent_ms, t0_ms, up_ms;
+	long long sent_ms;
+	long long t0_us, up_us;   /* setup_ms to a microsecond: setups take a few ms */
 	cJSON *rtts;
 	uint8_t *buf;
 };
+
+static long long
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* ---- the echo side ---- */
 
@@ -79,7 +90,7 @@ finish(struct ping *p, const char *err)
 		cJSON_AddItemToObject(o, "rtt_ms", p->rtts);
 		p->rtts = NULL;
 		cJSON_AddNumberToObject(o, "lost", p->lost);
-		cJSON_AddNumberToObject(o, "setup_ms", (double)(p->up_ms - p->t0_ms));
+		cJSON_AddNumberToObject(o, "setup_ms", (double)(p->up_us - p->t0_us) / 1000.0);
 		sw_http_reply_json(p->req, 200, o);
 		cJSON_Delete(o);
 	}
@@ -156,7 +167,7 @@ dialled(struct vrg *g, const char *err, void *arg)
 		return;
 	}
 	p->g = g;
-	p->up_ms = sw_mono_ms();
+	p->up_us = mono_us();
 	vrg_set_cbs(g, &ping_cbs, p);
 	send_next(p);
 }
@@ -211,7 +222,7 @@ api_ping(struct sw_http_req *req, void *arg)
 	p->req = req;
 	p->count = count;
 	p->size = size;
-	p->t0_ms = sw_mono_ms();
+	p->t0_us = mono_us();
 	randombytes_buf(p->buf, (size_t)size);
 	if (vrg_dial(v->rg, rpk, VRG_PORT_PING, hops, dialled, p) == -1) {
 		sw_http_error(req, 503, "cannot dial now");

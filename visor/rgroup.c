@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "clock.h"
+#include "dmsg_client.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -175,6 +176,7 @@ group_new(struct vrg_mgr *m, const struct vrt_desc *d, int initiator, uint32_t f
 	struct noise_hs_params p = {.pattern = NOISE_KK, .initiator = initiator,
 	    .prologue = (const uint8_t *)PROLOGUE, .prologue_len = sizeof(PROLOGUE) - 1};
 	uint8_t s_priv[32], rs[32];
+	const uint8_t *peer = initiator ? d->dst_pk : d->src_pk;
 
 	if (g == NULL)
 		return NULL;
@@ -185,7 +187,8 @@ group_new(struct vrg_mgr *m, const struct vrt_desc *d, int initiator, uint32_t f
 	g->cons_id = cons_id;
 	g->keep_alive_s = ka;
 	if (sw_sk_to_x25519(s_priv, &m->v->kp) == -1 ||
-	    sw_pk_to_x25519(rs, initiator ? d->dst_pk : d->src_pk) == -1)
+	    (m->v->dmsg != NULL ? dmsg_client_x25519(m->v->dmsg, peer, rs) :
+	    sw_pk_to_x25519(rs, peer)) == -1)
 		goto fail;
 	p.s_priv = s_priv;
 	p.rs = rs;

@@ -1,11 +1,11 @@
 /*
  * rgroup_dial.c: dialling a route group (visor.md, "Routes").
  *
- * The one idea: a dial is a short pipeline with one thing in flight at a
- * time: route-finder for both directions in one POST, then setup-node
- * after setup-node (the next only when one is unreachable: an answer, even
- * an error, is final), then the initiator's two rules and the handshake
- * (rgroup.c).  The dial record lives on the manager's list until its
+ * The one idea: a dial is a short pipeline: route-finder for both
+ * directions in one POST (while the stream to the first setup-node is
+ * being dialled), then setup-node after setup-node (the next only when one
+ * is unreachable: an answer, even an error, is final), then the
+ * initiator's two rules and the handshake (rgroup.c).  The dial record lives on the manager's list until its
  * callback has run, so stopping the visor can end it.
  */
 #include <stdio.h>
@@ -54,6 +54,7 @@ unlink_dial(struct vrg_dial *d)
 static void
 dial_free(struct vrg_dial *d)
 {
+	frpc_call_cancel(d->call);
 	cJSON_Delete(d->fwd);
 	cJSON_Delete(d->rev);
 	free(d);
@@ -69,6 +70,8 @@ fail(struct vrg_dial *d, const char *err)
 	sw_log_info(d->m->v->name, "route group dial failed", "pk=%s port=%u reason=\"%s\"", pk,
 	    d->port, err);
 	unlink_dial(d);
+	frpc_call_cancel(d->call); /* the stream opened ahead, if route-finder failed */
+	d->call = NULL;
 	d->cb(NULL, err, d->arg);
 	d->cb = NULL;
 	if (!d->http_pending)
@@ -139,8 +142,15 @@ setup_next(struct vrg_dial *d)
 	cJSON_AddNumberToObject(p, "keep_alive_s", VRT_KEEPALIVE_DEF);
 	cJSON_AddItemReferenceToObject(p, "forward", d->fwd);
 	cJSON_AddItemReferenceToObject(p, "reverse", d->rev);
-	d->call = frpc_call(sw_svc_base(v->svc), v->dmsg, d->m->setup_nodes[d->setup_ix],
-	    VRG_SETUP_PORT, "dial_route_group", p, VRG_SETUP_MS, setup_done, d, v->name);
+	if (d->call != NULL) { /* the first setup-node's stream, opened ahead */
+		if (frpc_call_ask(d->call, "dial_route_group", p, VRG_SETUP_MS, setup_done, d) == -1) {
+			frpc_call_cancel(d->call);
+			d->call = NULL;
+		}
+	} else {
+		d->call = frpc_call(sw_svc_base(v->svc), v->dmsg, d->m->setup_nodes[d->setup_ix],
+		    VRG_SETUP_PORT, "dial_route_group", p, VRG_SETUP_MS, setup_done, d, v->name);
+	}
 	cJSON_Delete(p);
 	if (d->call == NULL)
 		fail(d, "out of memory");
@@ -223,6 +233,13 @@ vrg_dial(struct vrg_mgr *m, const uint8_t pk[SW_PK_LEN], uint16_t port, int min_
 		return -1;
 	}
 	d->http_pending = 1;
+	/*
+	 * The first setup-node's stream is dialled while route-finder answers
+	 * (frpc_call_open: nothing is sent on it before the ask).
+	 */
+	if (m->nsetup > 0)
+		d->call = frpc_call_open(sw_svc_base(m->v->svc), m->v->dmsg, m->setup_nodes[0],
+		    VRG_SETUP_PORT, VRG_SETUP_MS, m->v->name);
 	d->next = m->dials;
 	if (m->dials != NULL)
 		m->dials->prev = d;

@@ -327,6 +327,178 @@ test_calls(void **state)
 	peers_stop();
 }
 
+static int
+conns_n(void *arg)
+{
+	const struct frpc_server *s = arg;
+
+	return frpc_server_conns(s) == 1;
+}
+
+static int
+conns_0(void *arg)
+{
+	return frpc_server_conns(arg) == 0;
+}
+
+static int
+ahead_open(void *arg)
+{
+	return frpc_call_ahead_state(arg) == 1;
+}
+
+static int
+ahead_gone(void *arg)
+{
+	return frpc_call_ahead_state(arg) == -1;
+}
+
+/*
+ * A call in two steps (frpc_call_open, then frpc_call_ask): the stream
+ * opened ahead carries nothing until the ask; asked while still dialling
+ * or once open, it is answered as frpc_call is; a stream that could not be
+ * opened ahead (nobody listened yet) is dialled again by the ask; one
+ * cancelled before the ask calls nothing back and leaves no stream.
+ */
+static void
+test_open_ahead(void **state)
+{
+	struct frpc_server *s;
+	struct frpc_call *c;
+	struct outcome o;
+	cJSON *p = cJSON_Parse("{\"x\":1}");
+
+	(void)state;
+	peers_start();
+	s = frpc_server_new(base, cs[0], RPC_PORT, allow_peer1, handler, NULL, "test");
+	assert_non_null(s);
+	/* asked at once, while the dial is under way */
+	memset(&o, 0, sizeof(o));
+	c = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_non_null(c);
+	assert_int_equal(frpc_call_ask(c, "echo", p, 5000, on_done, &o), 0);
+	assert_int_equal(frpc_call_ask(c, "echo", p, 5000, on_done, &o), -1); /* once */
+	assert_int_equal(sw_test_run_until(base, &o.done, WAIT_MS), 0);
+	assert_int_equal(o.status, FRPC_OK);
+	assert_string_equal(o.text, "{\"x\":1}");
+	/* asked once the stream is open at the server, which has read nothing */
+	handled = 0;
+	assert_int_equal(sw_test_run_until_fn(base, conns_0, s, WAIT_MS), 0);
+	memset(&o, 0, sizeof(o));
+	c = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_non_null(c);
+	assert_int_equal(sw_test_run_until_fn(base, conns_n, s, WAIT_MS), 0);
+	assert_int_equal(handled, 0);
+	assert_int_equal(sw_test_run_until_fn(base, ahead_open, c, WAIT_MS), 0);
+	assert_int_equal(frpc_call_ask(c, "echo", p, 5000, on_done, &o), 0);
+	assert_false(o.done); /* never from inside the ask */
+	assert_int_equal(sw_test_run_until(base, &o.done, WAIT_MS), 0);
+	assert_int_equal(o.status, FRPC_OK);
+	assert_int_equal(handled, 1);
+	/* cancelled before the ask: the server's stream goes, unread */
+	assert_int_equal(sw_test_run_until_fn(base, conns_0, s, WAIT_MS), 0);
+	c = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_int_equal(sw_test_run_until_fn(base, conns_n, s, WAIT_MS), 0);
+	frpc_call_cancel(c);
+	assert_int_equal(sw_test_run_until_fn(base, conns_0, s, WAIT_MS), 0);
+	assert_int_equal(handled, 1);
+	frpc_server_free(s);
+	/* opened ahead while nobody listens (REJECT 2), asked once someone does */
+	c = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_non_null(c);
+	assert_int_equal(frpc_call_ahead_state(c), 0);
+	assert_int_equal(sw_test_run_until_fn(base, ahead_gone, c, WAIT_MS), 0);
+	s = frpc_server_new(base, cs[0], RPC_PORT, allow_peer1, handler, NULL, "test");
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(frpc_call_ask(c, "echo", p, 5000, on_done, &o), 0);
+	assert_int_equal(sw_test_run_until(base, &o.done, WAIT_MS), 0);
+	assert_int_equal(o.status, FRPC_OK);
+	assert_int_equal(handled, 2);
+	frpc_server_free(s);
+	cJSON_Delete(p);
+	peers_stop();
+}
+
+struct conns_want {
+	const struct frpc_server *s[2];
+	size_t n[2];
+};
+
+static int
+conns_are(void *arg)
+{
+	struct conns_want *w = arg;
+
+	for (int i = 0; i < 2; i++)
+		if (w->s[i] != NULL && frpc_server_conns(w->s[i]) != w->n[i])
+			return 0;
+	return 1;
+}
+
+static void
+wait_conns(const struct frpc_server *a, size_t na, const struct frpc_server *b, size_t nb)
+{
+	struct conns_want w = {{a, b}, {na, nb}};
+
+	assert_int_equal(sw_test_run_until_fn(base, conns_are, &w, WAIT_MS), 0);
+}
+
+/*
+ * The pool: a fill opens per_peer streams (nothing read by the server);
+ * takes hand them out open, then a fresh one; a second peer past
+ * max_peers (1 here) pushes the first out, its streams closed; freeing
+ * the pool closes the rest.
+ */
+static void
+test_pool(void **state)
+{
+	struct frpc_server *s, *s2;
+	struct frpc_pool *pool;
+	struct frpc_call *c, *c2, *c3;
+	struct outcome o;
+
+	(void)state;
+	peers_start();
+	handled = 0;
+	s = frpc_server_new(base, cs[0], RPC_PORT, allow_peer1, handler, NULL, "test");
+	s2 = frpc_server_new(base, cs[2], RPC_PORT, allow_peer1, handler, NULL, "test");
+	assert_non_null(s);
+	assert_non_null(s2);
+	assert_null(frpc_pool_new(base, cs[1], RPC_PORT, 5, 1, 5000, "test"));
+	pool = frpc_pool_new(base, cs[1], RPC_PORT, 2, 1, 5000, "test");
+	assert_non_null(pool);
+	frpc_pool_fill(pool, kps[0].pk);
+	wait_conns(s, 2, NULL, 0);
+	c = frpc_pool_take(pool, kps[0].pk);
+	assert_non_null(c);
+	assert_int_equal(sw_test_run_until_fn(base, ahead_open, c, WAIT_MS), 0);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(frpc_call_ask(c, "echo", NULL, 5000, on_done, &o), 0);
+	assert_int_equal(sw_test_run_until(base, &o.done, WAIT_MS), 0);
+	assert_int_equal(o.status, FRPC_OK);
+	assert_int_equal(handled, 1);
+	c2 = frpc_pool_take(pool, kps[0].pk);
+	assert_non_null(c2);
+	assert_int_equal(frpc_call_ahead_state(c2), 1); /* opened with the first */
+	c3 = frpc_pool_take(pool, kps[0].pk);           /* none left: a fresh dial */
+	assert_non_null(c3);
+	assert_int_equal(frpc_call_ahead_state(c3), 0);
+	frpc_call_cancel(c2);
+	frpc_call_cancel(c3);
+	wait_conns(s, 0, NULL, 0);
+	/* bounded: a second peer pushes the first out */
+	frpc_pool_fill(pool, kps[0].pk);
+	wait_conns(s, 2, NULL, 0);
+	frpc_pool_fill(pool, kps[2].pk);
+	wait_conns(s, 0, s2, 2);
+	frpc_pool_free(pool);
+	wait_conns(s, 0, s2, 0);
+	assert_int_equal(handled, 1);
+	frpc_server_free(s);
+	frpc_server_free(s2);
+	peers_stop();
+}
+
 int
 main(void)
 {
@@ -336,6 +508,8 @@ main(void)
 	};
 	const struct CMUnitTest net[] = {
 		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_open_ahead),
+		cmocka_unit_test(test_pool),
 	};
 	int failed = cmocka_run_group_tests_name("frpc frames", unit, NULL, NULL);
 

@@ -69,22 +69,31 @@ struct peer {
 };
 
 static int idle_ms; /* stream idle timeout of the next clients (0: default) */
+static int cache_max; /* peer cache bound of the next clients (0: default) */
 
+/* A client with p's key as it is (a restart of the same visor). */
 static void
-peer_start(struct peer *p)
+peer_restart(struct peer *p)
 {
 	struct dmsg_client_opts o;
 
 	memset(&o, 0, sizeof(o));
 	o.discovery = disc_url;
 	o.stream_idle_ms = idle_ms;
+	o.peer_cache_max = cache_max;
 	o.backoff_min_ms = 100;
 	o.backoff_max_ms = 1000;
 	o.http_timeout_ms = 3000;
-	sw_keypair_generate(&p->kp);
 	p->c = dmsg_client_new(base, &p->kp, &o, "test-client");
 	assert_non_null(p->c);
 	assert_int_equal(dmsg_client_start(p->c), 0);
+}
+
+static void
+peer_start(struct peer *p)
+{
+	sw_keypair_generate(&p->kp);
+	peer_restart(p);
 }
 
 static int
@@ -903,6 +912,123 @@ test_server_killed_under_load(void **state)
 	assert_int_equal(sw_test_dmsg_server_start(gone, disc_url), 0);
 }
 
+static int
+registered(void *arg)
+{
+	return dmsg_client_registered(((struct peer *)arg)->c);
+}
+
+/*
+ * The dial cache: B dials A (a lookup, A's server cached); A restarts
+ * (same key) on the other server; B's next dial goes to the cached server,
+ * is refused (REJECT 1, no session), drops the entry, looks A up again
+ * and reaches it.  A third dial starts from the cache and needs no lookup.
+ */
+static void
+test_cache_peer_moved(void **state)
+{
+	struct peer p[2];
+	struct server s = {.echo = 1};
+	struct dmsg_listener *l;
+	struct sw_test_proc *first;
+	struct dmsg_dial_stats ds;
+	struct end b, b2, b3;
+	int tries = 0;
+
+	(void)state;
+	pair_start(p);
+	l = dmsg_client_listen(p[0].c, 19, on_accept, &s);
+	end_init(&b, dial_ok(&p[1], &p[0], 19));
+	dmsg_client_dial_stats(p[1].c, &ds);
+	assert_int_equal(ds.lookups, 1);
+	assert_int_equal(ds.cache_hits, 0);
+	assert_int_equal(ds.cached, 1);
+	first = server_of(p[0].c);
+	assert_non_null(first);
+	dmsg_stream_free(b.st);
+	server_free(&s);
+	dmsg_listener_free(l);
+	/* A comes back with the same key until it is on the other server */
+	do {
+		assert_true(tries++ < 64); /* each try lands there with p = 1/2 */
+		dmsg_client_free(p[0].c);
+		peer_restart(&p[0]);
+		assert_int_equal(sw_test_run_until_fn(base, registered, &p[0], WAIT_MS), 0);
+	} while (server_of(p[0].c) == first);
+	l = dmsg_client_listen(p[0].c, 19, on_accept, &s);
+	end_init(&b2, dial_ok(&p[1], &p[0], 19));
+	assert_int_equal(dmsg_stream_write(b2.st, "again", 5), 0);
+	assert_int_equal(sw_test_run_until_fn(base, got_five, &b2, WAIT_MS), 0);
+	dmsg_client_dial_stats(p[1].c, &ds);
+	assert_int_equal(ds.cache_hits, 1);
+	assert_int_equal(ds.redials, 1);
+	assert_int_equal(ds.lookups, 2);
+	/* the fresh entry is cached again */
+	end_init(&b3, dial_ok(&p[1], &p[0], 19));
+	dmsg_client_dial_stats(p[1].c, &ds);
+	assert_int_equal(ds.cache_hits, 2);
+	assert_int_equal(ds.lookups, 2);
+	assert_int_equal(ds.redials, 1);
+	dmsg_stream_free(b2.st);
+	dmsg_stream_free(b3.st);
+	server_free(&s);
+	dmsg_listener_free(l);
+	pair_stop(p);
+}
+
+/*
+ * The cache is bounded (2 peers here): dialling a third peer pushes out
+ * the least recently used, whose next dial is a lookup again.  A failed
+ * lookup (an unknown peer) caches nothing.
+ */
+static void
+test_cache_bounded(void **state)
+{
+	struct peer p[4], nobody;
+	struct server s = {0};
+	struct dmsg_listener *l[3];
+	struct dmsg_stream *st[5];
+	struct dmsg_dial_stats ds;
+	struct dial d = {0};
+
+	(void)state;
+	cache_max = 2;
+	peer_start(&p[0]);
+	cache_max = 0;
+	for (int i = 1; i < 4; i++) {
+		peer_start(&p[i]);
+		assert_int_equal(sw_test_run_until_fn(base, registered, &p[i], WAIT_MS), 0);
+		l[i - 1] = dmsg_client_listen(p[i].c, 20, on_accept, &s);
+	}
+	assert_int_equal(sw_test_run_until_fn(base, registered, &p[0], WAIT_MS), 0);
+	st[0] = dial_ok(&p[0], &p[1], 20);
+	st[1] = dial_ok(&p[0], &p[2], 20);
+	st[2] = dial_ok(&p[0], &p[1], 20); /* a hit: p[1] is now the most recent */
+	st[3] = dial_ok(&p[0], &p[3], 20); /* p[2] goes */
+	dmsg_client_dial_stats(p[0].c, &ds);
+	assert_int_equal(ds.lookups, 3);
+	assert_int_equal(ds.cache_hits, 1);
+	assert_int_equal(ds.cached, 2);
+	st[4] = dial_ok(&p[0], &p[2], 20);
+	dmsg_client_dial_stats(p[0].c, &ds);
+	assert_int_equal(ds.lookups, 4);
+	assert_int_equal(ds.cached, 2);
+	sw_keypair_generate(&nobody.kp);
+	assert_non_null(dmsg_client_dial(p[0].c, nobody.kp.pk, 20, 15000, on_dial, &d));
+	assert_int_equal(sw_test_run_until(base, &d.done, WAIT_MS), 0);
+	assert_null(d.st);
+	dmsg_client_dial_stats(p[0].c, &ds);
+	assert_int_equal(ds.lookups, 5);
+	assert_int_equal(ds.cached, 2);
+	for (int i = 0; i < 5; i++)
+		dmsg_stream_free(st[i]);
+	server_free(&s);
+	for (int i = 0; i < 3; i++)
+		dmsg_listener_free(l[i]);
+	for (int i = 0; i < 4; i++)
+		dmsg_client_free(p[i].c);
+}
+
 int
 main(void)
 {
@@ -917,6 +1043,8 @@ main(void)
 		cmocka_unit_test(test_reject_backlog),
 		cmocka_unit_test(test_concurrent_streams),
 		cmocka_unit_test(test_bulk_echo),
+		cmocka_unit_test(test_cache_peer_moved),
+		cmocka_unit_test(test_cache_bounded),
 		cmocka_unit_test(test_server_killed_under_load),
 		cmocka_unit_test(test_session_drop_reconnect),
 	};
