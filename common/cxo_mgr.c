@@ -92,6 +92,16 @@ msub_idle(evutil_socket_t fd, short what, void *arg)
 	msub_free(ms);
 }
 
+static void
+msub_snapshot(struct cxo_sub *s, void *arg)
+{
+	struct msub *ms = arg;
+
+	(void)s;
+	if (ms->m->o.snapshot != NULL)
+		ms->m->o.snapshot(ms->pk, ms->port, ms->m->o.snapshot_arg);
+}
+
 static struct msub *
 msub_get(struct cxo_mgr *m, const uint8_t *pk, uint16_t port)
 {
@@ -115,6 +125,8 @@ msub_get(struct cxo_mgr *m, const uint8_t *pk, uint16_t port)
 	so.dial = msub_dial;
 	so.dial_arg = ms;
 	so.backoff_ms = m->o.backoff_ms;
+	so.cbs.snapshot = msub_snapshot;
+	so.arg = ms;
 	if (ms->idle == NULL || (ms->s = cxo_sub_new(m->base, &so)) == NULL) {
 		if (ms->idle != NULL)
 			event_free(ms->idle);

@@ -36,6 +36,13 @@ struct cxo_mgr_opts {
 	void *dial_arg;
 	int backoff_ms;       /* for its subscriptions (0: default) */
 	int http_timeout_ms;  /* 0: 5000 */
+	/*
+	 * NULL, or told when a subscription has its first snapshot: from then
+	 * on a query is answered from the feed, so a caller that polls need
+	 * not wait for its next poll.  It may query from inside the call.
+	 */
+	void (*snapshot)(const uint8_t *pk, uint16_t port, void *arg);
+	void *snapshot_arg;
 };
 
 enum cxo_source {

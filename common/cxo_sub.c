@@ -611,6 +611,8 @@ schedule_retry(struct cxo_sub *s)
 {
 	if (!s->has_snap && sw_mono_ms() - s->born_ms < 1000)
 		sw_timer_in(s->retry, CXO_FIRST_RETRY_MS);
+	else if (!s->has_snap) /* then backoff.h's start window */
+		sw_timer_in(s->retry, sw_backoff_next_start(&s->backoff, s->born_ms));
 	else
 		sw_timer_in(s->retry, sw_backoff_next(&s->backoff));
 }

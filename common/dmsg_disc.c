@@ -80,7 +80,9 @@ servers_fetched(const struct sw_http_resp *resp, void *arg)
 	free(cand);
 	if (opened > 0)
 		return;
-	sw_log_warn(c->svc, "no dmsg server to connect to", "need=%d", need);
+	/* Expected while the servers start beside us (backoff.h's start window): quiet then. */
+	sw_log(!c->ever_ready && sw_mono_ms() - c->start_ms < SW_START_WINDOW_MS ? SW_LOG_DEBUG :
+	    SW_LOG_WARN, c->svc, "no dmsg server to connect to", "need=%d", need);
 retry:
 	dmsgc_schedule_maintain(c, dmsgc_retry_delay(c));
 }

@@ -305,14 +305,18 @@ conn_fail_streams(struct dmsg_conn *conn, const char *why)
  * backoff step.  In the first backoff_min_ms after start, before any session
  * was up, the wait is first_retry_ms: a deployment that starts at once finds
  * no server for the few ms before the servers registered, and a full second
- * of backoff is what kept it from being healthy.
+ * of backoff is what kept it from being healthy.  Then, until a session was
+ * up once, the start window of backoff.h (servers started in parallel with
+ * their clients register any time in the first seconds).
  */
 int
 dmsgc_retry_delay(struct dmsg_client *c)
 {
-	if (!c->ever_ready && sw_mono_ms() - c->start_ms < c->o.backoff_min_ms)
+	if (c->ever_ready)
+		return (int)sw_backoff_next(&c->backoff);
+	if (sw_mono_ms() - c->start_ms < c->o.backoff_min_ms)
 		return c->o.first_retry_ms;
-	return (int)sw_backoff_next(&c->backoff);
+	return (int)sw_backoff_next_start(&c->backoff, c->start_ms);
 }
 
 static void

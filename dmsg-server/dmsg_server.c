@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "backoff.h"
+#include "clock.h"
 #include "dmsg-discovery/dd_schema.h"
 #include "dmsg_entry.h"
 #include "dmsg_server.h"
@@ -46,6 +47,8 @@ struct ds {
 	char url[DS_URL_MAX];    /* discovery's entry URL, "" when not registering */
 	unsigned long long seq;
 	struct sw_backoff backoff; /* registration retries */
+	long long start_ms;        /* until registered once: backoff.h's start window */
+	int registered_once;
 	int in_flight;
 	int stopping;
 	enum reg_state reg;
@@ -158,6 +161,7 @@ reg_done(const struct sw_http_resp *resp, void *arg)
 {
 	struct ds *ds = arg;
 	char q[128];
+	long long retry;
 
 	ds->in_flight = 0;
 	if (ds->stopping)
@@ -167,15 +171,19 @@ reg_done(const struct sw_http_resp *resp, void *arg)
 			sw_log_info(ds->name, "registered in discovery", "url=%s address=%s",
 			    ds->url, ds->public_address);
 		ds->reg = REG_OK;
+		ds->registered_once = 1;
 		sw_backoff_reset(&ds->backoff);
 		reg_later(ds, DS_REGISTER_EVERY_MS);
 		return;
 	}
 	ds->reg = REG_DOWN;
-	sw_log_warn(ds->name, "discovery registration failed", "url=%s status=%d body=%s retry_ms=%lld",
-	    ds->url, resp->status, sw_log_q(q, sizeof(q), resp->body != NULL ? resp->body : ""),
-	    sw_backoff_peek(&ds->backoff));
-	reg_later(ds, (int)sw_backoff_next(&ds->backoff));
+	/* Discovery starting beside us (compose starts all at once): retried quickly, quietly. */
+	retry = ds->registered_once ? sw_backoff_next(&ds->backoff) :
+	    sw_backoff_next_start(&ds->backoff, ds->start_ms);
+	sw_log(retry < DS_BACKOFF_MIN_MS ? SW_LOG_DEBUG : SW_LOG_WARN, ds->name,
+	    "discovery registration failed", "url=%s status=%d body=%s retry_ms=%lld", ds->url,
+	    resp->status, sw_log_q(q, sizeof(q), resp->body != NULL ? resp->body : ""), retry);
+	reg_later(ds, (int)retry);
 }
 
 static void
@@ -248,6 +256,7 @@ ds_start(void *priv)
 			return -1;
 		ds->reg = REG_PENDING;
 		sw_backoff_init(&ds->backoff, DS_BACKOFF_MIN_MS, DS_REGISTER_EVERY_MS);
+		ds->start_ms = sw_mono_ms();
 		reg_send(ds);
 	}
 	return 0;

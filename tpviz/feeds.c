@@ -582,6 +582,14 @@ feed_unchanged(struct tpviz *t, const struct tpviz_view *v)
 	    cxo_sub_seq(s) == v->seq;
 }
 
+static int
+feed_ready(struct tpviz *t, const struct tpviz_view *v)
+{
+	struct cxo_sub *s = v->has_pk ? cxo_mgr_sub(t->mgr, v->pk, v->port) : NULL;
+
+	return s != NULL && cxo_sub_connected(s) && cxo_sub_has_snapshot(s);
+}
+
 static void
 ask(struct tpviz *t, enum tpviz_view_id id)
 {
@@ -591,8 +599,9 @@ ask(struct tpviz *t, enum tpviz_view_id id)
 
 	if (v->inflight || feed_unchanged(t, v))
 		return;
+	/* The fallback's pace, unless the feed can answer now (its first snapshot). */
 	if (v->source != NULL && strcmp(v->source, "http") == 0 &&
-	    sw_mono_ms() - v->asked_ms < HTTP_EVERY_MS)
+	    sw_mono_ms() - v->asked_ms < HTTP_EVERY_MS && !feed_ready(t, v))
 		return;
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return;
@@ -638,6 +647,18 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < TV_COUNT; i++)
 		ask(t, (enum tpviz_view_id)i);
 	tpviz_sse_send(t, NULL); /* keep-alive, when due */
+}
+
+/* A feed's first snapshot: the views move to it now, not at the next tick. */
+void
+tpviz_feeds_snapshot(const uint8_t *pk, uint16_t port, void *arg)
+{
+	struct tpviz *t = arg;
+
+	(void)pk;
+	(void)port;
+	if (!t->stopping && t->tick != NULL)
+		on_tick(-1, 0, t);
 }
 
 int

@@ -158,6 +158,8 @@ tpviz_start(void *priv)
 	mo.svc = t->name;
 	mo.dial = cxo_dmsg_dial;
 	mo.dial_arg = t->cd;
+	mo.snapshot = tpviz_feeds_snapshot;
+	mo.snapshot_arg = t;
 	if ((t->mgr = cxo_mgr_new(base, &mo)) == NULL ||
 	    (t->hc = sw_http_client_new(base, t->name)) == NULL ||
 	    (t->carrier = sw_http_dmsg_new(base, t->dmsg, sw_svc_metrics(t->svc), t->name)) ==

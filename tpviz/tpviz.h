@@ -115,6 +115,7 @@ extern const struct sw_service_ops tpviz_ops;
 
 /* feeds.c */
 int tpviz_feeds_start(struct tpviz *t);
+void tpviz_feeds_snapshot(const uint8_t *pk, uint16_t port, void *arg);
 void tpviz_feeds_free(struct tpviz *t);
 /* Replace a view's items (sorted here); renders, counts changes, tells SSE. */
 void tpviz_view_set(struct tpviz *t, enum tpviz_view_id id, const char *source, uint64_t seq,

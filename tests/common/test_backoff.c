@@ -1,4 +1,4 @@
-/* test_backoff: doubling from min, capped at max, reset on success. */
+/* test_backoff: doubling from min, capped at max, reset on success; the start window. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "backoff.h"
+#include "clock.h"
 
 static void
 test_doubles_to_cap(void **state)
@@ -43,12 +44,34 @@ test_odd_bounds(void **state)
 	assert_int_equal(sw_backoff_next(&b), 2);
 }
 
+static void
+test_start_window(void **state)
+{
+	struct sw_backoff b;
+	long long now = sw_mono_ms();
+
+	(void)state;
+	/* Born just now, never up: the quick start retry, and no doubling meanwhile. */
+	sw_backoff_init(&b, 1000, 30000);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(sw_backoff_next_start(&b, now), SW_START_RETRY_MS);
+	assert_int_equal(sw_backoff_peek(&b), 1000);
+	/* Past the window: the plain doubling. */
+	assert_int_equal(sw_backoff_next_start(&b, now - SW_START_WINDOW_MS - 1), 1000);
+	assert_int_equal(sw_backoff_next_start(&b, now - SW_START_WINDOW_MS - 1), 2000);
+	/* A backoff already quicker than the start retry keeps its own pace. */
+	sw_backoff_init(&b, 20, 1000);
+	assert_int_equal(sw_backoff_next_start(&b, now), 20);
+	assert_int_equal(sw_backoff_next_start(&b, now), 40);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_doubles_to_cap),
 		cmocka_unit_test(test_odd_bounds),
+		cmocka_unit_test(test_start_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -631,6 +631,14 @@ sub_ready(void *arg)
 }
 
 static void
+count_snapshot(const uint8_t *pk, uint16_t port, void *arg)
+{
+	(void)pk;
+	(void)port;
+	(*(int *)arg)++;
+}
+
+static void
 http_list(struct sw_http_req *req, void *arg)
 {
 	(void)arg;
@@ -648,6 +656,7 @@ test_manager(void **state)
 	struct cxo_mgr *m;
 	struct cxo_query q = {0};
 	struct ans a = {0};
+	int snapshots = 0;
 
 	(void)state;
 	assert_int_equal(sw_http_route(hs, "GET", "/list", http_list, NULL), 0);
@@ -662,6 +671,8 @@ test_manager(void **state)
 	mo.dial = mgr_dial;
 	mo.dial_arg = addr;
 	mo.backoff_ms = 50;
+	mo.snapshot = count_snapshot;
+	mo.snapshot_arg = &snapshots;
 	m = cxo_mgr_new(base, &mo);
 	q.pk = kp.pk;
 	q.port = PORT;
@@ -676,11 +687,14 @@ test_manager(void **state)
 	assert_int_equal(a.status, 200);
 	assert_int_equal(sw_test_run_until_fn(base, sub_ready, cxo_mgr_sub(m, kp.pk, PORT), 5000),
 	    0);
+	/* The first snapshot is told once, so a poller can move to the feed at once. */
+	assert_int_equal(snapshots, 1);
 	memset(&a, 0, sizeof(a));
 	assert_int_equal(cxo_mgr_query(m, &q, on_answer, &a), 0);
 	assert_int_equal(sw_test_run_until(base, &a.done, 5000), 0);
 	assert_int_equal(a.src, CXO_SRC_FEED);
 	assert_int_equal(a.n, 10);
+	assert_int_equal(snapshots, 1);
 	assert_int_equal(cxo_mgr_subs(m), 1);
 	/* Idle for idle_close_s: closed. */
 	assert_int_equal(sw_test_run_until_fn(base, no_subs, m, 3000), 0);
