@@ -523,6 +523,7 @@ usage_svc(const struct sw_registry *reg, FILE *fp)
 	    "       skywire-svc check --config FILE                 check config, print the plan\n"
 	    "       skywire-svc list                                the service types known\n"
 	    "       skywire-svc gen-config [-o FILE] [--redis URL]  a working one-host deployment\n"
+	    "       skywire-svc probe PORT                          exit 0 if 127.0.0.1:PORT/health is 200\n"
 	    "       skywire-svc --help | --version\n\n"
 	    "Global flags (also SKYWIRE_<KEY> in the environment):\n");
 	sw_cfg_usage(global_flags, fp);
