@@ -2,7 +2,8 @@
 # bench/profile/discovery-lists: where a list GET on redis spends its work,
 # in numbers that do not depend on how busy the machine is.  For
 # transport-discovery's GET /transports/edge:{pk} (10,000 transports, 2,000
-# visors: ~10 per edge) and service-discovery's GET
+# visors: a visor of 10 transports, the row, and the busiest hub the
+# fill makes, ~47) and service-discovery's GET
 # /api/services?type=vpn&country=AT&quantity=5 (5,000 services, 20
 # countries): the service's instructions per request (valgrind callgrind,
 # counted only over the requests) and redis's commands and reply bytes per
@@ -62,11 +63,16 @@ P=$(port)
 "$1/transport-discovery" --listen "127.0.0.1:$P" --log-level warn --redis "redis://127.0.0.1:$RP/0" &
 fpid=$!
 wait_http "http://127.0.0.1:$P/health"
-pk=$(/usr/bin/python3 bench/route-finder.py fill "http://127.0.0.1:$P" 2000 10000 "$tmp/pks" |
+hub=$(/usr/bin/python3 bench/route-finder.py fill "http://127.0.0.1:$P" 2000 10000 "$tmp/pks" |
     awk '{print $2}')
+edge=$(/usr/bin/python3 bench/transport-discovery-edge.py "http://127.0.0.1:$P" "$tmp/pks")
+pk=${edge% *}; n10=${edge#* }
 kill "$fpid"; wait "$fpid" 2>/dev/null || true
 for bin in "$@"; do
-	measure "transport-discovery GET edge ($bin)" "$bin" transport-discovery "/transports/edge:$pk"
+	measure "transport-discovery GET edge, $n10 entries ($bin)" "$bin" transport-discovery \
+	    "/transports/edge:$pk"
+	measure "transport-discovery GET edge, hub ($bin)" "$bin" transport-discovery \
+	    "/transports/edge:$hub"
 done
 redis-cli -p "$RP" flushall >/dev/null
 P=$(port)
