@@ -6,7 +6,8 @@ Asks GET /transports/edge:{pk} for the visors of PKFILE (bench/route-finder.py
 fill writes it) over one keep-alive connection, at most 400 of them, and
 prints "PK COUNT" of the first visor with WANT transports (default 10: a
 typical visor, 10,000 transports between 2,000 visors), or the nearest
-count seen."""
+count seen: a large WANT gives the busiest of them, one of the fill's hubs
+(its first visors)."""
 import http.client
 import json
 import sys

@@ -76,7 +76,7 @@ struct clist {
 	int tnil[2];
 	size_t tlen[2];
 	char tag[2][TAG_MAX];
-	int tag_ok;                 /* the tags fit: the answer can be kept */
+	int keep;                   /* the answer will be kept: read scores, fetch every record */
 	long long exp;
 	char **members;             /* the members read (sw_api_members_copy) */
 	char key[KEY_MAX];
@@ -347,7 +347,7 @@ entry_build(struct clist *l, const struct sw_reply *r, int *kept)
 	}
 	e->body[off++] = ']';
 	e->bodylen = off;
-	if (l->tag_ok && cache_room(c, size) == 0) {
+	if (l->keep && cache_room(c, size) == 0) {
 		int rc = sw_dict_set(c->d, e->key, klen, e);
 
 		if (rc != -1) {
@@ -388,11 +388,11 @@ out:
 	clist_end(l);
 }
 
-/* The members of a WITHSCORES read: [m0, s0, m1, s1, ...] all strings, or NULL. */
+/* An index read: [m0, s0, m1, s1, ...] (WITHSCORES, stride 2) or [m0, m1, ...], all strings. */
 static int
-scored_ok(const struct sw_reply *r)
+scored_ok(const struct sw_reply *r, size_t stride)
 {
-	if (r == NULL || r->type != SW_REPLY_ARRAY || r->elements % 2 != 0)
+	if (r == NULL || r->type != SW_REPLY_ARRAY || r->elements % stride != 0)
 		return 0;
 	for (size_t i = 0; i < r->elements; i++)
 		if (r->element[i]->type != SW_REPLY_STR)
@@ -422,7 +422,7 @@ index_done(const struct sw_reply *r, void *arg)
 	const struct sw_reply *a, *b = NULL;
 	struct sw_dict *in_b = NULL;
 	struct sw_reply pick, **el = NULL;
-	size_t n = 0;
+	size_t n = 0, stride = l->keep ? 2 : 1;
 
 	if (sw_svc_store_failed(l->req, r))
 		goto fail;
@@ -432,14 +432,14 @@ index_done(const struct sw_reply *r, void *arg)
 		a = r->type == SW_REPLY_ARRAY && r->elements == 2 ? r->element[0] : NULL;
 		b = a != NULL ? sw_api_index_members(r->element[1]) : NULL;
 	}
-	if (!scored_ok(a) || (l->nindex == 2 && b == NULL)) {
+	if (!scored_ok(a, stride) || (l->nindex == 2 && b == NULL)) {
 		sw_api_store_error(l->req);
 		goto fail;
 	}
 	/* The members answered (those of a also in b), as a members array to copy. */
 	memset(&pick, 0, sizeof(pick));
 	pick.type = SW_REPLY_ARRAY;
-	if (a->elements > 0 && (el = malloc(a->elements / 2 * sizeof(*el))) == NULL)
+	if (a->elements > 0 && (el = malloc(a->elements / stride * sizeof(*el))) == NULL)
 		goto oom;
 	if (b != NULL) {
 		if ((in_b = sw_dict_new(NULL)) == NULL)
@@ -449,16 +449,30 @@ index_done(const struct sw_reply *r, void *arg)
 				goto oom;
 	}
 	l->exp = NO_EXPIRY;
-	for (size_t i = 0; i + 1 < a->elements; i += 2) {
+	for (size_t i = 0; i + stride - 1 < a->elements; i += stride) {
 		long long s;
 
 		if (in_b != NULL &&
 		    !sw_dict_find(in_b, a->element[i]->str, a->element[i]->len, NULL))
 			continue;
-		s = score_of(a->element[i + 1]);
+		s = stride == 2 ? score_of(a->element[i + 1]) : NO_EXPIRY;
 		if (s < l->exp)
 			l->exp = s;
 		el[n++] = a->element[i];
+	}
+	/*
+	 * Not kept: fetch only the records answered, a uniform sample when a
+	 * quantity is asked (a partial Fisher-Yates; their order is random).
+	 */
+	if (!l->keep && l->quantity > 0 && (unsigned long long)l->quantity < n) {
+		for (size_t i = 0; i < (size_t)l->quantity; i++) {
+			size_t j = i + randombytes_uniform((uint32_t)(n - i));
+			struct sw_reply *t = el[i];
+
+			el[i] = el[j];
+			el[j] = t;
+		}
+		n = (size_t)l->quantity;
 	}
 	pick.elements = n;
 	pick.element = el;
@@ -495,13 +509,15 @@ index_read(struct clist *l)
 	char min[26];
 
 	snprintf(min, sizeof(min), "(%lld", (long long)time(NULL));
+	/* The scores only for an answer to keep (its earliest expiry). */
 	if (l->nindex == 1)
 		return sw_store_cmd(l->st, index_done, l, "ZRANGEBYSCORE", l->index[0], min, "+inf",
-		    "WITHSCORES", NULL);
+		    l->keep ? "WITHSCORES" : NULL, NULL);
 	/* Both sets in one transaction, so they are read at one moment. */
 	if ((t = sw_store_txn_new()) == NULL)
 		return -1;
-	sw_store_txn_add(t, "ZRANGEBYSCORE", l->index[0], min, "+inf", "WITHSCORES", NULL);
+	sw_store_txn_add(t, "ZRANGEBYSCORE", l->index[0], min, "+inf",
+	    l->keep ? "WITHSCORES" : NULL, NULL);
 	sw_store_txn_add(t, "ZRANGEBYSCORE", l->index[1], min, "+inf", NULL);
 	return sw_store_txn_exec(l->st, t, index_done, l);
 }
@@ -519,7 +535,6 @@ tags_done(const struct sw_reply *r, void *arg)
 		sw_api_store_error(l->req);
 		goto fail;
 	}
-	l->tag_ok = 1;
 	for (int i = 0; i < l->nindex; i++) {
 		const struct sw_reply *t = r->element[i];
 
@@ -528,10 +543,10 @@ tags_done(const struct sw_reply *r, void *arg)
 			l->tlen[i] = t->len;
 			memcpy(l->tag[i], t->str, t->len);
 		} else if (t->type == SW_REPLY_STR) {
-			l->tag_ok = 0; /* not one of ours: answer, but keep nothing */
+			l->keep = 0; /* not one of ours: answer, but keep nothing */
 		}
 	}
-	if (l->tag_ok && (e = sw_dict_get(c->d, l->key, strlen(l->key))) != NULL &&
+	if (l->keep && (e = sw_dict_get(c->d, l->key, strlen(l->key))) != NULL &&
 	    tags_equal(l, e) && (long long)time(NULL) < e->exp) {
 		c->hits++;
 		sw_metric_add(c->m_reads, (const char *[]){"hit"}, 1);
@@ -599,6 +614,15 @@ sw_api_clist_run(struct sw_svc *svc, struct sw_http_req *req, struct sw_store *s
 	l->st = st;
 	l->c = c;
 	l->quantity = q->quantity;
+	/* A cache that keeps nothing: no tags to read, the plain read of before. */
+	if (c->max_bytes == 0) {
+		if (index_read(l) == -1) {
+			sw_api_store_error(req);
+			clist_end(l);
+		}
+		return;
+	}
+	l->keep = 1;
 	if (sw_store_cmdargv(st, tags_done, l, l->nindex + 1, argv, NULL) == -1) {
 		sw_api_store_error(req);
 		clist_end(l);

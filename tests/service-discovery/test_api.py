@@ -265,6 +265,11 @@ class TestMemory(Base, unittest.TestCase):
     pass
 
 
+class TestNoListCache(Base, unittest.TestCase):
+    """The same answers with the list cache off (every list read from the store)."""
+    extra = ["--list-cache-bytes", "0"]
+
+
 class TestRedis(OnRedis, Base, unittest.TestCase):
 
     def test_restart_keeps_services(self):

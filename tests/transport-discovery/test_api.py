@@ -217,6 +217,11 @@ class TestMemory(Base, unittest.TestCase):
     pass
 
 
+class TestNoListCache(Base, unittest.TestCase):
+    """The same answers with the list cache off (every list read from the store)."""
+    extra = ["--list-cache-bytes", "0"]
+
+
 def redis_cli(redis, *args):
     return subprocess.run(["redis-cli", "-p", str(redis.port)] + list(args),
                           capture_output=True, text=True, check=True).stdout.strip()
