@@ -41,7 +41,8 @@ bench_td() { # label, extra args...
 	report "$label GET edge ($n10 entries)" "$1" "$2"
 	[ -z "${RB_RPS:-}" ] || redis_ratio "$label GET edge ($n10 entries)" "$1"
 	set -- $(run_wrk "http://127.0.0.1:$TP/transports/edge:$hub")
-	report "$label GET edge, hub ($nhub entries)" "$1" "$2"
+	echo "(the hub has $nhub transports)"
+	report "$label GET edge, hub" "$1" "$2"
 	kill "$tpid"; wait "$tpid" 2>/dev/null || true
 }
 bench_td "transport-discovery (memory)"
