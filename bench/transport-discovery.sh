@@ -14,7 +14,8 @@ printf "%-44s %12s req/s  p99 %8s ms\n" "nginx fixed 200" "$NGX_RPS" "$NGX_P99"
 report() { # label rps p99
 	awk -v l="$1" -v r="$2" -v p="$3" -v n="$NGX_RPS" 'BEGIN {
 		printf "%-44s %12s req/s  p99 %8s ms   %.0f%% of nginx\n", l, r, p, 100*r/n }'
-	case $1 in *memory*) t=">= 50%" ;; *) t=">= 40%" ;; esac
+	# the hub is an extra row, not one of the issue's: no target
+	case $1 in *hub*) t=- ;; *memory*) t=">= 50%" ;; *) t=">= 40%" ;; esac
 	summary "$1" "$2" req/s "nginx $NGX_RPS req/s" "$(pct "$2" "$NGX_RPS")" "$t"
 	# issue #14: the redis edge list of a typical visor also answers within 2 ms at p99
 	case $1 in *"(redis) GET edge ("*) pt="<= 2 ms" ;; *) pt=- ;; esac
