@@ -62,34 +62,44 @@ sw_store_index_members(const struct sw_reply *r, size_t i)
 	return m;
 }
 
+/*
+ * One block: the argv pointers, their lengths, then the keys back to back
+ * (the store takes lengths, so no key needs a terminator or a fixed slot).
+ */
 int
 sw_store_mget_prefixed(struct sw_store *st, const char *prefix, const char *const *members,
     size_t n, sw_store_cb *cb, void *arg)
 {
-	const char **argv = NULL;
-	char (*keys)[KEY_MAX] = NULL;
-	size_t plen = strlen(prefix);
-	int ret = -1;
+	size_t plen = strlen(prefix), text = 0, *lens;
+	const char **argv;
+	char *p;
+	int ret;
 
 	if (n == 0 || n > (size_t)0x7fffffff - 1 || plen > KEY_MAX - MEMBER_MAX - 1)
 		return -1;
-	argv = calloc(n + 1, sizeof(*argv));
-	keys = calloc(n, sizeof(*keys));
-	if (argv == NULL || keys == NULL)
-		goto out;
-	argv[0] = "MGET";
 	for (size_t i = 0; i < n; i++) {
 		size_t mlen = strlen(members[i]);
 
 		if (mlen > MEMBER_MAX)
-			goto out;
-		memcpy(keys[i], prefix, plen);
-		memcpy(keys[i] + plen, members[i], mlen + 1);
-		argv[i + 1] = keys[i];
+			return -1;
+		text += plen + mlen;
 	}
-	ret = sw_store_cmdargv(st, cb, arg, (int)n + 1, argv, NULL);
-out:
-	free(keys);
+	if ((argv = malloc((n + 1) * (sizeof(*argv) + sizeof(*lens)) + text)) == NULL)
+		return -1;
+	lens = (size_t *)(void *)(argv + n + 1);
+	p = (char *)(lens + n + 1);
+	argv[0] = "MGET";
+	lens[0] = 4;
+	for (size_t i = 0; i < n; i++) {
+		size_t mlen = strlen(members[i]);
+
+		memcpy(p, prefix, plen);
+		memcpy(p + plen, members[i], mlen);
+		argv[i + 1] = p;
+		lens[i + 1] = plen + mlen;
+		p += plen + mlen;
+	}
+	ret = sw_store_cmdargv(st, cb, arg, (int)n + 1, argv, lens);
 	free(argv);
 	return ret;
 }

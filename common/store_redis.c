@@ -29,6 +29,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,8 @@ struct rds {
 	struct rdownq down, downrun;
 	struct rreq *freereqs;
 	size_t nfree;
+	char *fmt;             /* the command being formatted (rds_format) */
+	size_t fmtcap;
 	/* What requests get while down: "store unavailable" and the last cause. */
 	struct sw_reply down_reply;
 	char down_str[192];
@@ -199,58 +202,225 @@ rds_run_down(evutil_socket_t fd, short what, void *arg)
 	r->downrun.n = 0;
 }
 
-/* Reply conversion: one allocation for all the nodes of an array reply. */
+/*
+ * Replies are built by hiredis's reader straight into sw_reply nodes
+ * (redisReplyObjectFunctions), all the nodes and strings of one reply in
+ * one arena: usually one malloc per reply, where hiredis's own objects cost
+ * a malloc and a copy per element, a free of each, and then a second tree.
+ *
+ * A node starts with a redisReply whose type, str and len are kept right,
+ * because hiredis's async layer itself looks at a reply nobody waits for
+ * (the error of a server refusing the connection) and the handshake
+ * callbacks here read those fields too; the rest is the sw_reply handed to
+ * the caller.
+ */
+struct rchunk {
+	struct rchunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+struct rarena {
+	struct rchunk *cur;  /* the chunk being filled; older ones follow cur->next */
+};
+
+struct rnode {
+	redisReply hr;
+	struct sw_reply r;
+	struct rarena *arena;
+};
+
+#define ARENA_ALIGN     sizeof(max_align_t)
+#define ARENA_FIRST_MIN 512
+#define ARENA_GUESS_MAX 65536 /* bytes guessed for the strings of the first chunk */
 
 static size_t
-conv_count(const redisReply *rr)
+arena_round(size_t n)
 {
-	size_t n = 0, i;
+	return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+}
 
-	if (rr->type != REDIS_REPLY_ARRAY)
-		return 0;
-	for (i = 0; i < rr->elements; i++)
-		n += 1 + conv_count(rr->element[i]);
+static struct rchunk *
+chunk_new(size_t cap)
+{
+	struct rchunk *c;
+
+	if (cap > SIZE_MAX - sizeof(*c) || (c = malloc(sizeof(*c) + cap)) == NULL)
+		return NULL;
+	c->next = NULL;
+	c->used = 0;
+	c->cap = cap;
+	return c;
+}
+
+static void *
+arena_alloc(struct rarena *a, size_t n)
+{
+	struct rchunk *c = a->cur;
+	void *p;
+
+	if (n > SIZE_MAX / 4)
+		return NULL;
+	n = arena_round(n);
+	if (c->cap - c->used < n) {
+		if ((c = chunk_new(n > c->cap * 2 ? n : c->cap * 2)) == NULL)
+			return NULL;
+		c->next = a->cur;
+		a->cur = c;
+	}
+	p = (char *)c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+/*
+ * A node of task's reply, followed by extra bytes: the root opens the
+ * arena, sized for what the reader holds of the reply already (its strings
+ * are at most that), the others come from their root's arena.
+ */
+static struct rnode *
+node_new(const redisReadTask *task, size_t extra, size_t guess)
+{
+	struct rnode *parent = NULL;
+	struct rchunk *c;
+	struct rarena *a;
+	struct rnode *n;
+	size_t head = arena_round(sizeof(*a)) + arena_round(sizeof(*n));
+
+	if (task->parent == NULL) {
+		if (extra > SIZE_MAX / 4 || guess > SIZE_MAX / 4)
+			return NULL;
+		if ((c = chunk_new(head + arena_round(extra) + guess)) == NULL)
+			return NULL;
+		a = (struct rarena *)(void *)c->data;
+		a->cur = c;
+		c->used = head + arena_round(extra);
+		n = (struct rnode *)(void *)((char *)c->data + arena_round(sizeof(*a)));
+	} else {
+		parent = task->parent->obj;
+		a = parent->arena;
+		if ((n = arena_alloc(a, sizeof(*n) + extra)) == NULL)
+			return NULL;
+	}
+	memset(n, 0, sizeof(*n));
+	n->arena = a;
+	if (parent != NULL)
+		parent->r.element[task->idx] = &n->r;
 	return n;
 }
 
-static void
-conv_fill(const redisReply *rr, struct sw_reply *out, struct sw_reply **nodes,
-    struct sw_reply ***ptrs)
+/* The reply bytes the reader holds past the current item, for the first chunk's size. */
+static size_t
+reader_ahead(const redisReadTask *task)
 {
-	size_t i;
+	const struct rds *r = task->privdata;
+	const redisReader *rd;
 
-	memset(out, 0, sizeof(*out));
-	switch (rr->type) {
-	case REDIS_REPLY_STRING:
-	case REDIS_REPLY_STATUS:
-	case REDIS_REPLY_ERROR:
-		out->type = rr->type == REDIS_REPLY_STRING  ? SW_REPLY_STR
-		    : rr->type == REDIS_REPLY_STATUS ? SW_REPLY_STATUS
+	if (r == NULL || r->ac == NULL || (rd = r->ac->c.reader) == NULL || rd->pos > rd->len)
+		return 0;
+	return rd->len - rd->pos;
+}
+
+static void *
+rn_string(const redisReadTask *task, char *str, size_t len)
+{
+	struct rnode *n;
+	char *s;
+
+	if (len > SIZE_MAX / 4 || (n = node_new(task, len + 1, 0)) == NULL)
+		return NULL;
+	s = (char *)(n + 1);
+	memcpy(s, str, len);
+	s[len] = '\0';
+	n->hr.type = task->type;
+	n->hr.str = s;
+	n->hr.len = len;
+	n->r.type = task->type == REDIS_REPLY_STRING ? SW_REPLY_STR
+	    : task->type == REDIS_REPLY_STATUS       ? SW_REPLY_STATUS
 						     : SW_REPLY_ERROR;
-		out->str = rr->str;
-		out->len = rr->len;
-		break;
-	case REDIS_REPLY_INTEGER:
-		out->type = SW_REPLY_INT;
-		out->integer = rr->integer;
-		break;
-	case REDIS_REPLY_ARRAY:
-		out->type = SW_REPLY_ARRAY;
-		out->elements = rr->elements;
-		if (rr->elements == 0)
-			break;
-		out->element = *ptrs;
-		*ptrs += rr->elements;
-		for (i = 0; i < rr->elements; i++)
-			out->element[i] = (*nodes)++;
-		for (i = 0; i < rr->elements; i++)
-			conv_fill(rr->element[i], out->element[i], nodes, ptrs);
-		break;
-	default:
-		out->type = SW_REPLY_NIL;
-		break;
+	n->r.str = s;
+	n->r.len = len;
+	return n;
+}
+
+static void *
+rn_array(const redisReadTask *task, int elements)
+{
+	size_t ne = elements > 0 ? (size_t)elements : 0, guess = 0;
+	struct rnode *n;
+
+	if (ne > SIZE_MAX / 4 / (sizeof(struct rnode) + ARENA_ALIGN + sizeof(void *)))
+		return NULL;
+	if (task->parent == NULL) {
+		/* the nodes, their padding, and the strings the reader already holds */
+		guess = reader_ahead(task);
+		if (guess > ARENA_GUESS_MAX)
+			guess = ARENA_GUESS_MAX;
+		guess += ne * (arena_round(sizeof(struct rnode)) + ARENA_ALIGN) + ARENA_FIRST_MIN;
+	}
+	if ((n = node_new(task, ne * sizeof(struct sw_reply *), guess)) == NULL)
+		return NULL;
+	n->hr.type = REDIS_REPLY_ARRAY;
+	n->hr.elements = ne;
+	n->r.type = SW_REPLY_ARRAY;
+	n->r.elements = ne;
+	if (ne > 0) {
+		n->r.element = (struct sw_reply **)(void *)(n + 1);
+		/* every element is filled in by its own create call before the reply is done */
+		memset(n->r.element, 0, ne * sizeof(struct sw_reply *));
+	}
+	return n;
+}
+
+static void *
+rn_integer(const redisReadTask *task, long long v)
+{
+	struct rnode *n = node_new(task, 0, 0);
+
+	if (n == NULL)
+		return NULL;
+	n->hr.type = REDIS_REPLY_INTEGER;
+	n->hr.integer = v;
+	n->r.type = SW_REPLY_INT;
+	n->r.integer = v;
+	return n;
+}
+
+static void *
+rn_nil(const redisReadTask *task)
+{
+	struct rnode *n = node_new(task, 0, 0);
+
+	if (n == NULL)
+		return NULL;
+	n->hr.type = REDIS_REPLY_NIL;
+	n->r.type = SW_REPLY_NIL;
+	return n;
+}
+
+/* hiredis frees only roots (a whole reply, or the part of one read before an error). */
+static void
+rn_free(void *obj)
+{
+	struct rnode *n = obj;
+	struct rchunk *c, *next;
+
+	if (n == NULL)
+		return;
+	/* the first chunk, which holds the arena itself, is the last of the list */
+	for (c = n->arena->cur; c != NULL; c = next) {
+		next = c->next;
+		free(c);
 	}
 }
+
+static redisReplyObjectFunctions rds_reply_fns = {
+	.createString = rn_string,
+	.createArray = rn_array,
+	.createInteger = rn_integer,
+	.createNil = rn_nil,
+	.freeObject = rn_free,
+};
 
 /* The script's "current" string becomes INT -(current+1), as in store_mem. */
 static void
@@ -275,36 +445,22 @@ rds_nonce_reply(struct sw_reply *out)
 static void
 rds_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
-	static const struct sw_reply oom = {
-	    .type = SW_REPLY_ERROR, .str = "ERR out of memory", .len = 17};
 	struct rreq *q = privdata;
 	struct rds *r = q->r;
-	const redisReply *rr = reply;
-	struct sw_reply out, *nodes = NULL, **ptrs, *np;
-	struct sw_reply **pp;
-	size_t n;
+	const struct rnode *rn = reply;
+	struct sw_reply out;
 
 	(void)ac;
 	r->inflight--;
-	if (rr == NULL) {
+	if (rn == NULL) {
 		sw_store_deliver(r->st, q->cb, q->arg, rds_down_reply(r));
 		goto done;
 	}
 	r->since_ms = sw_mono_ms();
-	if ((n = conv_count(rr)) > 0) {
-		if (n > SIZE_MAX / (sizeof(*nodes) + sizeof(ptrs)) ||
-		    (nodes = malloc(n * (sizeof(*nodes) + sizeof(ptrs)))) == NULL) {
-			sw_store_deliver(r->st, q->cb, q->arg, &oom);
-			goto done;
-		}
-	}
-	np = nodes;
-	pp = nodes != NULL ? (struct sw_reply **)(void *)(nodes + n) : NULL;
-	conv_fill(rr, &out, &np, &pp);
+	out = rn->r;
 	if (q->nonce && out.type == SW_REPLY_STR)
 		rds_nonce_reply(&out);
 	sw_store_deliver(r->st, q->cb, q->arg, &out);
-	free(nodes);
 done:
 	rreq_free(r, q);
 }
@@ -458,6 +614,8 @@ rds_connect(struct rds *r)
 		return;
 	}
 	ac->data = r;
+	ac->c.reader->fn = &rds_reply_fns;
+	ac->c.reader->privdata = r;
 	if (redisLibeventAttach(ac, r->st->base) != REDIS_OK) {
 		redisAsyncFree(ac);
 		rds_lost(r, "libevent attach failed");
@@ -517,6 +675,103 @@ rds_watchdog(evutil_socket_t fd, short what, void *arg)
 
 /* Backend entry points. */
 
+/* Decimal digits of v at p; their count. */
+static size_t
+fmt_uint(char *p, size_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* The most bytes argv can take in RESP, or 0 when too large. */
+static size_t
+fmt_size(int argc, const char **argv, const size_t *argvlen)
+{
+	size_t total = 1 + 20 + 2, len;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		len = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+		if (len > SIZE_MAX / 4 - total)
+			return 0;
+		total += 1 + 20 + 2 + len + 2;
+	}
+	return total + 1; /* the NUL after the command (rds_format) */
+}
+
+/* r->fmt holds at least size bytes: 0, or -1 on OOM. */
+static int
+fmt_reserve(struct rds *r, size_t size)
+{
+	char *p;
+
+	if (size == 0)
+		return -1;
+	if (size <= r->fmtcap)
+		return 0;
+	if ((p = realloc(r->fmt, size)) == NULL)
+		return -1;
+	r->fmt = p;
+	r->fmtcap = size;
+	return 0;
+}
+
+/*
+ * The command in RESP, into r->fmt (reused, grown to fit): its size is
+ * bounded first, so the bytes are written once, with no per-argument
+ * append as hiredis's own formatter does.  The length, or -1 on OOM.
+ */
+static long long
+rds_format(struct rds *r, int argc, const char **argv, const size_t *argvlen)
+{
+	size_t len, off = 0;
+	char *p;
+	int i;
+
+	if (fmt_reserve(r, fmt_size(argc, argv, argvlen)) == -1)
+		return -1;
+	p = r->fmt;
+	p[off++] = '*';
+	off += fmt_uint(p + off, (size_t)argc);
+	p[off++] = '\r';
+	p[off++] = '\n';
+	for (i = 0; i < argc; i++) {
+		len = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+		p[off++] = '$';
+		off += fmt_uint(p + off, len);
+		p[off++] = '\r';
+		p[off++] = '\n';
+		memcpy(p + off, argv[i], len);
+		off += len;
+		p[off++] = '\r';
+		p[off++] = '\n';
+	}
+	/* hiredis reads one byte past a command's first argument, as in its own sds */
+	p[off] = '\0';
+	return (long long)off;
+}
+
+/* One command to hiredis's output buffer; REDIS_OK or REDIS_ERR as hiredis. */
+static int
+rds_queue(struct rds *r, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+    const size_t *argvlen)
+{
+	long long len = rds_format(r, argc, argv, argvlen);
+
+	if (len == -1)
+		return REDIS_ERR;
+	return redisAsyncFormattedCommand(r->ac, fn, priv, r->fmt, (size_t)len);
+}
+
+
 static int
 rds_send(struct sw_store *st, sw_store_cb *cb, void *arg, int nonce, int argc,
     const char **argv, const size_t *argvlen)
@@ -529,7 +784,7 @@ rds_send(struct sw_store *st, sw_store_cb *cb, void *arg, int nonce, int argc,
 	if ((q = rreq_new(r, cb, arg)) == NULL)
 		return -1;
 	q->nonce = nonce;
-	if (redisAsyncCommandArgv(r->ac, rds_on_reply, q, argc, argv, argvlen) != REDIS_OK) {
+	if (rds_queue(r, rds_on_reply, q, argc, argv, argvlen) != REDIS_OK) {
 		rreq_free(r, q);
 		return rds_defer_down(r, cb, arg);
 	}
@@ -556,16 +811,21 @@ rds_txn(struct sw_store *st, const struct sw_store_txn *t, sw_store_cb *cb, void
 
 	if (!rds_accepts(r))
 		return rds_defer_down(r, cb, arg);
+	/* Room for the largest command first: once MULTI is out, nothing may fail on OOM. */
+	for (i = 0; i < t->ncmd; i++)
+		if (fmt_reserve(r, fmt_size(t->cmd[i].argc, t->cmd[i].argv,
+		    t->cmd[i].argvlen)) == -1)
+			return -1;
 	if ((q = rreq_new(r, cb, arg)) == NULL)
 		return -1;
-	if (redisAsyncCommandArgv(r->ac, NULL, NULL, 1, multi, NULL) != REDIS_OK)
+	if (rds_queue(r, NULL, NULL, 1, multi, NULL) != REDIS_OK)
 		goto down;
 	for (i = 0; i < t->ncmd; i++) {
-		if (redisAsyncCommandArgv(r->ac, NULL, NULL, t->cmd[i].argc, t->cmd[i].argv,
+		if (rds_queue(r, NULL, NULL, t->cmd[i].argc, t->cmd[i].argv,
 			t->cmd[i].argvlen) != REDIS_OK)
 			goto down;
 	}
-	if (redisAsyncCommandArgv(r->ac, rds_on_reply, q, 1, exec, NULL) != REDIS_OK)
+	if (rds_queue(r, rds_on_reply, q, 1, exec, NULL) != REDIS_OK)
 		goto down;
 	if (r->inflight++ == 0)
 		r->since_ms = sw_mono_ms();
@@ -622,6 +882,7 @@ rds_free(struct sw_store *st)
 	}
 	free(r->down.v);
 	free(r->downrun.v);
+	free(r->fmt);
 	free(r->host);
 	free(r->user);
 	if (r->pass != NULL)

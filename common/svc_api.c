@@ -250,28 +250,6 @@ sw_api_list_index_done(const struct sw_reply *r, void *arg)
 	list_members(l, sw_store_index_members(r, 0));
 }
 
-void
-sw_api_list_members_done(const struct sw_reply *r, void *arg)
-{
-	struct sw_api_list *l = arg;
-
-	if (sw_svc_store_failed(l->req, r)) {
-		sw_api_list_end(l);
-		return;
-	}
-	list_members(l, sw_api_index_members(r));
-}
-
-int
-sw_api_index_read(struct sw_store *st, const char *key, long long now, sw_store_cb *cb,
-    void *arg)
-{
-	char min[26];
-
-	snprintf(min, sizeof(min), "(%lld", now);
-	return sw_store_cmd(st, cb, arg, "ZRANGEBYSCORE", key, min, "+inf", NULL);
-}
-
 int
 sw_api_index_trim(struct sw_store_txn *t, const char *key, long long now)
 {

@@ -82,21 +82,14 @@ void sw_api_list_end(struct sw_api_list *l);
 /* The index read could not be sent: 500, and end. */
 void sw_api_list_fail(struct sw_api_list *l);
 void sw_api_list_index_done(const struct sw_reply *r, void *arg);
-/* The same for an index read by sw_api_index_read (the reply is the members array). */
-void sw_api_list_members_done(const struct sw_reply *r, void *arg);
-
 /*
- * The fast index read of a list request: the live members of key (a
- * store_index set) in one command, no transaction, ZRANGEBYSCORE key (now
- * +inf; the reply is the members array (sw_api_index_members).  Reads do
- * not trim the expired members: the writes to key do, in their own
- * transaction (sw_api_index_trim), which keeps the set bounded by the live
- * members plus one TTL of expired ones.
+ * Lists read an index set as ZRANGEBYSCORE key (now +inf (live scores
+ * only) and do not trim it: the writes to key do, in their own transaction,
+ * which keeps the set bounded by the live members plus one TTL of expired
+ * ones.
  */
-int sw_api_index_read(struct sw_store *st, const char *key, long long now, sw_store_cb *cb,
-    void *arg);
 int sw_api_index_trim(struct sw_store_txn *t, const char *key, long long now);
-/* The members of a sw_api_index_read reply, or NULL when not shaped so. */
+/* The members of such a read's reply, or NULL when not shaped so. */
 const struct sw_reply *sw_api_index_members(const struct sw_reply *r);
 /*
  * The members' strings copied and NUL-terminated (a store's reply strings

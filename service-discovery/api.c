@@ -38,14 +38,6 @@ struct sd_write {
 	char *json;
 };
 
-/* One query in flight: the data of its sw_api_list. */
-struct sd_query {
-	struct sd *sd;
-	enum sd_type t;
-	long long quantity; /* 0: all */
-	int two;            /* country and version: intersect two indexes */
-};
-
 static void
 write_free(void *v)
 {
@@ -311,97 +303,6 @@ get_service(struct sw_http_req *req, void *arg)
 
 /* GET /api/services?type=T[&country=XX][&version=V][&quantity=N] */
 
-/*
- * The PKs that answer the query, in pks[]: the members of the one index, or
- * of the first that are also in the second.  Returns the count, -1 on OOM.
- */
-static long long
-query_pks(const struct sw_reply *a, char *const *acopy, const struct sw_reply *b,
-    const char **pks)
-{
-	struct sw_dict *in_b;
-	size_t n = 0;
-
-	if (b == NULL) {
-		for (size_t i = 0; i < a->elements; i++)
-			pks[n++] = acopy[i];
-		return (long long)n;
-	}
-	if ((in_b = sw_dict_new(NULL)) == NULL)
-		return -1;
-	for (size_t i = 0; i < b->elements; i++)
-		if (sw_dict_set(in_b, b->element[i]->str, b->element[i]->len, in_b) == -1) {
-			sw_dict_free(in_b);
-			return -1;
-		}
-	for (size_t i = 0; i < a->elements; i++)
-		if (sw_dict_find(in_b, a->element[i]->str, a->element[i]->len, NULL))
-			pks[n++] = acopy[i];
-	sw_dict_free(in_b);
-	return (long long)n;
-}
-
-static void
-query_index_done(const struct sw_reply *r, void *arg)
-{
-	struct sw_api_list *l = arg;
-	struct sd_query *q = l->data;
-	const struct sw_reply *a, *b = NULL;
-	const char **pks = NULL;
-	char **acopy = NULL;
-	long long n;
-
-	if (sw_svc_store_failed(l->req, r))
-		goto fail;
-	if (!q->two) {
-		a = sw_api_index_members(r);
-	} else {
-		a = r->type == SW_REPLY_ARRAY && r->elements == 2 ?
-		    sw_api_index_members(r->element[0]) : NULL;
-		b = a != NULL ? sw_api_index_members(r->element[1]) : NULL;
-	}
-	if (a == NULL || (q->two && b == NULL)) {
-		sw_api_store_error(l->req);
-		goto fail;
-	}
-	if (a->elements == 0 || (b != NULL && b->elements == 0)) {
-		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
-		goto fail;
-	}
-	pks = calloc(a->elements, sizeof(*pks));
-	acopy = sw_api_members_copy(a);
-	if (pks == NULL || acopy == NULL || (n = query_pks(a, acopy, b, pks)) == -1) {
-		sw_api_error(l->req, 500, "out of memory", NULL);
-		goto fail;
-	}
-	if (q->quantity > 0 && n > q->quantity) {
-		/* A partial Fisher-Yates: the first quantity slots are a uniform sample. */
-		for (long long i = 0; i < q->quantity; i++) {
-			long long j = i + (long long)randombytes_uniform((uint32_t)(n - i));
-			const char *t = pks[i];
-
-			pks[i] = pks[j];
-			pks[j] = t;
-		}
-		n = q->quantity;
-	}
-	if (n == 0) {
-		sw_http_reply_raw(l->req, 200, "application/json", "[]", 2);
-		goto fail;
-	}
-	if (sd_store_mget(q->sd, q->t, pks, (size_t)n, sw_api_list_records_done, l) == -1) {
-		sw_api_store_error(l->req);
-		goto fail;
-	}
-	free(pks);
-	free(acopy);
-	return;
-fail:
-	free(pks);
-	free(acopy);
-	sw_api_list_end(l);
-}
-
 /* quantity=N: a positive decimal; 0 when absent, -1 (400 sent) when bad. */
 static long long
 quantity_param(struct sw_http_req *req)
@@ -427,8 +328,6 @@ static void
 list_services(struct sw_http_req *req, void *arg)
 {
 	struct sd *sd = arg;
-	struct sw_api_list *l;
-	struct sd_query *q;
 	enum sd_type t;
 	const char *cc_q, *ver;
 	char cc[3];
@@ -450,22 +349,7 @@ list_services(struct sw_http_req *req, void *arg)
 		sw_http_error(req, 400, "version must be at most 32 bytes of [0-9A-Za-z.+_-]");
 		return;
 	}
-	q = calloc(1, sizeof(*q));
-	if (q == NULL) {
-		sw_api_error(req, 500, "out of memory", NULL);
-		return;
-	}
-	if ((l = sw_api_list_begin(sd->svc, req, sd->st, NULL)) == NULL) {
-		free(q);
-		return;
-	}
-	l->data = q;
-	q->sd = sd;
-	q->t = t;
-	q->quantity = quantity;
-	q->two = cc_q != NULL && ver != NULL;
-	if (sd_store_query(sd, t, cc_q != NULL ? cc : NULL, ver, query_index_done, l) == -1)
-		sw_api_list_fail(l);
+	sd_list(sd, req, t, cc_q != NULL ? cc : NULL, ver, quantity);
 }
 
 int

@@ -16,6 +16,8 @@
  *   sd:type:<type>              zset pk -> expiry: every live service of a type
  *   sd:cc:<type>:<CC>           zset pk -> expiry: those in one country
  *   sd:ver:<type>:<version>     zset pk -> expiry: those of one version
+ *   sd:tag:<index without sd:>  a random value every write of that index set
+ *                               replaces: the list cache's check (svc_api_cache.h)
  */
 #define SD_PREFIX        "sd:"
 #define SD_KEY_SERVICE   SD_PREFIX "svc:"  /* + type ":" pk */

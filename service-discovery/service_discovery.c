@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "service_discovery.h"
 #include "store.h"
+#include "svc_api_cache.h"
 
 static const struct sw_cfg_key sd_keys[] = {
 	{"listen", SW_CFG_STR, "127.0.0.1:9098", "HTTP address"},
@@ -28,6 +29,8 @@ static const struct sw_cfg_key sd_keys[] = {
 	    "replicas on one redis: refill the feed from the store this often, so it follows "
 	    "writes other replicas took (cxo.md Replicas)"},
 	{"entry_timeout_s", SW_CFG_INT, "600", "services expire this long after their last post"},
+	{"list_cache_bytes", SW_CFG_INT, "16777216",
+	    "bytes of list answers kept between reads (0: none); exact across replicas"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -59,7 +62,7 @@ sd_create(struct sw_svc *svc, const cJSON *cfg)
 	    sw_svc_keypair(svc, cfg, &sd->kp) == -1)
 		goto fail;
 	sd->writing = sw_dict_new(NULL);
-	if (sd->writing == NULL)
+	if (sd->writing == NULL || (sd->cache = sw_api_cache_cfg(svc, cfg)) == NULL)
 		goto fail;
 	sd->m_writes = sw_metric_new(sw_svc_metrics(svc), "sd_service_writes_total",
 	    "services written, by kind", SW_COUNTER, (const char *[]){"kind", NULL}, NULL, 0);
@@ -68,6 +71,8 @@ sd_create(struct sw_svc *svc, const cJSON *cfg)
 	    (const char *[]){"op", NULL}, NULL, 0);
 	return sd;
 fail:
+	sw_dict_free(sd->writing);
+	sw_api_cache_free(sd->cache);
 	sodium_memzero(&sd->kp, sizeof(sd->kp));
 	free(sd);
 	return NULL;
@@ -123,6 +128,7 @@ sd_destroy(void *priv)
 	sd_feed_free(sd);
 	sw_http_server_free(sd->http);
 	sw_dict_free(sd->writing);
+	sw_api_cache_free(sd->cache);
 	sodium_memzero(&sd->kp, sizeof(sd->kp));
 	free(sd);
 }

@@ -53,6 +53,8 @@ struct sw_http_server;
 struct sw_metric;
 struct sw_dict;
 struct cxo_follow;
+struct sw_http_req;
+struct sw_api_cache;
 
 struct sd {
 	struct sw_svc *svc;
@@ -67,6 +69,7 @@ struct sd {
 	struct sw_dict *writing; /* "<type>:<pk>" with a write in flight */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
+	struct sw_api_cache *cache; /* the list answers (svc_api_cache.h) */
 	/* The services-by-pk feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
 	char cxo_addr[CXO_FOLLOW_ADDR];
 	char dmsg_disc[CXO_FOLLOW_ADDR];
@@ -102,15 +105,12 @@ int sd_store_put(struct sd *sd, const struct sd_service *s, const char *json,
     const struct sd_service *old, sw_store_cb *cb, void *arg);
 int sd_store_del(struct sd *sd, const struct sd_service *old, sw_store_cb *cb, void *arg);
 /*
- * Live PKs of type t, narrowed by country and version (either may be NULL):
- * one index read (the reply is the members, sw_api_index_members) or, with
- * both filters, a transaction of two ([country pks, version pks]).
+ * Answer req with the services of type t, narrowed by country and version
+ * (either may be NULL), all or a random sample of quantity (0: all), from
+ * the list cache while it is exact (svc_api_cache.h).
  */
-int sd_store_query(struct sd *sd, enum sd_type t, const char *country, const char *version,
-    sw_store_cb *cb, void *arg);
-/* The records of type t for these PKs (MGET). */
-int sd_store_mget(struct sd *sd, enum sd_type t, const char *const *pks, size_t n,
-    sw_store_cb *cb, void *arg);
+void sd_list(struct sd *sd, struct sw_http_req *req, enum sd_type t, const char *country,
+    const char *version, long long quantity);
 
 /*
  * feed.c: the services-by-pk feed (record kind = the type, member the pk

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "store.h"
 #include "svc_api.h"
+#include "svc_api_cache.h"
 #include "transport_discovery.h"
 
 /* One write (POST or DELETE) in flight: the state of its sw_api_write. */
@@ -369,10 +370,12 @@ del_transport(struct sw_http_req *req, void *arg)
 static void
 start_list(struct tpd *tpd, struct sw_http_req *req, const char *pk_hex)
 {
-	struct sw_api_list *l = sw_api_list_begin(tpd->svc, req, tpd->st, TPD_KEY_ENTRY);
+	char index[96], key[96];
+	struct sw_api_clist q = {.key = key, .index = {index, NULL}, .prefix = TPD_KEY_ENTRY};
 
-	if (l != NULL && tpd_store_index(tpd, pk_hex, sw_api_list_members_done, l) == -1)
-		sw_api_list_fail(l);
+	tpd_store_index_key(index, sizeof(index), pk_hex);
+	snprintf(key, sizeof(key), "%s", pk_hex != NULL ? pk_hex : "all");
+	sw_api_clist_run(tpd->svc, req, tpd->st, tpd->cache, &q);
 }
 
 static void

@@ -8,9 +8,11 @@
  *
  * The indexes are common/store_index sets scored by expiry, so an expired
  * entry leaves them at the same moment as its record, on both stores, with
- * no sweeper.  A list read is one command (sw_api_index_read: only live
- * scores); the writes trim what has expired from the sets they touch.  Every change passes through tpd_store_apply: one transaction
- * for the records, their indexes and the version.
+ * no sweeper.  A list read asks only for live scores (svc_api_cache.c);
+ * the writes trim what has expired from the sets they touch.  Every change
+ * passes through tpd_store_apply: one transaction for the records, their
+ * indexes, the indexes' tags (tpd:tag:edge:<pk>, tpd:tag:all: the list
+ * cache's, svc_api_cache.h) and the version.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "store.h"
 #include "store_index.h"
 #include "svc_api.h"
+#include "svc_api_cache.h"
 #include "transport_discovery.h"
 
 #define KEY_MAX 96
@@ -58,16 +61,13 @@ tpd_store_mget(struct tpd *tpd, const char *const *ids, size_t n, sw_store_cb *c
 	return sw_store_mget_prefixed(tpd->st, TPD_KEY_ENTRY, ids, n, cb, arg);
 }
 
-int
-tpd_store_index(struct tpd *tpd, const char *pk_hex, sw_store_cb *cb, void *arg)
+void
+tpd_store_index_key(char *out, size_t size, const char *pk_hex)
 {
-	char key[KEY_MAX];
-
 	if (pk_hex != NULL)
-		snprintf(key, sizeof(key), TPD_KEY_EDGE "%s", pk_hex);
+		snprintf(out, size, TPD_KEY_EDGE "%s", pk_hex);
 	else
-		snprintf(key, sizeof(key), "%s", TPD_KEY_ALL);
-	return sw_api_index_read(tpd->st, key, (long long)time(NULL), cb, arg);
+		snprintf(out, size, "%s", TPD_KEY_ALL);
 }
 
 static int
@@ -99,20 +99,49 @@ add_change(struct sw_store_txn *t, const struct tpd_change *c, long long now, lo
 	return bad ? -1 : 0;
 }
 
+/* A new tag for every index set the changes touch, each once (svc_api_cache). */
+static int
+add_tags(struct sw_store_txn *t, const struct tpd_change *ch, size_t n, long long ttl_s)
+{
+	const uint8_t *done[2 * TPD_MAX_POST];
+	char key[KEY_MAX];
+	size_t ndone = 0, j;
+	int bad = 0;
+
+	bad |= sw_api_index_tag(t, TPD_KEY_ALL, ttl_s);
+	for (size_t i = 0; i < n && ndone < 2 * TPD_MAX_POST; i++) {
+		for (int k = 0; k < 2; k++) {
+			const uint8_t *pk = ch[i].e.edges[k];
+
+			/* a batch is posted by one edge of every entry: few distinct pks */
+			for (j = 0; j < ndone && memcmp(done[j], pk, SW_PK_LEN) != 0; j++)
+				;
+			if (j < ndone)
+				continue;
+			done[ndone++] = pk;
+			edge_key(key, sizeof(key), pk);
+			bad |= sw_api_index_tag(t, key, ttl_s);
+		}
+	}
+	return bad ? -1 : 0;
+}
+
 int
 tpd_store_apply(struct tpd *tpd, const struct tpd_change *ch, size_t n, long long now,
     sw_store_cb *cb, void *arg)
 {
 	struct sw_store_txn *t = sw_store_txn_new();
 
-	if (t == NULL)
-		return -1;
+	if (t == NULL || n > TPD_MAX_POST)
+		goto fail;
 	/* Reads do not trim the indexes (one command each): writes do. */
 	if (sw_api_index_trim(t, TPD_KEY_ALL, now) == -1)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		if (add_change(t, &ch[i], now, tpd->ttl_s) == -1)
 			goto fail;
+	if (add_tags(t, ch, n, tpd->ttl_s) == -1)
+		goto fail;
 	if (sw_store_txn_add(t, "INCR", TPD_KEY_VERSION, NULL) == -1)
 		goto fail;
 	return sw_store_txn_exec(tpd->st, t, cb, arg);

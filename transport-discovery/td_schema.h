@@ -19,6 +19,9 @@
  *   tpd:edge:<pk>     zset t_id -> expiry of the entries with that edge
  *   tpd:version       integer, INCRed by every write (not by expiry): readers
  *                     poll it to notice changes; expiry they see in the scores
+ *   tpd:tag:all, tpd:tag:edge:<pk>
+ *                     a random value replaced by every write of that index
+ *                     set: the list cache's check (common/svc_api_cache.h)
  *   tpd:nonce:<pk>    httpauth nonces
  */
 #define TPD_PREFIX      "tpd:"

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "svc_api_cache.h"
 #include "transport_discovery.h"
 
 static const struct sw_cfg_key tpd_keys[] = {
@@ -27,6 +28,8 @@ static const struct sw_cfg_key tpd_keys[] = {
 	    "replicas on one redis: refill the feed from the store this often, so it follows "
 	    "writes other replicas took (cxo.md Replicas)"},
 	{"entry_timeout_s", SW_CFG_INT, "300", "transports expire this long after their last post"},
+	{"list_cache_bytes", SW_CFG_INT, "16777216",
+	    "bytes of list answers kept between reads (0: none); exact across replicas"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -64,6 +67,8 @@ tpd_create(struct sw_svc *svc, const cJSON *cfg)
 	tpd->m_feed = sw_metric_new(sw_svc_metrics(svc), "tpd_feed_changes_total",
 	    "changes handed to the all-transports feed", SW_COUNTER,
 	    (const char *[]){"op", NULL}, NULL, 0);
+	if ((tpd->cache = sw_api_cache_cfg(svc, cfg)) == NULL)
+		goto fail;
 	return tpd;
 fail:
 	free(tpd);
@@ -118,6 +123,7 @@ tpd_destroy(void *priv)
 	sw_http_dmsg_server_free(tpd->http_dmsg);
 	sw_http_server_free(tpd->http);
 	tpd_feed_free(tpd);
+	sw_api_cache_free(tpd->cache);
 	sodium_memzero(&tpd->kp, sizeof(tpd->kp));
 	free(tpd);
 }

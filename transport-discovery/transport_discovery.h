@@ -22,6 +22,7 @@
 struct sw_http_server;
 struct sw_metric;
 struct cxo_follow;
+struct sw_api_cache;
 
 struct tpd {
 	struct sw_svc *svc;
@@ -35,6 +36,7 @@ struct tpd {
 	long long follow_ms; /* cxo_follow_ms: 0, or refill the feed this often */
 	struct sw_metric *m_writes;
 	struct sw_metric *m_feed;
+	struct sw_api_cache *cache; /* the list answers (svc_api_cache.h) */
 	/* The all-transports feed (feed.c), when cxo_tcp_addr or dmsg_discovery is set. */
 	char cxo_addr[CXO_FOLLOW_ADDR];
 	char dmsg_disc[CXO_FOLLOW_ADDR];
@@ -58,8 +60,8 @@ int tpd_store_get(struct tpd *tpd, const char *t_id, sw_store_cb *cb, void *arg)
 /* The records of n ids (MGET; nil for the missing). */
 int tpd_store_mget(struct tpd *tpd, const char *const *ids, size_t n, sw_store_cb *cb,
     void *arg);
-/* Live ids of the index of one edge (pk_hex) or of all (NULL): [id…] (sw_api_index_read). */
-int tpd_store_index(struct tpd *tpd, const char *pk_hex, sw_store_cb *cb, void *arg);
+/* The index set of one edge (pk_hex) or of all (NULL). */
+void tpd_store_index_key(char *out, size_t size, const char *pk_hex);
 /*
  * The one door for every change: write the records and their indexes, bump
  * tpd:version, all in one transaction.  ch must live until cb runs.  Puts

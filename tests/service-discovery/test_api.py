@@ -11,8 +11,8 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "py"))
-from swclient import (Daemon, Key, OnRedis, Redis, auth_request, request,  # noqa: E402
-                      wait_until)
+from swclient import (Daemon, Key, OnRedis, Redis, auth_request, metric,  # noqa: E402
+                      request, wait_until)
 
 S = "/api/services"
 
@@ -32,6 +32,11 @@ def signed_headers(method, path, key, nonce, body=b""):
 
 def uniq():
     return "t" + os.urandom(4).hex()
+
+
+def hits(base):
+    """List reads served from the list cache (common/svc_api_cache)."""
+    return metric(base, "sw_list_cache_reads_total", 'result="hit"')
 
 
 class Base:
@@ -260,6 +265,11 @@ class TestMemory(Base, unittest.TestCase):
     pass
 
 
+class TestNoListCache(Base, unittest.TestCase):
+    """The same answers with the list cache off (every list read from the store)."""
+    extra = ["--list-cache-bytes", "0"]
+
+
 class TestRedis(OnRedis, Base, unittest.TestCase):
 
     def test_restart_keeps_services(self):
@@ -279,10 +289,11 @@ class TestRedis(OnRedis, Base, unittest.TestCase):
 
 
 class TestExpiry(unittest.TestCase):
-    """A one-second TTL: the record and every index forget a service."""
+    """A short TTL: the record and every index forget a service."""
 
     def run_expiry(self, extra):
-        sd = Daemon("service-discovery", "--entry-timeout-s", "1", *extra)
+        # 2 s: expiry is kept in whole seconds, and the lists are read before it.
+        sd = Daemon("service-discovery", "--entry-timeout-s", "2", *extra)
         try:
             k = Key()
             v = uniq()
@@ -290,6 +301,14 @@ class TestExpiry(unittest.TestCase):
             self.assertEqual(r.status, 200)
             path = S + "/%s:44?type=vpn" % k.pk
             self.assertEqual(request("GET", sd.base + path).status, 200)
+            # The lists, read (and kept by the list cache) until it serves them: only
+            # the expiry may end that.
+            h = hits(sd.base)
+            for _ in range(2):
+                for q in ("type=vpn&country=DE", "type=vpn&country=DE&version=" + v):
+                    got = request("GET", sd.base + S + "?" + q).json()
+                    self.assertEqual([s["address"] for s in got], [k.pk + ":44"], q)
+            self.assertGreater(hits(sd.base), h)
             self.assertTrue(wait_until(lambda: request("GET", sd.base + path).status == 404, 5))
             for q in ("type=vpn", "type=vpn&country=DE", "type=vpn&version=" + v,
                       "type=vpn&country=DE&version=" + v):
@@ -350,6 +369,42 @@ class TestReplicas(unittest.TestCase):
             p = S + "/%s:3?type=vpn" % k.pk
             self.assertEqual(request("GET", self.a.base + p).body,
                              request("GET", self.b.base + p).body)
+
+    def test_list_cache_exact_across_replicas(self):
+        # a keeps its list answers; every write through b (same redis) must show in
+        # a's very next read, and a read with no write between is a hit.
+        v = uniq()
+        k1, k2 = Key(), Key()
+
+        def query(q):
+            return sorted(s["address"] for s in request("GET", self.a.base + S + "?" + q).json())
+
+        def read_twice(q, want):
+            h = hits(self.a.base)
+            self.assertEqual(query(q), want, q)
+            self.assertEqual(query(q), want, q)
+            self.assertEqual(hits(self.a.base), h + 1)
+        cc = "type=skysocks&country=AQ&version=" + v
+        read_twice(cc, [])
+        r = auth_request(self.b.base, "POST", S, k1, svc(k1, typ="skysocks", version=v,
+                                                           geo={"country": "AQ"}))
+        self.assertEqual(r.status, 200)
+        read_twice(cc, [k1.pk + ":44"])
+        read_twice("type=skysocks&version=%s&quantity=1" % v, [k1.pk + ":44"])
+        r = auth_request(self.a.base, "POST", S, k2, svc(k2, typ="skysocks", version=v,
+                                                           geo={"country": "AQ"}))
+        self.assertEqual(r.status, 200)
+        read_twice(cc, sorted([k1.pk + ":44", k2.pk + ":44"]))
+        # k1 moves away from AQ through b: gone from AQ, there in BV.
+        r = auth_request(self.b.base, "POST", S, k1, svc(k1, typ="skysocks", version=v,
+                                                           geo={"country": "BV"}))
+        self.assertEqual(r.status, 200)
+        read_twice(cc, [k2.pk + ":44"])
+        read_twice("type=skysocks&country=BV&version=" + v, [k1.pk + ":44"])
+        self.assertEqual(auth_request(self.b.base, "DELETE", S + "/%s:44?type=skysocks" % k2.pk,
+                                      k2).status, 200)
+        read_twice(cc, [])
+        read_twice("type=skysocks&version=" + v, [k1.pk + ":44"])
 
     def test_nonce_accepted_once_across_replicas(self):
         for _ in range(10):

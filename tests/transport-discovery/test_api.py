@@ -12,8 +12,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "py"))
 sys.path.insert(0, os.path.dirname(__file__))
-from swclient import (Daemon, Key, OnRedis, Redis, auth_request, request,  # noqa: E402
-                      wait_until)
+from swclient import (Daemon, Key, OnRedis, Redis, auth_request, metric,  # noqa: E402
+                      request, wait_until)
 from tpclient import entry, t_id  # noqa: E402
 
 T = "/transports/"
@@ -21,6 +21,11 @@ T = "/transports/"
 
 def ids(resp):
     return sorted(e["t_id"] for e in resp.json())
+
+
+def hits(base):
+    """List reads served from the list cache (common/svc_api_cache)."""
+    return metric(base, "sw_list_cache_reads_total", 'result="hit"')
 
 
 class Base:
@@ -212,6 +217,11 @@ class TestMemory(Base, unittest.TestCase):
     pass
 
 
+class TestNoListCache(Base, unittest.TestCase):
+    """The same answers with the list cache off (every list read from the store)."""
+    extra = ["--list-cache-bytes", "0"]
+
+
 def redis_cli(redis, *args):
     return subprocess.run(["redis-cli", "-p", str(redis.port)] + list(args),
                           capture_output=True, text=True, check=True).stdout.strip()
@@ -309,6 +319,42 @@ class TestRedis(OnRedis, Base, unittest.TestCase):
         finally:
             self.assertEqual(other.stop(), 0)
 
+    def test_list_cache_exact_across_replicas(self):
+        # Replica A keeps its list answers; every write through replica B (same redis)
+        # must show in A's very next read, and a read with no write between is a hit.
+        other = Daemon("transport-discovery", "--entry-timeout-s", "60", *self.extra)
+        try:
+            a, b, c = Key(), Key(), Key()
+            ab, ac = entry(a, b), entry(a, c, "stcpr")
+
+            def edge_a():
+                return self.get(T + "edge:" + a.pk).json()
+
+            def read_twice(want):
+                h = hits(self.base)
+                self.assertEqual(sorted(e["t_id"] for e in edge_a()), want)
+                got = edge_a()
+                self.assertEqual(sorted(e["t_id"] for e in got), want)
+                self.assertEqual(hits(self.base), h + 1)
+                return got
+            read_twice([])
+            self.assertEqual(self.post(a, [ab]).status, 201)
+            read_twice([ab["t_id"]])
+            self.assertEqual(auth_request(other.base, "POST", T, c, [ac]).status, 201)
+            read_twice(sorted([ab["t_id"], ac["t_id"]]))
+            # A refresh through B that changes only the label.
+            r = auth_request(other.base, "POST", T, b, [dict(ab, label="skycoin")])
+            self.assertEqual(r.status, 201)
+            got = read_twice(sorted([ab["t_id"], ac["t_id"]]))
+            self.assertEqual([e["label"] for e in got if e["t_id"] == ab["t_id"]], ["skycoin"])
+            self.assertEqual(auth_request(other.base, "DELETE", T + "id:" + ab["t_id"],
+                                          b).status, 200)
+            read_twice([ac["t_id"]])
+            self.assertNotIn(ab["t_id"], ids(self.get("/all-transports")))
+            self.assertIn(ac["t_id"], ids(self.get("/all-transports")))
+        finally:
+            self.assertEqual(other.stop(), 0)
+
     def test_redis_down_means_503(self):
         a, b = Key(), Key()
         self.assertEqual(self.post(a, [entry(a, b)]).status, 201)
@@ -338,6 +384,14 @@ class TestExpiry(unittest.TestCase):
             e1, e2 = entry(a, b), entry(a, c, "stcpr")
             self.assertEqual(auth_request(td.base, "POST", T, a, [e1, e2]).status, 201)
             self.assertEqual(request("GET", td.base + T + "id:" + e1["t_id"]).status, 200)
+            # The lists are read (and kept by the list cache) before the expiry, and
+            # again until the cache has served them: expiry alone must end that.
+            want = sorted([e1["t_id"], e2["t_id"]])
+            h = hits(td.base)
+            for _ in range(2):
+                self.assertEqual(ids(request("GET", td.base + T + "edge:" + a.pk)), want)
+                self.assertEqual(ids(request("GET", td.base + "/all-transports")), want)
+            self.assertGreater(hits(td.base), h)
             self.assertTrue(wait_until(
                 lambda: request("GET", td.base + T + "id:" + e1["t_id"]).status == 404, 8))
             self.assertEqual(request("GET", td.base + T + "id:" + e2["t_id"]).status, 404)
