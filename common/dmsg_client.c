@@ -289,7 +289,7 @@ dmsg_client_new(struct event_base *base, const struct sw_keypair *kp,
 	c->env->forget = dmsgc_stream_forget;
 	c->env->gone = stream_gone;
 	c->env->redial = dmsgc_redial;
-	if (sw_sk_to_x25519(c->env->xsk, kp) == -1)
+	if (dmsg_stream_env_keys(c->env, kp) == -1)
 		goto fail;
 	if (dmsgc_peers_init(c) == -1 ||
 	    (c->http = sw_http_client_new(base, c->svc)) == NULL ||

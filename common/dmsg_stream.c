@@ -293,6 +293,15 @@ dmsg_stream_dial_done(struct dmsg_stream *st)
 /* ---------- handshake ---------- */
 
 int
+dmsg_stream_env_keys(struct dmsg_stream_env *env, const struct sw_keypair *kp)
+{
+	/* the public half is derived here once, not in every stream's KK */
+	if (sw_sk_to_x25519(env->xsk, kp) == -1 || crypto_scalarmult_base(env->xpk, env->xsk) != 0)
+		return -1;
+	return 0;
+}
+
+int
 dmsg_stream_env_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN], uint8_t out[32])
 {
 	size_t n = sizeof(env->xcache) / sizeof(env->xcache[0]);
@@ -325,6 +334,7 @@ kk_init(struct dmsg_stream *st, int initiator)
 	p.prologue = (const uint8_t *)DMSG_STREAM_PROLOGUE;
 	p.prologue_len = strlen(DMSG_STREAM_PROLOGUE);
 	p.s_priv = st->env->xsk;
+	p.s_pub = st->env->xpk;
 	p.rs = rs;
 	return noise_hs_init(&st->hs, &p);
 }

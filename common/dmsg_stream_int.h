@@ -46,6 +46,7 @@ struct dmsg_stream_env {
 	const char *svc;
 	int idle_ms;
 	uint8_t xsk[32];            /* our X25519 secret, for KK */
+	uint8_t xpk[32];            /* and its public key, derived once */
 	/*
 	 * Peers' X25519 keys by Ed25519 PK (direct-mapped): the conversion
 	 * costs about 100 us (libsodium checks the point's subgroup), more
@@ -144,6 +145,8 @@ struct dmsg_stream {
 	uint8_t via[SW_PK_LEN];     /* the server a dial goes through */
 };
 
+/* env's own X25519 keys (xsk, xpk) from kp, once per client. 0, or -1. */
+int dmsg_stream_env_keys(struct dmsg_stream_env *env, const struct sw_keypair *kp);
 /* pk's X25519 form, through env's cache (xcache). 0, or -1 (not a valid key). */
 int dmsg_stream_env_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN],
     uint8_t out[32]);

@@ -336,9 +336,9 @@ noise_hs_init(struct noise_hs *hs, const struct noise_hs_params *p)
 	hs->initiator = p->initiator;
 
 	memcpy(hs->s_priv, p->s_priv, NOISE_DHLEN);
-	if (crypto_scalarmult_base(pub, hs->s_priv) != 0)
-		goto fail;
-	if (p->s_pub != NULL && sodium_memcmp(pub, p->s_pub, NOISE_DHLEN) != 0)
+	if (p->s_pub != NULL)
+		memcpy(pub, p->s_pub, NOISE_DHLEN);
+	else if (crypto_scalarmult_base(pub, hs->s_priv) != 0)
 		goto fail;
 	memcpy(hs->s_pub, pub, NOISE_DHLEN);
 	if (p->rs != NULL) {

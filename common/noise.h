@@ -47,8 +47,10 @@ struct noise_cipher {
 /*
  * What a handshake starts from.  Keys are raw X25519, 32 bytes each.
  *   s_priv      our static private key (required)
- *   s_pub       our static public key, or NULL to derive it; if given it
- *               must match s_priv
+ *   s_pub       our static public key, or NULL to derive it.  Given, it is
+ *               used as it is (one scalar multiplication less per handshake,
+ *               ~35 us, twice per dmsg stream): a key that does not match
+ *               s_priv makes the handshake fail at the peer, never succeed
  *   rs          the peer's static public key: required for an XK initiator
  *               and both KK sides, must be NULL for an XK responder (it
  *               learns it from message 3)

@@ -130,7 +130,7 @@ side_init(struct side *s)
 	s->env->kp = &s->kp;
 	s->env->svc = "test";
 	s->env->idle_ms = 120000;
-	assert_int_equal(sw_sk_to_x25519(s->env->xsk, &s->kp), 0);
+	assert_int_equal(dmsg_stream_env_keys(s->env, &s->kp), 0);
 	s->out.q = evbuffer_new();
 	crypto_generichash_init(&s->h, NULL, 0, 32);
 }
