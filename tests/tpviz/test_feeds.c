@@ -42,21 +42,6 @@
 static struct event_base *base;
 static struct sw_test_proc disc, srv;
 
-static int
-group_setup(void **state)
-{
-	(void)state;
-	return sw_test_relay_start(&base, &disc, &srv, 1);
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	sw_test_relay_stop(base, &disc, &srv, 1);
-	return 0;
-}
-
 struct pub {
 	struct sw_keypair kp;
 	struct cxo_pub *p;
@@ -205,6 +190,7 @@ test_hostile_leaves(void **state)
 	char hex[SW_PK_HEX], listen[32], good_tid[TP_ID_TEXT];
 
 	(void)state;
+	assert_int_equal(sw_test_relay_start(&base, &disc, &srv, 1), 0);
 	pub_start(&p, srv.kp.pk, good_tid);
 	assert_non_null(svc = sw_test_svc(base, "tpviz", &sup));
 	sw_hex_encode(hex, p.kp.pk, SW_PK_LEN);
@@ -261,6 +247,7 @@ test_hostile_leaves(void **state)
 	sw_supervisor_free(sup);
 	pub_stop(&p);
 	sw_test_run_for(base, 50);
+	sw_test_relay_stop(base, &disc, &srv, 1);
 }
 
 int
@@ -271,5 +258,5 @@ main(void)
 	};
 
 	sw_log_set_level(SW_LOG_ERROR);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
