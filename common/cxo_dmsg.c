@@ -12,6 +12,11 @@
  * hook, so the link learns the caller let go and can close the stream
  * and free itself.  Nothing else is added.
  *
+ * Who frees what, each once: B is the link's (link_free); U is F's
+ * (BEV_OPT_CLOSE_ON_FREE); F is its taker's (cxo_conn, the HTTP server's
+ * filter over it, a splice), never freed here once handed out: an end of
+ * ours (a reset, cxo_dmsg_free) is an event on F, and its owner frees it.
+ *
  * Flow control: bytes from the stream are written into B; the pair moves
  * them to U only while the caller reads (U's read high-water mark bounds
  * what U holds).  When B's output reaches CXO_DMSG_IN_HIGH the stream's
@@ -64,7 +69,8 @@ struct link {
 	struct link *prev, *next;
 	struct dmsg_stream *st;   /* NULL once freed */
 	struct bufferevent *b;    /* our end of the pair */
-	struct bufferevent *user; /* F, handed out; NULL once freed */
+	struct bufferevent *u;    /* U, the other end: F's (freed with it) */
+	struct bufferevent *user; /* F, handed out, its taker's; NULL once its free hook ran */
 	struct event *linger;
 	int dialing;
 	int in_paused;            /* stream reads paused: B's output is high */
@@ -141,11 +147,32 @@ link_maybe_free(struct link *l)
 		link_free(l);
 }
 
-/* Tell the caller the stream is gone (an error event, from the loop). */
+/*
+ * F still the caller's, not freed.  Its free hook (user_gone) runs only
+ * once libevent finalizes it, from the loop; until then l->user is set
+ * though the caller may have freed it.  Freeing F unlinked it at once,
+ * and so freed U (CLOSE_ON_FREE), which cleared U's callbacks, set by F
+ * while it lives.  A freed F must not be touched: an event triggered on
+ * it takes and drops a reference, which unlinks it a second time
+ * (libevent's "BEV_OPT_CLOSE_ON_FREE set on an bufferevent with too few
+ * references") and finalizes it again.
+ */
+static int
+user_alive(const struct link *l)
+{
+	bufferevent_event_cb ecb = NULL;
+
+	if (l->user == NULL)
+		return 0;
+	bufferevent_getcb(l->u, NULL, NULL, &ecb, NULL);
+	return ecb != NULL;
+}
+
+/* Tell the caller the stream is gone (an error event, from the loop); its owner frees F. */
 static void
 user_error(struct link *l, int err)
 {
-	if (l->user == NULL)
+	if (!user_alive(l))
 		return;
 	evbuffer_drain(bufferevent_get_output(l->b), evbuffer_get_length(
 	    bufferevent_get_output(l->b)));
@@ -158,7 +185,7 @@ user_error(struct link *l, int err)
 static void
 user_eof(struct link *l)
 {
-	if (l->eof_done || l->user == NULL)
+	if (l->eof_done || !user_alive(l))
 		return;
 	l->eof_done = 1;
 	bufferevent_flush(l->b, EV_WRITE, BEV_FINISHED);
@@ -179,7 +206,7 @@ st_read(struct dmsg_stream *st, const uint8_t *data, size_t len, void *arg)
 {
 	struct link *l = arg;
 
-	if (l->user == NULL)
+	if (!user_alive(l))
 		return; /* closing: nobody to give it to */
 	if (bufferevent_write(l->b, data, len) == -1) {
 		dmsg_stream_reset(st);
@@ -356,6 +383,7 @@ link_new(struct cxo_dmsg *d)
 	if (bufferevent_pair_new(d->base, 0, pair) == -1)
 		goto fail;
 	l->b = pair[0];
+	l->u = pair[1];
 	l->user = bufferevent_filter_new(pair[1], NULL, NULL, BEV_OPT_CLOSE_ON_FREE, user_gone, l);
 	if (l->user == NULL)
 		goto fail;
@@ -519,7 +547,7 @@ cxo_dmsg_free(struct cxo_dmsg *d)
 
 		link_unlist(l);
 		stream_drop(l);
-		user_error(l, ECONNRESET);
+		user_error(l, ECONNRESET); /* not to an F its caller freed already */
 		link_maybe_free(l); /* else freed with the caller's end */
 	}
 	free(d);

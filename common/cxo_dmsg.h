@@ -35,8 +35,9 @@ struct cxo_dmsg;
 
 struct cxo_dmsg *cxo_dmsg_new(struct event_base *base, struct dmsg_client *c, const char *svc);
 /*
- * Free every stream (the bufferevents handed out see an error); their
- * adapters go when those bufferevents are freed.  NULL-safe.
+ * Free every stream (the bufferevents handed out see an error, and their
+ * owners free them: this never does); their adapters go when those
+ * bufferevents are freed.  NULL-safe.
  */
 void cxo_dmsg_free(struct cxo_dmsg *d);
 /* Adapters alive (for tests and metrics). */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "jcs.h"
+#include "json.h"
 
 /* Deeper than any signed object; bounds the recursion on a built tree. */
 #define JCS_MAX_DEPTH 64
@@ -71,34 +72,7 @@ jbuf_putc(struct jbuf *b, char c)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence at s (1..4), or 0: strict RFC
- * 3629, so no overlong forms, no surrogates, nothing past U+10FFFF.
- */
-static size_t
-utf8_seq(const unsigned char *s)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
-			return 0;
-		return (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-			return 0;
-		return (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 &&
-		    (s[3] & 0xc0) == 0x80 ? 4 : 0;
-	}
-	return 0;
-}
-
-/*
- * A quoted string.  The continuation-byte checks in utf8_seq stop at the
+ * A quoted string.  The continuation-byte checks in sw_utf8_seq stop at the
  * terminating NUL (its top bits are not 10, as a continuation byte's are), so
  * they never read past the end.
  */
@@ -116,7 +90,7 @@ put_string(struct jbuf *b, const char *str)
 	run = s;
 	while (*s != '\0') {
 		if (*s >= 0x20 && *s != '"' && *s != '\\') {
-			if ((n = utf8_seq(s)) == 0)
+			if ((n = *s < 0x80 ? 1 : sw_utf8_seq(s)) == 0)
 				return -1;
 			s += n;
 			continue;

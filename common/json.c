@@ -6,6 +6,7 @@
  * of distinct keys is not quadratic.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dict.h"
@@ -101,4 +102,101 @@ sw_json_int(const cJSON *v, long long min, long long max, long long *out)
 		return -1;
 	*out = (long long)d;
 	return 0;
+}
+
+size_t
+sw_utf8_seq(const unsigned char *s)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
+			return 0;
+		return (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 ? 3 : 0;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+			return 0;
+		return (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 &&
+		    (s[3] & 0xc0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+/* U+2028 or U+2029 (line and paragraph separators: line ends to older JS) at s. */
+static int
+is_js_line_end(const unsigned char *s)
+{
+	return s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9);
+}
+
+/*
+ * Outside its strings cJSON's output is ASCII with none of < > &, so every
+ * such byte, and every byte past ASCII, is inside a string, where a \u
+ * escape means the same character.
+ */
+char *
+sw_json_print_safe(const cJSON *v, size_t *len, const char **why)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *text, *out, *o;
+	const unsigned char *s;
+	size_t extra = 0, n;
+
+	if (why != NULL)
+		*why = NULL;
+	if ((text = cJSON_PrintUnformatted(v)) == NULL)
+		return NULL;
+	for (s = (const unsigned char *)text; *s != '\0'; s += n) {
+		if (*s == '<' || *s == '>' || *s == '&')
+			extra += 5;
+		if ((n = *s < 0x80 ? 1 : sw_utf8_seq(s)) == 0) {
+			if (why != NULL)
+				*why = "not valid UTF-8";
+			cJSON_free(text);
+			return NULL;
+		}
+		if (n == 3 && is_js_line_end(s))
+			extra += 3;
+	}
+	n = (size_t)((const char *)s - text);
+	if (extra == 0) {
+		if (len != NULL)
+			*len = n;
+		return text;
+	}
+	if ((out = malloc(n + extra + 1)) == NULL) {
+		cJSON_free(text);
+		return NULL;
+	}
+	o = out;
+	for (s = (const unsigned char *)text; *s != '\0'; s++) {
+		unsigned cp;
+
+		if (*s == '<' || *s == '>' || *s == '&')
+			cp = *s;
+		else if (is_js_line_end(s))
+			cp = 0x2000u | 0x28u | (s[2] & 1u);
+		else {
+			*o++ = (char)*s;
+			continue;
+		}
+		*o++ = '\\';
+		*o++ = 'u';
+		*o++ = digits[cp >> 12 & 0xf];
+		*o++ = digits[cp >> 8 & 0xf];
+		*o++ = digits[cp >> 4 & 0xf];
+		*o++ = digits[cp & 0xf];
+		if (cp > 0xff)
+			s += 2;
+	}
+	*o = '\0';
+	if (len != NULL)
+		*len = (size_t)(o - out);
+	cJSON_free(text);
+	return out;
 }

@@ -32,4 +32,22 @@ cJSON *sw_json_parse(const void *buf, size_t len, const char **why);
  */
 int sw_json_int(const cJSON *v, long long min, long long max, long long *out);
 
+/*
+ * Length of the well-formed UTF-8 sequence at s (1..4), or 0: strict RFC
+ * 3629, so no overlong forms, no surrogates, nothing past U+10FFFF.  Reads
+ * no further than a NUL (a continuation byte's top bits are 10, a NUL's not).
+ */
+size_t sw_utf8_seq(const unsigned char *s);
+
+/*
+ * v printed compactly, as text that stays one JSON value wherever it is put:
+ * valid UTF-8 (RFC 8259 8.1; cJSON copies a string's bytes as they came) and
+ * no "<", ">", "&", U+2028 or U+2029 (written \u003c... as Go's json.Marshal
+ * does), so not even "</script>" or "<!--" can end an HTML or JS context it
+ * is embedded in.  A malloc'd NUL-terminated string (length in *len, which
+ * may be NULL), or NULL: *why (if not NULL) says "not valid UTF-8", or NULL
+ * when memory ran out.
+ */
+char *sw_json_print_safe(const cJSON *v, size_t *len, const char **why);
+
 #endif

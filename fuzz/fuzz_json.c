@@ -1,7 +1,8 @@
 /*
  * fuzz_json: the strict parse, the range-checked integers, and canonical
  * JSON (RFC 8785 as jcs.c writes it) with the invariant that canonicalising
- * the canonical form again gives the same bytes.
+ * the canonical form again gives the same bytes, and the HTML-safe print
+ * (tpviz's answers): strict JSON again, none of < > &, the same value.
  */
 #include <string.h>
 
@@ -38,13 +39,31 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	cJSON *v, *again;
-	char *c1, *c2;
-	size_t n1, n2;
+	char *c1, *c2, *safe;
+	size_t n1, n2, ns;
+	const char *why;
 
 	if ((v = sw_json_parse(data, size, NULL)) == NULL)
 		return 0;
 	walk(v);
-	if ((c1 = sw_jcs_encode(v, NULL, &n1)) != NULL) {
+	c1 = sw_jcs_encode(v, NULL, &n1);
+	safe = sw_json_print_safe(v, &ns, &why);
+	/* Only bad UTF-8 stops it, which the canonical form refuses too. */
+	FUZZ_ASSERT(safe != NULL || why != NULL);
+	FUZZ_ASSERT(c1 == NULL || safe != NULL);
+	if (safe != NULL) {
+		FUZZ_ASSERT(strlen(safe) == ns && strpbrk(safe, "<>&") == NULL);
+		again = sw_json_parse(safe, ns, NULL);
+		FUZZ_ASSERT(again != NULL);
+		if (c1 != NULL) {
+			c2 = sw_jcs_encode(again, NULL, &n2);
+			FUZZ_ASSERT(c2 != NULL && n1 == n2 && memcmp(c1, c2, n1) == 0);
+			free(c2);
+		}
+		cJSON_Delete(again);
+		free(safe);
+	}
+	if (c1 != NULL) {
 		/* The canonical form is itself strict JSON, and a fixed point. */
 		again = sw_json_parse(c1, n1, NULL);
 		FUZZ_ASSERT(again != NULL);

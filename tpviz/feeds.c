@@ -18,6 +18,7 @@
  * records and a quarter of that as a graph, which the page also turns into
  * drawing coordinates without a key lookup per edge (docs/tpviz.md).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "cxo_mgr.h"
 #include "cxo_sub.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "tp_entry.h"
 #include "tpviz.h"
@@ -296,12 +298,59 @@ tpviz_view_set(struct tpviz *t, enum tpviz_view_id id, const char *source, uint6
 	tpviz_sse_send(t, ev);
 }
 
-/* Append one item (a transport's entry parsed too, for the graph); 0, or -1 out of memory. */
+/* "<pk>:<port>", as service-discovery stores it (the page splits it at ':'). */
 static int
-push(enum tpviz_view_id id, struct tpviz_item **items, size_t *n, size_t *cap, const char *key,
-    size_t klen, const cJSON *rec)
+address_ok(const char *s)
 {
-	char err[128];
+	char hex[SW_PK_HEX], *end;
+	uint8_t pk[SW_PK_LEN];
+	long long port;
+
+	snprintf(hex, sizeof(hex), "%.*s", SW_PK_HEX - 1, s);
+	if (sw_pk_parse(pk, hex) == -1 || s[SW_PK_HEX - 1] != ':' ||
+	    !isdigit((unsigned char)s[SW_PK_HEX]))
+		return 0;
+	port = strtoll(s + SW_PK_HEX, &end, 10);
+	return *end == '\0' && port <= 65535;
+}
+
+/*
+ * Why a record does not fit its view, or NULL.  What the page reads must
+ * have its documented shape (a service's address); the rest of a record is
+ * printed by sw_json_print_safe, whatever it holds.
+ */
+static const char *
+record_misfit(enum tpviz_view_id id, const cJSON *rec)
+{
+	const cJSON *f;
+	uint8_t pk[SW_PK_LEN];
+
+	if (!cJSON_IsObject(rec))
+		return "not a JSON object";
+	if (id == TV_CLIENTS) {
+		f = cJSON_GetObjectItemCaseSensitive(rec, "static");
+		return cJSON_IsString(f) && sw_pk_parse(pk, f->valuestring) == 0 ? NULL :
+		    "static is not a public key";
+	}
+	if (id != TV_TRANSPORTS) {
+		f = cJSON_GetObjectItemCaseSensitive(rec, "address");
+		return cJSON_IsString(f) && address_ok(f->valuestring) ? NULL :
+		    "address is not <pk>:<port>";
+	}
+	return NULL;
+}
+
+/*
+ * Append one item (a transport's entry parsed too, for the graph); 0, or -1
+ * out of memory.  A record that does not fit is left out, with a reason in
+ * the log (rate-limited: a hostile feed repeats itself every poll).
+ */
+static int
+push(struct tpviz *t, enum tpviz_view_id id, struct tpviz_item **items, size_t *n,
+    size_t *cap, const char *key, size_t klen, const cJSON *rec)
+{
+	char err[128], q[96];
+	const char *why;
 	struct tpviz_item *it;
 
 	if (*n == *cap) {
@@ -314,10 +363,18 @@ push(enum tpviz_view_id id, struct tpviz_item **items, size_t *n, size_t *cap, c
 		*cap = nc;
 	}
 	it = &(*items)[*n];
+	it->json = NULL;
+	if ((why = record_misfit(id, rec)) != NULL ||
+	    (it->json = sw_json_print_safe(rec, NULL, &why)) == NULL) {
+		if (why == NULL)
+			return -1;
+		sw_log_limited(SW_LOG_WARN, t->name, "record left out", "feed=%s key=%s why=%s",
+		    t->views[id].feed, sw_log_q(q, sizeof(q), key), sw_log_q(err, sizeof(err), why));
+		return 0;
+	}
 	it->key = strndup(key, klen);
-	it->json = cJSON_PrintUnformatted(rec);
 	it->tp = id == TV_TRANSPORTS ? malloc(sizeof(*it->tp)) : NULL;
-	if (it->key == NULL || it->json == NULL || (id == TV_TRANSPORTS && it->tp == NULL)) {
+	if (it->key == NULL || (id == TV_TRANSPORTS && it->tp == NULL)) {
 		free(it->key);
 		free(it->json);
 		free(it->tp);
@@ -399,12 +456,18 @@ on_answer(const struct cxo_answer *a, void *arg)
 	t->views[id].inflight = 0;
 	if (a->source == CXO_SRC_FEED) {
 		for (size_t i = 0; i < a->nleaves; i++) {
-			cJSON *o = cJSON_ParseWithLength((const char *)a->leaves[i].data,
-			    a->leaves[i].len);
+			const char *why = NULL;
+			/* Strict: no trailing bytes, no key twice (printed twice, read as one). */
+			cJSON *o = sw_json_parse(a->leaves[i].data, a->leaves[i].len, &why);
+			char q[96], w[64];
 
 			/* A publisher's bad leaf is its bug; the rest still count. */
-			if (o != NULL && path_key(id, a->leaves[i].path, key, sizeof(key)) == 0 &&
-			    push(id, &items, &n, &cap, key, strlen(key), o) == -1) {
+			if (o == NULL || path_key(id, a->leaves[i].path, key, sizeof(key)) == -1) {
+				sw_log_limited(SW_LOG_WARN, t->name, "record left out",
+				    "feed=%s path=%s why=%s", t->views[id].feed,
+				    sw_log_q(q, sizeof(q), a->leaves[i].path),
+				    sw_log_q(w, sizeof(w), o == NULL ? why : "path not of this view"));
+			} else if (push(t, id, &items, &n, &cap, key, strlen(key), o) == -1) {
 				cJSON_Delete(o);
 				goto oom;
 			}
@@ -425,7 +488,7 @@ on_answer(const struct cxo_answer *a, void *arg)
 	}
 	for (const cJSON *o = a->json->child; o != NULL; o = o->next)
 		if (json_key(id, o, NULL, key, sizeof(key)) == 0 &&
-		    push(id, &items, &n, &cap, key, strlen(key), o) == -1)
+		    push(t, id, &items, &n, &cap, key, strlen(key), o) == -1)
 			goto oom;
 	tpviz_view_set(t, id, "http", 0, items, n);
 	return;
@@ -463,7 +526,7 @@ on_server_clients(const struct sw_http_resp *r, void *arg)
 	if (!t->stopping && r->status == 200 && cJSON_IsArray(r->json))
 		for (const cJSON *o = r->json->child; o != NULL; o = o->next)
 			if (json_key(TV_CLIENTS, o, c->server, key, sizeof(key)) == 0 &&
-			    push(TV_CLIENTS, &t->clients_acc, &t->nclients_acc, &t->clients_cap, key,
+			    push(t, TV_CLIENTS, &t->clients_acc, &t->nclients_acc, &t->clients_cap, key,
 			    strlen(key), o) == -1)
 				break;
 	free(c);

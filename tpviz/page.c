@@ -139,7 +139,7 @@ const char *const tpviz_page_lines[] = {
 	" const sv=$(\"services\");sv.replaceChildren();let ns=0;\n",
 	" for(const t of [\"visor\",\"vpn\",\"skysocks\"]){const v=S.services[t];const list=v?v.services:[];ns+=list.length;\n",
 	"  const d=h(\"div\",{class:\"svc-type\",\"data-type\":t});d.appendChild(h(\"b\",{},t+\" (\"+list.length+\")\"));const u=h(\"ul\");\n",
-	"  for(const s of list.slice(0,200))u.appendChild(h(\"li\",{class:\"service pk\",\"data-address\":s.address},s.address.slice(0,8)+\"…:\"+s.address.split(\":\")[1]+(s.geo&&s.geo.country?\" \"+s.geo.country:\"\")));\n",
+	"  for(const s of list.slice(0,200))u.appendChild(h(\"li\",{class:\"service pk\",\"data-address\":s.address},s.address.slice(0,8)+\"…:\"+s.address.split(\":\")[1]+(s.geo&&typeof s.geo.country===\"string\"?\" \"+s.geo.country:\"\")));\n",
 	"  d.appendChild(u);sv.appendChild(d)}\n",
 	" $(\"n-services\").textContent=ns;\n",
 	" const tl=$(\"tplist\");tl.replaceChildren();\n",

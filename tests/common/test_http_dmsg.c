@@ -10,9 +10,10 @@
  * with no dmsg side falls back to TCP within the 2 s dial limit and the
  * failure is remembered (60 s; a moment only while the PK is not on dmsg
  * at all, so a service that registers late is reached over dmsg soon
- * after); a TCP-only path stays on TCP; and a mapping of
+ * after); a TCP-only path stays on TCP; a mapping of
  * dmsg-discovery itself does not make the dmsg client's own discovery
- * requests go through the carrier (they would recurse).
+ * requests go through the carrier (they would recurse); and freeing it
+ * all misuses no bufferevent (libevent's warnings are counted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,6 +121,7 @@ group_setup(void **state)
 	int port;
 
 	(void)state;
+	sw_test_libevent_watch();
 	signal(SIGPIPE, SIG_IGN);
 	if (sw_crypto_init() == -1)
 		return -1;
@@ -499,6 +501,26 @@ test_no_recursion(void **state)
 	assert_string_equal(last_carrier, "dmsg");
 }
 
+/*
+ * Last: the client side and then the server side freed under live streams
+ * (the carrier's splices free the bufferevents the adapter handed them,
+ * then the adapter goes): libevent sees no bufferevent misused (an event
+ * on one already freed unlinks it twice: "too few references").
+ */
+static void
+test_free_clean(void **state)
+{
+	(void)state;
+	sw_http_client_free(hc);
+	hc = NULL;
+	sw_http_dmsg_free(carrier);
+	carrier = NULL;
+	sw_http_dmsg_server_free(hds);
+	hds = NULL;
+	sw_test_run_for(base, 50); /* the freed bufferevents finish */
+	assert_int_equal(sw_test_libevent_warnings(), 0);
+}
+
 int
 main(void)
 {
@@ -511,6 +533,7 @@ main(void)
 		cmocka_unit_test(test_registers_late),
 		cmocka_unit_test(test_tcp_path),
 		cmocka_unit_test(test_no_recursion),
+		cmocka_unit_test(test_free_clean),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,6 +1,7 @@
 /*
  * test_json: the strict parse (trailing data, duplicate keys at any depth and
- * any object size) and the range-checked integer conversion, as tables.
+ * any object size), the range-checked integer conversion and the HTML-safe
+ * print, as tables.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -117,6 +118,46 @@ test_int_table(void **state)
 	assert_int_equal(sw_json_int(NULL, 0, 1, &(long long){0}), -1);
 }
 
+static void
+test_print_safe_table(void **state)
+{
+	static const struct {
+		const char *in, *want; /* want NULL: refused (not UTF-8) */
+	} cases[] = {
+		{"{\"a\":[1,\"x\"]}", "{\"a\":[1,\"x\"]}"},
+		{"\"</script><!--&\"", "\"\\u003c/script\\u003e\\u003c!--\\u0026\""},
+		{"{\"<k>\":\"\\\"\\\\\\u0001\"}", "{\"\\u003ck\\u003e\":\"\\\"\\\\\\u0001\"}"},
+		{"\"a\xe2\x80\xa8" "b\xe2\x80\xa9\xc3\xa9\"", "\"a\\u2028b\\u2029\xc3\xa9\""},
+		{"[1e999,-1e999]", "[null,null]"},
+		{"\"\xff\"", NULL},
+		{"\"\xc0\xaf\"", NULL},
+		{"\"\xed\xa0\x80\"", NULL},
+		{"{\"\xe2\x80\"", NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cJSON *v = cJSON_Parse(cases[i].in);
+		const char *why = "unset";
+		size_t len = 0;
+		char *out;
+
+		if (v == NULL)
+			continue; /* cJSON refused it already: nothing to print */
+		out = sw_json_print_safe(v, &len, &why);
+		if (cases[i].want == NULL) {
+			if (out != NULL || why == NULL)
+				fail_msg("case %zu: printed %s", i, out);
+		} else {
+			if (out == NULL || strcmp(out, cases[i].want) != 0 || len != strlen(out))
+				fail_msg("case %zu: %s, want %s", i, out, cases[i].want);
+			assert_null(why);
+		}
+		free(out);
+		cJSON_Delete(v);
+	}
+}
+
 int
 main(void)
 {
@@ -124,6 +165,7 @@ main(void)
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_big_objects),
 		cmocka_unit_test(test_int_table),
+		cmocka_unit_test(test_print_safe_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

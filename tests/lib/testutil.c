@@ -269,3 +269,25 @@ sw_test_svc(struct event_base *base, const char *name, struct sw_supervisor **su
 	/* The supervisor takes the config. */
 	return sw_supervisor_add(*sup, &bare_ops, name, cJSON_CreateObject(), NULL);
 }
+
+static unsigned libevent_warnings;
+
+static void
+libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		libevent_warnings++;
+	fprintf(stderr, "libevent: %s\n", msg);
+}
+
+void
+sw_test_libevent_watch(void)
+{
+	event_set_log_callback(libevent_log);
+}
+
+unsigned
+sw_test_libevent_warnings(void)
+{
+	return libevent_warnings;
+}

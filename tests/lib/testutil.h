@@ -61,4 +61,13 @@ int sw_test_run_until(struct event_base *base, const int *flag, int timeout_ms);
 /* Run base for ms milliseconds, handling whatever events come. */
 void sw_test_run_for(struct event_base *base, int ms);
 
+/*
+ * From now on libevent's own warnings and errors (event_warnx: a misuse
+ * such as a bufferevent freed twice) are counted, and still printed on
+ * stderr; sw_test_libevent_warnings is how many so far.  A test asserting
+ * it is 0 fails on them.
+ */
+void sw_test_libevent_watch(void);
+unsigned sw_test_libevent_warnings(void);
+
 #endif
