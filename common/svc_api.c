@@ -34,10 +34,27 @@ int
 sw_svc_store_failed(struct sw_http_req *req, const struct sw_reply *r)
 {
 	char cause[160];
+	const char *where = "";
+	size_t i;
 
+	/*
+	 * A transaction's answer is an array, one reply per command, and a
+	 * command can fail in it (WRONGTYPE, OOM) while the others run: that
+	 * write is not acknowledged, or a client would take a half-applied
+	 * write for a done one.
+	 */
+	if (r->type == SW_REPLY_ARRAY) {
+		for (i = 0; i < r->elements; i++)
+			if (r->element[i]->type == SW_REPLY_ERROR || r->element[i]->type == SW_REPLY_DOWN)
+				break;
+		if (i == r->elements)
+			return 0;
+		r = r->element[i];
+		where = "in a transaction: ";
+	}
 	if (r->type != SW_REPLY_DOWN && r->type != SW_REPLY_ERROR)
 		return 0;
-	snprintf(cause, sizeof(cause), "store: %.*s", r->str != NULL ? (int)r->len : 7,
+	snprintf(cause, sizeof(cause), "store: %s%.*s", where, r->str != NULL ? (int)r->len : 7,
 	    r->str != NULL ? r->str : "no text");
 	if (sw_store_unavailable(r))
 		sw_api_error(req, 503, "store unavailable", cause);

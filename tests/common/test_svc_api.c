@@ -108,6 +108,9 @@ w_txn(void *v, sw_store_cb *cb, void *arg)
 	t = sw_store_txn_new();
 	snprintf(key, sizeof(key), "r:%s", w->key);
 	sw_store_txn_add(t, "SET", key, w->body, NULL);
+	/* a command that fails inside the transaction, after the SET ran */
+	if (strcmp(w->body, "half") == 0)
+		sw_store_txn_add(t, "ZADD", key, "1", "m", NULL);
 	return sw_store_txn_exec(st, t, cb, arg);
 }
 
@@ -275,6 +278,8 @@ test_store_failures(void **state)
 	assert_int_equal(do_post("fail", "x"), 500);
 	/* The transaction cannot be sent. */
 	assert_int_equal(do_post("c", "unsent"), 500);
+	/* One of its commands fails at EXEC: the write is not acknowledged. */
+	assert_int_equal(do_post("d", "half"), 500);
 	assert_int_equal(commits, 0);
 	assert_int_equal(frees, allocs);
 }
