@@ -52,26 +52,50 @@ loopback(struct sockaddr_in *sin, int port)
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
+/* Whether port binds on 127.0.0.1 as a socket of type, right now. */
+static int
+port_binds(int type, int port)
+{
+	struct sockaddr_in sin;
+	int fd, ok;
+
+	if ((fd = socket(AF_INET, type, 0)) == -1)
+		return 0;
+	loopback(&sin, port);
+	ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Below the kernel's ephemeral range (32768 and up by default): a port the
+ * kernel gave for bind(0) comes from that range, where any process's
+ * outgoing connect() can take it as its local port before the test's
+ * daemon listens on it. Down here only a listener can hold it. Each port is
+ * given once per process.
+ */
 int
 sw_test_free_port(void)
 {
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd, port = -1;
+	static unsigned char given[65536 / 8];
+	static int seeded;
+	int i, port;
 
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		goto fail;
-	loopback(&sin, 0);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		goto fail;
-	port = ntohs(sin.sin_port);
-fail:
-	if (port == -1)
-		fprintf(stderr, "testutil: no free port: %s\n", strerror(errno));
-	if (fd != -1)
-		close(fd);
-	return port;
+	if (!seeded) {
+		srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+		seeded = 1;
+	}
+	for (i = 0; i < 1000; i++) {
+		port = 10000 + (int)(random() % 22000);
+		if (given[port / 8] & (1 << (port % 8)))
+			continue;
+		if (!port_binds(SOCK_STREAM, port) || !port_binds(SOCK_DGRAM, port))
+			continue;
+		given[port / 8] |= (unsigned char)(1 << (port % 8));
+		return port;
+	}
+	fprintf(stderr, "testutil: no free port below the ephemeral range\n");
+	return -1;
 }
 
 int

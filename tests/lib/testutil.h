@@ -1,7 +1,8 @@
 /*
  * testutil: helpers shared by the test programs.
  *
- * - sw_test_free_port: a TCP port on 127.0.0.1 nobody listens on right now.
+ * - sw_test_free_port: a port on 127.0.0.1 free for TCP and UDP right now, below
+ *   the ephemeral range (no connect() elsewhere can take it), once per process.
  * - sw_test_redis_*: a private redis-server child (no persistence, loopback
  *   only) on a port of our choosing, started and stopped by the test.
  * - sw_test_run_until*: run an event_base until a condition holds or a

@@ -92,10 +92,41 @@ def metric(base, name, label=""):
     return 0.0
 
 
+_given_ports = set()
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 free for TCP and UDP, below the kernel's ephemeral range.
+
+    A port the kernel handed out for bind(0) is from the ephemeral range, so a
+    daemon's own outgoing connect() may take it as its local port before the
+    daemon that was given it listens there (seen: a one-process deployment on
+    generated ports failing to start once its dmsg clients retried every
+    100 ms). Below that range, only a listener can hold it.
+    """
+    import random
+    hi = min(_ephemeral_low(), 65536) - 1
+    for _ in range(500):
+        p = random.randint(10000, hi)
+        if p in _given_ports:
+            continue
+        try:
+            with socket.socket() as t, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                t.bind(("127.0.0.1", p))
+                u.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        _given_ports.add(p)
+        return p
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_until(pred, timeout=10.0, step=0.02):
