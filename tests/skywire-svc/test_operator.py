@@ -63,9 +63,11 @@ class Proc:
         self.p = subprocess.Popen(argv, env=e, stderr=subprocess.PIPE, text=True)
 
     def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        _, err = self.p.communicate(timeout=15)
-        return self.p.returncode, err
+        if getattr(self, "ended", None) is None:  # once: a failing test stops it first
+            self.p.send_signal(signal.SIGTERM)
+            _, err = self.p.communicate(timeout=15)
+            self.ended = (self.p.returncode, err)
+        return self.ended
 
 
 def health(base):
@@ -185,8 +187,10 @@ class TestGenConfig(unittest.TestCase):
                 if not http_up(shared + "/health"):
                     return False
                 return all(s["status"] == "ok" for s in health(shared)[1]["services"])
-            self.assertTrue(wait_until(all_ok, 15),
-                            health(shared)[1] if http_up(shared + "/health") else "no mux")
+            if not wait_until(all_ok, 15):
+                why = health(shared)[1] if http_up(shared + "/health") else "no mux"
+                code, err = p.stop()
+                self.fail("%s; exit %s; its log ends: %s" % (why, code, err[-3000:]))
             for s in health(shared)[1]["services"]:
                 self.assertEqual(s["status"], "ok", s)
                 self.assertEqual(set(s["checks"].values()) - {"ok"}, set(), s)
