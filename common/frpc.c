@@ -590,7 +590,9 @@ struct frpc_server {
 	const char *svc;
 	struct event_base *base;
 	struct conn *conns;
-	size_t nconns;
+	size_t nconns, max_conns;
+	unsigned long long accepted;
+	TAILQ_HEAD(, conn) silent;  /* accepted, no byte read yet: oldest first */
 };
 
 /* One accepted stream: reading its request, waiting for the answer, or lingering. */
@@ -602,6 +604,8 @@ struct conn {
 	struct event *timer;
 	struct frpc_req *req;      /* handed to the handler, not answered yet */
 	int answered;
+	int is_silent;             /* on s->silent */
+	TAILQ_ENTRY(conn) silent_q;
 };
 
 struct frpc_req {
@@ -621,6 +625,8 @@ conn_free(struct conn *k)
 			s->conns = k->next;
 		if (k->next != NULL)
 			k->next->prev = k->prev;
+		if (k->is_silent)
+			TAILQ_REMOVE(&s->silent, k, silent_q);
 		s->nconns--;
 	}
 	if (k->req != NULL)
@@ -713,6 +719,10 @@ conn_read(struct dmsg_stream *st, const uint8_t *data, size_t len, void *arg)
 	(void)st;
 	if (k->answered || k->req != NULL)
 		return;
+	if (k->is_silent) {
+		TAILQ_REMOVE(&k->s->silent, k, silent_q);
+		k->is_silent = 0;
+	}
 	switch (frame_feed(k->in, data, len, &v)) {
 	case FRPC_FRAME_MORE:
 		return;
@@ -774,9 +784,19 @@ server_accept(struct dmsg_listener *l, struct dmsg_stream *st, void *arg)
 		dmsg_stream_free(st);
 		return;
 	}
-	if (s->nconns >= FRPC_MAX_CONNS) {
-		sw_log_warn(s->svc, "rpc stream refused: too many at once", "max=%d",
-		    FRPC_MAX_CONNS);
+	/*
+	 * At the cap, the stream silent the longest makes room: askers open
+	 * streams ahead (frpc_pool), and one of those is the cheapest to lose
+	 * (its asker dials again).  Only when every stream is busy is the new
+	 * one refused.
+	 */
+	if (s->nconns >= s->max_conns && !TAILQ_EMPTY(&s->silent)) {
+		sw_log_debug(s->svc, "rpc stream silent the longest closed to make room", NULL);
+		conn_free(TAILQ_FIRST(&s->silent));
+	}
+	if (s->nconns >= s->max_conns) {
+		sw_log_warn(s->svc, "rpc stream refused: too many at once", "max=%zu",
+		    s->max_conns);
 		dmsg_stream_free(st);
 		return;
 	}
@@ -792,6 +812,9 @@ server_accept(struct dmsg_listener *l, struct dmsg_stream *st, void *arg)
 		s->conns->prev = k;
 	s->conns = k;
 	s->nconns++;
+	s->accepted++;
+	TAILQ_INSERT_TAIL(&s->silent, k, silent_q);
+	k->is_silent = 1;
 	dmsg_stream_set_cbs(st, &conn_cbs, k);
 	sw_timer_in(k->timer, FRPC_READ_MS);
 	return;
@@ -819,6 +842,8 @@ frpc_server_new(struct event_base *base, struct dmsg_client *c, uint16_t port,
 	s->h = h;
 	s->arg = arg;
 	s->svc = svc;
+	TAILQ_INIT(&s->silent);
+	s->max_conns = FRPC_MAX_CONNS;
 	if ((s->l = dmsg_client_listen(c, port, server_accept, s)) == NULL) {
 		sw_log_error(svc, "cannot listen for rpc on dmsg", "port=%u", (unsigned)port);
 		free(s);
@@ -836,6 +861,18 @@ frpc_server_free(struct frpc_server *s)
 	while (s->conns != NULL)
 		conn_free(s->conns);
 	free(s);
+}
+
+unsigned long long
+frpc_server_accepted(const struct frpc_server *s)
+{
+	return s->accepted;
+}
+
+void
+frpc_server_set_max_conns(struct frpc_server *s, size_t max)
+{
+	s->max_conns = max > 0 ? max : FRPC_MAX_CONNS;
 }
 
 size_t

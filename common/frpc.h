@@ -33,7 +33,7 @@ struct event_base;
 #define FRPC_MAX_FRAME   (1u << 20)
 #define FRPC_READ_MS     10000 /* server: the whole request frame, from accept */
 #define FRPC_LINGER_MS   5000  /* server: after the answer, wait this long for the asker to close */
-#define FRPC_MAX_CONNS   1024  /* server: streams being read or answered at once */
+#define FRPC_MAX_CONNS   1024  /* server: streams at once (the silent longest makes room) */
 
 /* ---------- frames (also what the fuzz target and the tests drive) ---------- */
 
@@ -142,6 +142,14 @@ struct frpc_server *frpc_server_new(struct event_base *base, struct dmsg_client 
 void frpc_server_free(struct frpc_server *s);
 /* Streams open now (reading a request, waiting for its answer, or lingering). */
 size_t frpc_server_conns(const struct frpc_server *s);
+/*
+ * At most max streams at once (default FRPC_MAX_CONNS).  A new stream past
+ * it closes the one that has sent nothing for the longest (a stream opened
+ * ahead, frpc_pool), or is refused when every stream has spoken.
+ */
+void frpc_server_set_max_conns(struct frpc_server *s, size_t max);
+/* Streams accepted since the server was made (refused ones not counted). */
+unsigned long long frpc_server_accepted(const struct frpc_server *s);
 
 /* The asker's key. */
 const uint8_t *frpc_req_pk(const struct frpc_req *req);

@@ -40,6 +40,7 @@ struct vrg_mgr;
 #define VRG_HS_RESEND_MS   1000
 #define VRG_HS_TIMEOUT_MS  5000
 #define VRG_SETUP_MS       35000 /* a setup-node answers within its 30 s */
+#define VRG_AHEAD_KEEP_MS  5000  /* a stream to setup-node opened ahead, closed unused */
 
 struct vrg_cbs {
 	/* One whole message from the peer, valid during the call. */

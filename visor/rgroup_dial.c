@@ -2,8 +2,8 @@
  * rgroup_dial.c: dialling a route group (visor.md, "Routes").
  *
  * The one idea: a dial is a short pipeline: route-finder for both
- * directions in one POST (while the stream to the first setup-node is
- * being dialled), then setup-node after setup-node (the next only when one
+ * directions in one POST (meanwhile the stream to the first setup-node:
+ * the one opened ahead after the last dial, else dialled now), then setup-node after setup-node (the next only when one
  * is unreachable: an answer, even an error, is final), then the
  * initiator's two rules and the handshake (rgroup.c).  The dial record lives on the manager's list until its
  * callback has run, so stopping the visor can end it.
@@ -93,6 +93,8 @@ setup_done(enum frpc_status st, const cJSON *result, const char *err, void *arg)
 	void *cb_arg;
 
 	d->call = NULL;
+	if (st != FRPC_UNREACHABLE && d->setup_ix == 0 && m->ahead != NULL)
+		frpc_pool_fill(m->ahead, m->setup_nodes[0]); /* for the next dial */
 	if (st == FRPC_UNREACHABLE) {
 		snprintf(d->last_err, sizeof(d->last_err), "setup-node unreachable: %s", err);
 		d->setup_ix++;
@@ -234,12 +236,12 @@ vrg_dial(struct vrg_mgr *m, const uint8_t pk[SW_PK_LEN], uint16_t port, int min_
 	}
 	d->http_pending = 1;
 	/*
-	 * The first setup-node's stream is dialled while route-finder answers
-	 * (frpc_call_open: nothing is sent on it before the ask).
+	 * The first setup-node's stream: the one opened after the last dial,
+	 * else dialled now while route-finder answers (nothing is sent on it
+	 * before the ask).
 	 */
-	if (m->nsetup > 0)
-		d->call = frpc_call_open(sw_svc_base(m->v->svc), m->v->dmsg, m->setup_nodes[0],
-		    VRG_SETUP_PORT, VRG_SETUP_MS, m->v->name);
+	if (m->ahead != NULL)
+		d->call = frpc_pool_take(m->ahead, m->setup_nodes[0]);
 	d->next = m->dials;
 	if (m->dials != NULL)
 		m->dials->prev = d;

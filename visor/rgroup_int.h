@@ -10,6 +10,7 @@
 #include "transport.h"
 
 struct event;
+struct frpc_pool;
 struct frpc_server;
 struct sw_http_client;
 struct sw_metric;
@@ -29,6 +30,7 @@ struct vrg_mgr {
 	struct vrg_dial *dials;
 	struct sw_http_client *http;   /* route-finder */
 	struct frpc_server *rpc;       /* port 136 */
+	struct frpc_pool *ahead;       /* a stream to the first setup-node, opened ahead */
 	uint8_t (*setup_nodes)[SW_PK_LEN];
 	size_t nsetup;
 	char route_finder[256];

@@ -499,6 +499,58 @@ test_pool(void **state)
 	peers_stop();
 }
 
+static int
+is_held(void *arg)
+{
+	(void)arg;
+	return held != NULL;
+}
+
+/*
+ * At its stream cap a server closes the stream silent the longest (one
+ * opened ahead) to take a new one; a stream whose request it is answering
+ * is kept.
+ */
+static void
+test_silent_make_room(void **state)
+{
+	struct frpc_server *s;
+	struct frpc_call *a, *b, *asked;
+	struct outcome o;
+
+	(void)state;
+	peers_start();
+	held = NULL;
+	s = frpc_server_new(base, cs[0], RPC_PORT, allow_peer1, handler, NULL, "test");
+	assert_non_null(s);
+	frpc_server_set_max_conns(s, 2);
+	memset(&o, 0, sizeof(o));
+	asked = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_non_null(asked);
+	assert_int_equal(frpc_call_ask(asked, "never", NULL, 5000, on_done, &o), 0);
+	assert_int_equal(sw_test_run_until_fn(base, is_held, NULL, WAIT_MS), 0);
+	a = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_non_null(a);
+	assert_int_equal(sw_test_run_until_fn(base, ahead_open, a, WAIT_MS), 0);
+	assert_int_equal(frpc_server_conns(s), 2);
+	/* a third: a (silent) makes room, the one being answered stays */
+	b = frpc_call_open(base, cs[1], kps[0].pk, RPC_PORT, 5000, "test");
+	assert_non_null(b);
+	assert_int_equal(sw_test_run_until_fn(base, ahead_open, b, WAIT_MS), 0);
+	assert_int_equal(sw_test_run_until_fn(base, ahead_gone, a, WAIT_MS), 0);
+	assert_int_equal(frpc_server_conns(s), 2);
+	assert_false(o.done);
+	frpc_reply(held, cJSON_CreateString("kept"));
+	held = NULL;
+	assert_int_equal(sw_test_run_until(base, &o.done, WAIT_MS), 0);
+	assert_int_equal(o.status, FRPC_OK);
+	assert_string_equal(o.text, "\"kept\"");
+	frpc_call_cancel(a);
+	frpc_call_cancel(b);
+	frpc_server_free(s);
+	peers_stop();
+}
+
 int
 main(void)
 {
@@ -510,6 +562,7 @@ main(void)
 		cmocka_unit_test(test_calls),
 		cmocka_unit_test(test_open_ahead),
 		cmocka_unit_test(test_pool),
+		cmocka_unit_test(test_silent_make_room),
 	};
 	int failed = cmocka_run_group_tests_name("frpc frames", unit, NULL, NULL);
 

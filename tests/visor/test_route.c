@@ -51,6 +51,7 @@
 #include "tests/lib/procs.h"
 #include "tests/lib/testutil.h"
 #include "tp_entry.h"
+#include "visor/rgroup.h"
 #include "visor/transport.h"
 
 #define WAIT_MS 20000
@@ -706,6 +707,55 @@ test_dial_first_message_lost(void **state)
 	n1.play = 0;
 }
 
+static int
+s36_ahead(void *arg)
+{
+	return frpc_server_conns(s36) == 1 && frpc_server_accepted(s36) >= *(unsigned long long *)arg;
+}
+
+static int
+s36_idle(void *arg)
+{
+	(void)arg;
+	return frpc_server_conns(s36) == 0;
+}
+
+/*
+ * After a dial the visor holds one stream to its setup-node, opened ahead
+ * and silent; the next dial asks on it (no other stream is accepted but
+ * the one opened ahead after it), and one left unused is closed after
+ * VRG_AHEAD_KEEP_MS.
+ */
+static void
+test_dial_stream_ahead(void **state)
+{
+	struct hres h;
+	char body[256];
+	unsigned long long a0, want;
+	int d0 = dials;
+	long long t0;
+
+	(void)state;
+	want = frpc_server_accepted(s36);
+	assert_int_equal(sw_test_run_until_fn(base, s36_ahead, &want, 5000), 0);
+	a0 = frpc_server_accepted(s36);
+	assert_int_equal(dials, d0);            /* it has asked nothing */
+	nb_play(&n1, 0, 0);
+	snprintf(body, sizeof(body), "{\"pk\":\"%s\",\"count\":1}", n1.hex);
+	api(&h, "POST", "/api/ping", body);
+	assert_int_equal(h.status, 200);
+	assert_int_equal(dials, d0 + 1);
+	want = a0 + 1;
+	assert_int_equal(sw_test_run_until_fn(base, s36_ahead, &want, 8000), 0);
+	assert_int_equal(frpc_server_accepted(s36), a0 + 1); /* asked on the one opened ahead */
+	assert_true(nb_wait(&n1, VTP_PKT_CLOSE, 5001, 5000) >= 0);
+	n1.play = 0;
+	t0 = sw_mono_ms();
+	assert_int_equal(sw_test_run_until_fn(base, s36_idle, NULL, VRG_AHEAD_KEEP_MS + 3000), 0);
+	assert_true(sw_mono_ms() - t0 >= VRG_AHEAD_KEEP_MS - 1000);
+	assert_int_equal(dials, d0 + 1);
+}
+
 static void
 test_dial_no_answer(void **state)
 {
@@ -833,6 +883,7 @@ main(void)
 		cmocka_unit_test(test_rpc_stranger),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_dial_first_message_lost),
+		cmocka_unit_test(test_dial_stream_ahead),
 		cmocka_unit_test(test_dial_no_answer),
 		cmocka_unit_test(test_responder),
 		cmocka_unit_test(test_reservation_expires),
