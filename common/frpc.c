@@ -417,11 +417,15 @@ frpc_call_cancel(struct frpc_call *call)
 
 #define POOL_MAX_PER_PEER 4
 /*
- * A fill waits this long: the caller has just sent its answer, which
- * leaves on the next write; dials built at once (a signature and a KK
- * message each) would hold it back and compete with what it sets off.
+ * A fill waits this long: the caller has just sent its answer, and what
+ * the answer sets off (a route's handshake, hop by hop through the
+ * visors just called) is the latency someone waits for; dials built
+ * meanwhile (a signature, a KK and three verifications each, over the
+ * same two or so cores) would slow it down.  20 ms is past a handshake
+ * on a loaded machine, and still well before a next request that would
+ * want the streams.
  */
-#define POOL_FILL_DELAY_MS 2
+#define POOL_FILL_DELAY_MS 20
 
 static void pool_fill_cb(evutil_socket_t fd, short what, void *arg);
 

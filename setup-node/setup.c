@@ -318,7 +318,14 @@ check_hop(struct sn_req *r, const struct sn_hop *h)
 {
 	struct sn *sn = r->sn;
 	struct tp_check *c;
+	const char *lv[] = {"feed"};
 
+	if (sn_feed_confirms(sn, h->t_id, h->from, h->to)) {
+		sw_metric_add(sn->m_checks, lv, 1);
+		return;
+	}
+	lv[0] = "http";
+	sw_metric_add(sn->m_checks, lv, 1);
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		fail_on(r, NULL, "out of memory");
 		return;

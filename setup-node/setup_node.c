@@ -28,6 +28,8 @@ static const struct sw_cfg_key sn_keys[] = {
 	{"dmsg_discovery", SW_CFG_STR, "http://127.0.0.1:9090", "dmsg-discovery URL"},
 	{"transport_discovery", SW_CFG_STR, "http://127.0.0.1:9091",
 	    "transport-discovery URL (each hop's t_id is checked there)"},
+	{"transport_discovery_pk", SW_CFG_STR, NULL,
+	    "its feed key: hops the feed confirms skip the HTTP check"},
 	{"health_listen", SW_CFG_STR, "127.0.0.1:9094", "HTTP /health and /metrics"},
 	{"max_in_flight", SW_CFG_INT, "256", "requests being set up at once; more get busy"},
 	{NULL, 0, NULL, NULL},
@@ -60,6 +62,14 @@ sn_create(struct sw_svc *svc, const cJSON *cfg)
 	    copy_cfg(sn, cfg, "transport_discovery", sn->tpd, sizeof(sn->tpd)) == -1 ||
 	    copy_cfg(sn, cfg, "health_listen", sn->health_listen, sizeof(sn->health_listen)) == -1)
 		goto fail;
+	if (sw_cfg_str(cfg, "transport_discovery_pk") != NULL) {
+		if (sw_pk_parse(sn->tpd_pk, sw_cfg_str(cfg, "transport_discovery_pk")) == -1) {
+			sw_log_error(sn->name, "transport_discovery_pk must be 64 lowercase hex chars",
+			    NULL);
+			goto fail;
+		}
+		sn->has_tpd_pk = 1;
+	}
 	sn->max_in_flight = sw_cfg_int(cfg, "max_in_flight", SN_MAX_IN_FLIGHT);
 	if (sn->max_in_flight < 1 || sn->max_in_flight > 100000) {
 		sw_log_error(sn->name, "max_in_flight must be 1..100000", NULL);
@@ -113,6 +123,7 @@ sn_start(void *priv)
 	struct sw_metrics *ms = sw_svc_metrics(sn->svc);
 	struct dmsg_client_opts o = {.discovery = sn->discovery, .min_sessions = 1};
 	static const char *const outcome[] = {"outcome", NULL}, *const step[] = {"step", NULL};
+	static const char *const source[] = {"source", NULL};
 
 	sn->m_requests = sw_metric_new(ms, "setup_requests_total",
 	    "dial_route_group requests by outcome (ok, refused, failed, busy)", SW_COUNTER,
@@ -121,6 +132,12 @@ sn_start(void *priv)
 	    "failed requests by step", SW_COUNTER, step, NULL, 0);
 	sn->m_latency = sw_metric_new(ms, "setup_latency_seconds",
 	    "time from request to answer of successful setups", SW_HISTOGRAM, NULL, NULL, 0);
+	sn->m_checks = sw_metric_new(ms, "setup_transport_checks_total",
+	    "hops checked, by source (feed: confirmed by the feed; http: asked)", SW_COUNTER,
+	    source, NULL, 0);
+	sn->m_feed = sw_metric_new(ms, "setup_transport_feed_live",
+	    "1 while the transport feed's snapshot is live (checks it holds skip HTTP)", SW_GAUGE,
+	    NULL, NULL, 0);
 	if ((sn->http = sw_http_client_new(sw_svc_base(sn->svc), sn->name)) == NULL)
 		return -1;
 	sn->dmsg = dmsg_client_new(sw_svc_base(sn->svc), &sn->kp, &o, sn->name);
@@ -130,7 +147,7 @@ sn_start(void *priv)
 	    sn->name);
 	sn->pool = frpc_pool_new(sw_svc_base(sn->svc), sn->dmsg, SN_VISOR_PORT, SN_POOL_PER_VISOR,
 	    SN_POOL_VISORS, SN_POOL_KEEP_MS, sn->name);
-	if (sn->rpc == NULL || sn->pool == NULL)
+	if (sn->rpc == NULL || sn->pool == NULL || sn_feed_start(sn) == -1)
 		return -1;
 	sn->hs = sw_http_server_new(sw_svc_base(sn->svc), sn->name, ms);
 	if (sn->hs == NULL || sw_svc_http_attach(sn->svc, sn->hs) == -1 ||
@@ -161,6 +178,7 @@ sn_stop(void *priv, sw_svc_stopped *done)
 	sn_setup_stop_all(sn);
 	frpc_pool_free(sn->pool);
 	sn->pool = NULL;
+	sn_feed_free(sn);
 	sw_svc_drain(sn->svc, done);
 }
 
@@ -182,6 +200,7 @@ sn_destroy(void *priv)
 	frpc_server_free(sn->rpc);
 	sn_setup_stop_all(sn);
 	frpc_pool_free(sn->pool);
+	sn_feed_free(sn);
 	sw_http_client_free(sn->http); /* late lookups free their requests */
 	sw_http_dmsg_server_free(sn->http_dmsg); /* before the dmsg client */
 	dmsg_client_free(sn->dmsg);

@@ -2,7 +2,9 @@
  * setup-node: sets up route groups (routing.md, "Route setup").  It serves
  * dial_route_group on dmsg port 36 and drives each visor's port 136.
  * setup_node.c is the service, check.c the checks made before any visor is
- * touched, setup.c one request from reservation to answer or rollback.
+ * touched, setup.c one request from reservation to answer or rollback,
+ * feed.c the copy of transport-discovery's feed that spares the
+ * transport check its round trip.
  */
 #ifndef SETUP_NODE_H
 #define SETUP_NODE_H
@@ -12,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "crypto.h"
+#include "cxo_dmsg.h"
 #include "service.h"
 #include "tp_entry.h"
 
@@ -47,6 +50,7 @@ struct sw_http_dmsg_server;
 struct sw_http_server;
 struct sw_metric;
 struct tp_check;
+struct cxo_sub;
 
 struct sn {
 	struct sw_svc *svc;
@@ -54,6 +58,11 @@ struct sn {
 	struct sw_keypair kp;
 	char discovery[256];
 	char tpd[256];
+	int has_tpd_pk;               /* transport_discovery_pk given: feed.c */
+	uint8_t tpd_pk[SW_PK_LEN];
+	struct cxo_dmsg *cd;
+	struct cxo_dmsg_target target;
+	struct cxo_sub *feed;
 	char health_listen[256];
 	long long max_in_flight;
 	long long in_flight;
@@ -70,6 +79,8 @@ struct sn {
 	struct sw_metric *m_requests; /* {outcome} */
 	struct sw_metric *m_failures; /* {step} */
 	struct sw_metric *m_latency;
+	struct sw_metric *m_checks;   /* transport checks {source} */
+	struct sw_metric *m_feed;     /* 1 while the feed's snapshot is live */
 	int stopping;
 };
 
@@ -100,6 +111,16 @@ extern const struct sw_service_ops setup_node_ops;
  */
 int sn_check(const cJSON *params, const uint8_t requester[SW_PK_LEN], struct sn_ask *a,
     char *err, size_t errlen);
+
+/*
+ * feed.c: with transport_discovery_pk, follow the all-transports feed over
+ * dmsg (0, or -1 logged).  sn_feed_confirms: 1 when the live snapshot holds
+ * t_id with edges {a, b}; 0 means ask transport-discovery.
+ */
+int sn_feed_start(struct sn *sn);
+void sn_feed_free(struct sn *sn);
+int sn_feed_confirms(const struct sn *sn, const uint8_t t_id[TP_ID_LEN],
+    const uint8_t a[SW_PK_LEN], const uint8_t b[SW_PK_LEN]);
 
 /* setup.c: run one checked request to its answer. */
 void sn_setup_start(struct sn *sn, struct frpc_req *req, const struct sn_ask *a);

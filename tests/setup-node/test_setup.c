@@ -14,7 +14,10 @@
  * - 257 requests while B never answers: one "busy" at once, the rest
  *   "reserve_ids on B: timeout" after about 10 s, A and C rolled back;
  * - an oversize and a malformed frame on port 36 are refused and the next
- *   request is served.
+ *   request is served;
+ * - with transport_discovery_pk, a hop the feed holds with its edges is not
+ *   asked over HTTP, one the feed holds with other edges is (a fake
+ *   publisher here serves the all-transports feed over dmsg).
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -37,6 +40,9 @@
 #include "dmsg_client.h"
 #include "dmsg_wire.h"
 #include "frpc.h"
+#include "cxo_dmsg.h"
+#include "cxo_obj.h"
+#include "cxo_pub.h"
 #include "http.h"
 #include "log.h"
 #include "tests/lib/procs.h"
@@ -73,6 +79,15 @@ static int sn_health;
 static struct fv fv[NV];
 static struct sw_http_server *tpd;
 static uint8_t t_ab[TP_ID_LEN], t_bc[TP_ID_LEN], t_ac[TP_ID_LEN];
+static int tpd_asked_ab, tpd_asked_bc;
+/* transport-discovery's feed: t_ab as registered, t_bc with A-C's edges */
+static struct {
+	struct sw_keypair kp;
+	struct dmsg_client *c;
+	struct cxo_dmsg *d;
+	struct cxo_pub *p;
+	struct cxo_feed *f;
+} feed;
 enum { A = 0, B = 1, C = 2 };
 
 /* ---- the fake visors ---- */
@@ -191,6 +206,8 @@ tpd_get(struct sw_http_req *req, void *arg)
 		else if (memcmp(t, t_ac, TP_ID_LEN) == 0)
 			a = fv[A].kp.pk, b = fv[C].kp.pk;
 	}
+	tpd_asked_ab += a != NULL && memcmp(t, t_ab, TP_ID_LEN) == 0;
+	tpd_asked_bc += a != NULL && memcmp(t, t_bc, TP_ID_LEN) == 0;
 	if (a == NULL) {
 		sw_http_error(req, 404, "no such transport");
 		return;
@@ -233,6 +250,90 @@ health_done(const struct sw_http_resp *r, void *arg)
 	h->status = r->status;
 }
 
+struct mres {
+	int done;
+	char body[32768];
+};
+
+static void
+metrics_done(const struct sw_http_resp *r, void *arg)
+{
+	struct mres *m = arg;
+
+	m->done = 1;
+	snprintf(m->body, sizeof(m->body), "%s", r->body != NULL ? r->body : "");
+}
+
+/* setup-node's /metrics into m. */
+static void
+metrics_get(struct mres *m)
+{
+	struct sw_http_client *c = sw_http_client_new(base, "test");
+	char url[64];
+
+	memset(m, 0, sizeof(*m));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", sn_health);
+	assert_int_equal(sw_http_request(c, "GET", url, NULL, 0, NULL, metrics_done, m), 0);
+	assert_int_equal(sw_test_run_until(base, &m->done, WAIT_MS), 0);
+	sw_http_client_free(c);
+}
+
+static int
+feed_live(void *arg)
+{
+	static struct mres m;
+
+	(void)arg;
+	metrics_get(&m);
+	if (strstr(m.body, "setup_transport_feed_live{service=\"setup-node\"} 1") != NULL)
+		return 1;
+	sw_test_run_for(base, 50);
+	return 0;
+}
+
+static void
+feed_put(const uint8_t t[TP_ID_LEN], int a, int b)
+{
+	char id[TP_ID_TEXT], path[128], leaf[512], lo[SW_PK_HEX], hi[SW_PK_HEX];
+
+	if (memcmp(fv[a].kp.pk, fv[b].kp.pk, SW_PK_LEN) > 0) {
+		int x = a;
+
+		a = b;
+		b = x;
+	}
+	tp_id_format(id, t);
+	sw_hex_encode(lo, fv[a].kp.pk, SW_PK_LEN);
+	sw_hex_encode(hi, fv[b].kp.pk, SW_PK_LEN);
+	snprintf(path, sizeof(path), "transports/%.2s/%s", id, id);
+	snprintf(leaf, sizeof(leaf), "{\"t_id\":\"%s\",\"edges\":[\"%s\",\"%s\"],"
+	    "\"type\":\"stcpr\",\"label\":\"user\",\"registered\":1}", id, lo, hi);
+	assert_int_equal(cxo_feed_put(feed.f, path, leaf, strlen(leaf)), 0);
+}
+
+static int
+feed_start(char tpd_pk[SW_PK_HEX])
+{
+	struct dmsg_client_opts o = {.discovery = disc.url, .backoff_min_ms = 100,
+	    .backoff_max_ms = 1000};
+	struct cxo_feed_opts fo = {.kp = &feed.kp, .port = CXO_PORT_ALL_TRANSPORTS,
+	    .publish_interval_ms = 20};
+
+	sw_keypair_generate(&feed.kp);
+	sw_hex_encode(tpd_pk, feed.kp.pk, SW_PK_LEN);
+	if ((feed.p = cxo_pub_new(base, "fake-tpd")) == NULL ||
+	    (feed.f = cxo_feed_new(feed.p, &fo)) == NULL)
+		return -1;
+	feed_put(t_ab, A, B);
+	feed_put(t_bc, A, C); /* not the edges transport-discovery has */
+	if ((feed.c = dmsg_client_new(base, &feed.kp, &o, "fake-tpd")) == NULL ||
+	    dmsg_client_start(feed.c) == -1 ||
+	    (feed.d = cxo_dmsg_new(base, feed.c, "fake-tpd")) == NULL ||
+	    cxo_dmsg_serve(feed.d, feed.p, CXO_PORT_ALL_TRANSPORTS) == -1)
+		return -1;
+	return 0;
+}
+
 /* setup-node's /health is 200 once its dmsg session is up. */
 static int
 sn_healthy(void)
@@ -261,9 +362,10 @@ static int
 group_setup(void **state)
 {
 	char bin[512], health[64], tpd_url[64], seed[SW_PK_HEX], pk[SW_PK_HEX];
+	char tpd_pk[SW_PK_HEX];
 	char *argv[] = {bin, "--health-listen", health, "--dmsg-discovery", disc.url,
-	    "--transport-discovery", tpd_url, "--secret-key", seed, "--public-key", pk,
-	    "--log-level", "warn", NULL};
+	    "--transport-discovery", tpd_url, "--transport-discovery-pk", tpd_pk,
+	    "--secret-key", seed, "--public-key", pk, "--log-level", "warn", NULL};
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
@@ -297,6 +399,8 @@ group_setup(void **state)
 	    sw_http_server_listen(tpd, "127.0.0.1:0") == -1)
 		return -1;
 	snprintf(tpd_url, sizeof(tpd_url), "http://127.0.0.1:%d", sw_http_server_port(tpd));
+	if (feed_start(tpd_pk) == -1)
+		return -1;
 	sw_keypair_generate(&sn_kp);
 	sw_keypair_seed_hex(&sn_kp, seed);
 	sw_hex_encode(pk, sn_kp.pk, SW_PK_LEN);
@@ -306,9 +410,9 @@ group_setup(void **state)
 	snprintf(health, sizeof(health), "127.0.0.1:%d", sn_health);
 	if ((sn_pid = sw_test_spawn(argv)) == -1)
 		return -1;
-	if (sw_test_run_until_fn(base, all_registered, NULL, WAIT_MS) == -1)
+	if (sw_test_run_until_fn(base, all_registered, NULL, WAIT_MS) == -1 || sn_healthy() == -1)
 		return -1;
-	return sn_healthy();
+	return sw_test_run_until_fn(base, feed_live, NULL, WAIT_MS);
 }
 
 static int
@@ -325,6 +429,10 @@ group_teardown(void **state)
 		dmsg_client_free(fv[i].c);
 	}
 	sw_http_server_free(tpd);
+	cxo_dmsg_free(feed.d);
+	dmsg_client_free(feed.c);
+	cxo_feed_free(feed.f);
+	cxo_pub_free(feed.p);
 	sw_test_run_for(base, 50);
 	sw_test_proc_kill(&srv);
 	sw_test_proc_kill(&disc);
@@ -494,11 +602,16 @@ test_setup_ok(void **state)
 	char ab[TP_ID_TEXT];
 	uint32_t fid, cid;
 
+	int ab0 = tpd_asked_ab, bc0 = tpd_asked_bc;
+
 	(void)state;
 	fv_reset(FV_NORMAL, FV_NORMAL);
 	ask_run(&a, A, params_abc());
 	if (a.st != FRPC_OK)
 		fail_msg("setup failed: %s", a.err);
+	/* A-B confirmed by the feed; B-C, which the feed gives other edges, asked */
+	assert_int_equal(tpd_asked_ab, ab0);
+	assert_int_equal(tpd_asked_bc, bc0 + 1);
 	fw = cJSON_GetObjectItemCaseSensitive(a.result, "forward");
 	co = cJSON_GetObjectItemCaseSensitive(a.result, "consume");
 	tp_id_format(ab, t_ab);
@@ -624,19 +737,6 @@ test_bad_frames(void **state)
 }
 
 /* /metrics: requests by outcome, failures by step, the latency histogram. */
-struct mres {
-	int done;
-	char body[32768];
-};
-
-static void
-metrics_done(const struct sw_http_resp *r, void *arg)
-{
-	struct mres *m = arg;
-
-	m->done = 1;
-	snprintf(m->body, sizeof(m->body), "%s", r->body != NULL ? r->body : "");
-}
 
 static void
 test_metrics(void **state)
@@ -651,21 +751,17 @@ test_metrics(void **state)
 		"setup_failures_total{service=\"setup-node\",step=\"add_edge_rules\"}",
 		"setup_failures_total{service=\"setup-node\",step=\"reserve_ids\"}",
 		"setup_latency_seconds_count{service=\"setup-node\"}",
+		"setup_transport_checks_total{service=\"setup-node\",source=\"feed\"}",
+		"setup_transport_checks_total{service=\"setup-node\",source=\"http\"}",
 	};
-	struct sw_http_client *c = sw_http_client_new(base, "test");
-	char url[64];
-
 	(void)state;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", sn_health);
-	assert_int_equal(sw_http_request(c, "GET", url, NULL, 0, NULL, metrics_done, &m), 0);
-	assert_int_equal(sw_test_run_until(base, &m.done, WAIT_MS), 0);
+	metrics_get(&m);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const char *p = strstr(m.body, want[i]);
 
 		if (p == NULL || strtol(p + strlen(want[i]), NULL, 10) < 1)
 			fail_msg("metric %s missing or zero", want[i]);
 	}
-	sw_http_client_free(c);
 }
 
 int
