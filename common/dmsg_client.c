@@ -373,8 +373,10 @@ dmsg_client_free(struct dmsg_client *c)
 		event_free(c->drain_timer);
 	if (c->dns != NULL)
 		evdns_base_free(c->dns, 0);
-	if (c->env != NULL)
+	if (c->env != NULL) {
 		sodium_memzero(c->env->xsk, sizeof(c->env->xsk));
+		sodium_memzero(c->env->xcache, sizeof(c->env->xcache)); /* the ss secrets */
+	}
 	free(c->env);
 	dmsg_ended_free(c->ended);
 	dmsgc_peers_free(c);
@@ -413,9 +415,13 @@ dmsg_client_registered(const struct dmsg_client *c)
 }
 
 int
-dmsg_client_x25519(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], uint8_t out[32])
+dmsg_client_kk_keys(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], uint8_t rs[32],
+    uint8_t ss[32], uint8_t s_pub[32])
 {
-	return dmsg_stream_env_x25519(c->env, pk, out);
+	if (dmsg_stream_env_peer(c->env, pk, rs, ss) == -1)
+		return -1;
+	memcpy(s_pub, c->env->xpk, 32);
+	return 0;
 }
 
 const uint8_t *

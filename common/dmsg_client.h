@@ -74,10 +74,14 @@ size_t dmsg_client_servers(const struct dmsg_client *c, uint8_t (*out)[SW_PK_LEN
 int dmsg_client_registered(const struct dmsg_client *c);
 const uint8_t *dmsg_client_pk(const struct dmsg_client *c);
 /*
- * pk's X25519 form through the cache the client's streams use (the
- * conversion costs ~100 us; route groups talk to the same peers). 0, or -1.
+ * For a KK handshake with pk under the client's own key (route groups
+ * talk to the same peers as its streams): pk's X25519 form, the
+ * static-static secret and our X25519 public key, through the cache the
+ * client's streams use (the conversion costs ~100 us, the DH ~40).  0, or
+ * -1 (not a valid key).
  */
-int dmsg_client_x25519(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], uint8_t out[32]);
+int dmsg_client_kk_keys(struct dmsg_client *c, const uint8_t pk[SW_PK_LEN], uint8_t rs[32],
+    uint8_t ss[32], uint8_t s_pub[32]);
 
 /*
  * Listen on port (1..65535, below the ephemeral range by convention).

@@ -302,21 +302,29 @@ dmsg_stream_env_keys(struct dmsg_stream_env *env, const struct sw_keypair *kp)
 }
 
 int
-dmsg_stream_env_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN], uint8_t out[32])
+dmsg_stream_env_peer(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN], uint8_t x[32],
+    uint8_t ss[32])
 {
 	size_t n = sizeof(env->xcache) / sizeof(env->xcache[0]);
 	/* a PK is a point encoding: its last bytes are as good as a hash */
 	size_t i = (size_t)(pk[SW_PK_LEN - 2] | (unsigned)pk[SW_PK_LEN - 3] << 8) % n;
+	uint8_t nx[32], nss[32];
 
-	if (env->xcache[i].used && memcmp(env->xcache[i].pk, pk, SW_PK_LEN) == 0) {
-		memcpy(out, env->xcache[i].x, 32);
-		return 0;
+	if (!env->xcache[i].used || memcmp(env->xcache[i].pk, pk, SW_PK_LEN) != 0) {
+		/* both or neither: a key whose secret is all zeros fails every KK anyway */
+		if (sw_pk_to_x25519(nx, pk) == -1 || crypto_scalarmult(nss, env->xsk, nx) != 0) {
+			sodium_memzero(nss, sizeof(nss));
+			return -1;
+		}
+		memcpy(env->xcache[i].pk, pk, SW_PK_LEN);
+		memcpy(env->xcache[i].x, nx, 32);
+		memcpy(env->xcache[i].ss, nss, 32);
+		env->xcache[i].used = 1;
+		sodium_memzero(nss, sizeof(nss));
 	}
-	if (sw_pk_to_x25519(out, pk) == -1)
-		return -1;
-	memcpy(env->xcache[i].pk, pk, SW_PK_LEN);
-	memcpy(env->xcache[i].x, out, 32);
-	env->xcache[i].used = 1;
+	memcpy(x, env->xcache[i].x, 32);
+	if (ss != NULL)
+		memcpy(ss, env->xcache[i].ss, 32);
 	return 0;
 }
 
@@ -324,9 +332,10 @@ static int
 kk_init(struct dmsg_stream *st, int initiator)
 {
 	struct noise_hs_params p;
-	uint8_t rs[32];
+	uint8_t rs[32], ss[32];
+	int ret;
 
-	if (dmsg_stream_env_x25519(st->env, st->remote_pk, rs) == -1)
+	if (dmsg_stream_env_peer(st->env, st->remote_pk, rs, ss) == -1)
 		return -1;
 	memset(&p, 0, sizeof(p));
 	p.pattern = NOISE_KK;
@@ -336,7 +345,10 @@ kk_init(struct dmsg_stream *st, int initiator)
 	p.s_priv = st->env->xsk;
 	p.s_pub = st->env->xpk;
 	p.rs = rs;
-	return noise_hs_init(&st->hs, &p);
+	p.ss = ss;
+	ret = noise_hs_init(&st->hs, &p);
+	sodium_memzero(ss, sizeof(ss));
+	return ret;
 }
 
 int

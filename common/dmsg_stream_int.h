@@ -51,11 +51,14 @@ struct dmsg_stream_env {
 	 * Peers' X25519 keys by Ed25519 PK (direct-mapped): the conversion
 	 * costs about 100 us (libsodium checks the point's subgroup), more
 	 * than any other step of a stream's KK, and a process talks to the
-	 * same few peers over and over.  A collision only costs a miss.
+	 * same few peers over and over.  A collision only costs a miss.  With
+	 * it, DH(xsk, x): KK's static-static secret, the same for every
+	 * handshake with that peer (one X25519 less per stream at each end).
 	 */
 	struct {
 		uint8_t pk[SW_PK_LEN];
 		uint8_t x[32];
+		uint8_t ss[32];
 		int used;
 	} xcache[64];
 	/* the owner stops tracking st (freed by the app, or its dial failed) */
@@ -147,9 +150,12 @@ struct dmsg_stream {
 
 /* env's own X25519 keys (xsk, xpk) from kp, once per client. 0, or -1. */
 int dmsg_stream_env_keys(struct dmsg_stream_env *env, const struct sw_keypair *kp);
-/* pk's X25519 form, through env's cache (xcache). 0, or -1 (not a valid key). */
-int dmsg_stream_env_x25519(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN],
-    uint8_t out[32]);
+/*
+ * pk's X25519 form and, when ss is not NULL, DH(xsk, that form), through
+ * env's cache (xcache).  0, or -1 (not a valid key, or a low-order one).
+ */
+int dmsg_stream_env_peer(struct dmsg_stream_env *env, const uint8_t pk[SW_PK_LEN],
+    uint8_t x[32], uint8_t ss[32]);
 /* A fresh stream holding one reference (the caller's). NULL on out of memory. */
 struct dmsg_stream *dmsg_stream_alloc(struct dmsg_stream_env *env);
 void dmsg_stream_ref(struct dmsg_stream *st);

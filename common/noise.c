@@ -264,6 +264,10 @@ mix_dh(struct noise_hs *hs, enum token tok)
 	need_rs = !need_re;
 	if ((need_re && !hs->has_re) || (need_rs && !hs->has_rs))
 		return -1;
+	if (tok == TOK_SS && hs->has_ss) {
+		mix_key(hs, hs->ss);
+		return 0;
+	}
 	ret = dh(secret, priv, pub);
 	if (ret == 0)
 		mix_key(hs, secret);
@@ -348,6 +352,10 @@ noise_hs_init(struct noise_hs *hs, const struct noise_hs_params *p)
 	if (p->e_priv != NULL) {
 		memcpy(hs->e_priv, p->e_priv, NOISE_DHLEN);
 		hs->fixed_e = true;
+	}
+	if (p->ss != NULL && p->rs != NULL) {
+		memcpy(hs->ss, p->ss, NOISE_DHLEN);
+		hs->has_ss = true;
 	}
 
 	/* InitializeSymmetric: the name fits in HASHLEN, so h is it zero-padded */

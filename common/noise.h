@@ -66,6 +66,13 @@ struct noise_hs_params {
 	const uint8_t		*s_pub;
 	const uint8_t		*rs;
 	const uint8_t		*e_priv;
+	/*
+	 * DH(s_priv, rs) when the caller already has it (NULL: computed at
+	 * the ss token).  It is the same for every handshake of a pair of
+	 * static keys, so a caller that meets the same peers again and again
+	 * keeps it and saves one X25519 per handshake at each end.
+	 */
+	const uint8_t		*ss;
 };
 
 /*
@@ -82,11 +89,13 @@ struct noise_hs {
 	uint8_t			e_pub[NOISE_DHLEN];
 	uint8_t			rs[NOISE_DHLEN];
 	uint8_t			re[NOISE_DHLEN];
+	uint8_t			ss[NOISE_DHLEN];	/* given: has_ss */
 	enum noise_pattern	pattern;
 	bool			initiator;
 	bool			has_rs;
 	bool			has_re;
 	bool			fixed_e;
+	bool			has_ss;
 	unsigned		msg;		/* index of the next message */
 	int			state;		/* NOISE_HS_* in noise.c */
 };

@@ -176,7 +176,7 @@ group_new(struct vrg_mgr *m, const struct vrt_desc *d, int initiator, uint32_t f
 	struct vrg *g = calloc(1, sizeof(*g));
 	struct noise_hs_params p = {.pattern = NOISE_KK, .initiator = initiator,
 	    .prologue = (const uint8_t *)PROLOGUE, .prologue_len = sizeof(PROLOGUE) - 1};
-	uint8_t s_priv[32], rs[32];
+	uint8_t s_priv[32], rs[32], ss[32], s_pub[32];
 	const uint8_t *peer = initiator ? d->dst_pk : d->src_pk;
 
 	if (g == NULL)
@@ -187,16 +187,23 @@ group_new(struct vrg_mgr *m, const struct vrt_desc *d, int initiator, uint32_t f
 	g->fwd_id = fwd_id;
 	g->cons_id = cons_id;
 	g->keep_alive_s = ka;
-	if (sw_sk_to_x25519(s_priv, &m->v->kp) == -1 ||
-	    (m->v->dmsg != NULL ? dmsg_client_x25519(m->v->dmsg, peer, rs) :
-	    sw_pk_to_x25519(rs, peer)) == -1)
+	if (sw_sk_to_x25519(s_priv, &m->v->kp) == -1)
 		goto fail;
+	if (m->v->dmsg != NULL) { /* the dmsg client's cache: same key, same peers */
+		if (dmsg_client_kk_keys(m->v->dmsg, peer, rs, ss, s_pub) == -1)
+			goto fail;
+		p.ss = ss;
+		p.s_pub = s_pub;
+	} else if (sw_pk_to_x25519(rs, peer) == -1) {
+		goto fail;
+	}
 	p.s_priv = s_priv;
 	p.rs = rs;
 	if (noise_hs_init(&g->hs, &p) == -1 ||
 	    (g->timer = evtimer_new(sw_svc_base(m->v->svc), timer_tick, g)) == NULL)
 		goto fail;
 	sodium_memzero(s_priv, sizeof(s_priv));
+	sodium_memzero(ss, sizeof(ss));
 	g->hs_deadline_ms = sw_mono_ms() + (initiator ? VRG_HS_TIMEOUT_MS : RESPONDER_HS_MS);
 	g->next = m->head;
 	if (m->head != NULL)
@@ -207,6 +214,7 @@ group_new(struct vrg_mgr *m, const struct vrt_desc *d, int initiator, uint32_t f
 	return g;
 fail:
 	sodium_memzero(s_priv, sizeof(s_priv));
+	sodium_memzero(ss, sizeof(ss));
 	if (g->timer != NULL)
 		event_free(g->timer);
 	noise_hs_reset(&g->hs);

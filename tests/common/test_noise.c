@@ -80,11 +80,11 @@ pair_init(struct pair *p, const uint8_t *irs)
 {
 	struct noise_hs_params ip = {
 		p->pattern, true, PROLOGUE, sizeof(PROLOGUE) - 1, p->is, p->ip,
-		irs != NULL ? irs : p->rp, p->ie,
+		irs != NULL ? irs : p->rp, p->ie, NULL,
 	};
 	struct noise_hs_params rp = {
 		p->pattern, false, PROLOGUE, sizeof(PROLOGUE) - 1, p->rs, p->rp,
-		p->pattern == NOISE_KK ? p->ip : NULL, p->re,
+		p->pattern == NOISE_KK ? p->ip : NULL, p->re, NULL,
 	};
 
 	assert_int_equal(noise_hs_init(&p->i, &ip), 0);
@@ -136,12 +136,15 @@ struct party {
 	struct noise_cipher	tx, rx;
 };
 
+/* KK with the static-static secret given (noise_hs_params.ss), as dmsg streams do. */
+static bool given_ss;
+
 static void
 party_init(struct party *pt, const cJSON *v, enum noise_pattern pat, bool initiator)
 {
 	const char *pre = initiator ? "init_" : "resp_";
 	char name[64];
-	uint8_t *prologue, *s, *e, *rs;
+	uint8_t *prologue, *s, *e, *rs, ss[32];
 	size_t plen = 0;
 	struct noise_hs_params p;
 
@@ -156,7 +159,11 @@ party_init(struct party *pt, const cJSON *v, enum noise_pattern pat, bool initia
 	assert_non_null(s);
 	assert_non_null(e);
 
-	p = (struct noise_hs_params){ pat, initiator, prologue, plen, s, NULL, rs, e };
+	p = (struct noise_hs_params){ pat, initiator, prologue, plen, s, NULL, rs, e, NULL };
+	if (given_ss && pat == NOISE_KK) {
+		assert_int_equal(crypto_scalarmult(ss, s, rs), 0);
+		p.ss = ss;
+	}
 	assert_int_equal(noise_hs_init(&pt->hs, &p), 0);
 	free(prologue);
 	free(s);
@@ -242,6 +249,9 @@ test_vectors(void **state)
 			nxk++;
 		} else if (strcmp(name->valuestring, "Noise_KK_25519_ChaChaPoly_BLAKE2b") == 0) {
 			run_vector(v, NOISE_KK);
+			given_ss = true; /* the same bytes with ss computed ahead */
+			run_vector(v, NOISE_KK);
+			given_ss = false;
 			nkk++;
 		} else {
 			fail_msg("unexpected vector %s", name->valuestring);
@@ -253,6 +263,28 @@ test_vectors(void **state)
 }
 
 /* ---------- hostile handshake input ---------- */
+
+/* A KK responder given the wrong static-static secret refuses message 1. */
+static void
+test_kk_wrong_ss(void **state)
+{
+	static struct pair p;
+	uint8_t bad[32], buf[64];
+	struct noise_hs_params rp;
+	size_t n;
+
+	(void)state;
+	pair_keys(&p, NOISE_KK);
+	pair_init(&p, NULL);
+	randombytes_buf(bad, sizeof(bad));
+	rp = (struct noise_hs_params){ NOISE_KK, false, PROLOGUE, sizeof(PROLOGUE) - 1, p.rs,
+	    p.rp, p.ip, p.re, bad };
+	assert_int_equal(noise_hs_init(&p.r, &rp), 0);
+	assert_int_equal(noise_hs_write(&p.i, NULL, 0, p.msg, sizeof(p.msg), &p.mlen), 0);
+	assert_int_equal(noise_hs_read(&p.r, p.msg, p.mlen, buf, sizeof(buf), &n), -1);
+	noise_hs_reset(&p.i);
+	noise_hs_reset(&p.r);
+}
 
 static void
 test_truncated(void **state)
@@ -461,7 +493,7 @@ test_kk_wrong_remote_static(void **state)
 
 	pair_init(&p, NULL);		/* responder expects `other` as initiator */
 	rp = (struct noise_hs_params){ NOISE_KK, false, PROLOGUE, sizeof(PROLOGUE) - 1, p.rs,
-		NULL, other_pub, NULL };
+		NULL, other_pub, NULL, NULL };
 	assert_int_equal(noise_hs_init(&p.r, &rp), 0);
 	assert_int_equal(noise_hs_write(&p.i, NULL, 0, p.msg, sizeof(p.msg), &p.mlen), 0);
 	assert_int_equal(noise_hs_read(&p.r, p.msg, p.mlen, buf, sizeof(buf), &n), -1);
@@ -469,7 +501,7 @@ test_kk_wrong_remote_static(void **state)
 	/* a different prologue is a different transcript */
 	pair_init(&p, NULL);
 	rp = (struct noise_hs_params){ NOISE_KK, false, (const uint8_t *)"dmsg/2", 6, p.rs,
-		NULL, p.ip, NULL };
+		NULL, p.ip, NULL, NULL };
 	assert_int_equal(noise_hs_init(&p.r, &rp), 0);
 	assert_int_equal(noise_hs_write(&p.i, NULL, 0, p.msg, sizeof(p.msg), &p.mlen), 0);
 	assert_int_equal(noise_hs_read(&p.r, p.msg, p.mlen, buf, sizeof(buf), &n), -1);
@@ -491,16 +523,16 @@ test_misuse(void **state)
 	pair_keys(&p, NOISE_XK);
 
 	/* XK initiator must know rs; XK responder must not be given one; KK needs it */
-	prm = (struct noise_hs_params){ NOISE_XK, true, NULL, 0, p.is, NULL, NULL, NULL };
+	prm = (struct noise_hs_params){ NOISE_XK, true, NULL, 0, p.is, NULL, NULL, NULL, NULL };
 	assert_int_equal(noise_hs_init(&hs, &prm), -1);
-	prm = (struct noise_hs_params){ NOISE_XK, false, NULL, 0, p.rs, NULL, p.ip, NULL };
+	prm = (struct noise_hs_params){ NOISE_XK, false, NULL, 0, p.rs, NULL, p.ip, NULL, NULL };
 	assert_int_equal(noise_hs_init(&hs, &prm), -1);
-	prm = (struct noise_hs_params){ NOISE_KK, false, NULL, 0, p.rs, NULL, NULL, NULL };
+	prm = (struct noise_hs_params){ NOISE_KK, false, NULL, 0, p.rs, NULL, NULL, NULL, NULL };
 	assert_int_equal(noise_hs_init(&hs, &prm), -1);
 	prm = (struct noise_hs_params){ (enum noise_pattern)7, true, NULL, 0, p.is, NULL, p.rp,
-		NULL };
+		NULL, NULL };
 	assert_int_equal(noise_hs_init(&hs, &prm), -1);
-	prm = (struct noise_hs_params){ NOISE_XK, true, NULL, 3, p.is, NULL, p.rp, NULL };
+	prm = (struct noise_hs_params){ NOISE_XK, true, NULL, 3, p.is, NULL, p.rp, NULL, NULL };
 	assert_int_equal(noise_hs_init(&hs, &prm), -1);
 	/*
 	 * A public key that is not ours is taken as given (it saves the
@@ -511,7 +543,7 @@ test_misuse(void **state)
 	wrong_pub[0] ^= 1;
 	pair_init(&p, NULL);
 	prm = (struct noise_hs_params){ NOISE_XK, true, PROLOGUE, sizeof(PROLOGUE) - 1, p.is,
-		wrong_pub, p.rp, p.ie };
+		wrong_pub, p.rp, p.ie, NULL };
 	assert_int_equal(noise_hs_init(&p.i, &prm), 0);
 	assert_int_equal(noise_hs_write(&p.i, NULL, 0, p.msg, sizeof(p.msg), &p.mlen), 0);
 	assert_int_equal(noise_hs_read(&p.r, p.msg, p.mlen, buf, sizeof(buf), &n), 0);
@@ -699,9 +731,9 @@ full_session(enum noise_pattern pat)
 	/* handshake with fresh random ephemerals this time */
 	{
 		struct noise_hs_params ip = { pat, true, PROLOGUE, sizeof(PROLOGUE) - 1, p.is,
-			p.ip, p.rp, NULL };
+			p.ip, p.rp, NULL, NULL };
 		struct noise_hs_params rp = { pat, false, PROLOGUE, sizeof(PROLOGUE) - 1, p.rs,
-			NULL, pat == NOISE_KK ? p.ip : NULL, NULL };
+			NULL, pat == NOISE_KK ? p.ip : NULL, NULL, NULL };
 
 		assert_int_equal(noise_hs_init(&p.i, &ip), 0);
 		assert_int_equal(noise_hs_init(&p.r, &rp), 0);
@@ -786,6 +818,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_vectors, setup_vectors, teardown_vectors),
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_kk_wrong_ss),
 		cmocka_unit_test(test_oversize),
 		cmocka_unit_test(test_bitflip),
 		cmocka_unit_test(test_low_order_point),

@@ -605,6 +605,8 @@ test_reject_backlog(void **state)
 			ok++;
 		else if (k.d[i].reject == DMSG_REJECT_BACKLOG)
 			full++;
+		else
+			print_message("dial %d: reject=%d err=%s\n", i, k.d[i].reject, k.d[i].err);
 	}
 	assert_int_equal(ok, DMSG_BACKLOG);
 	assert_int_equal(full, 1);
