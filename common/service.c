@@ -314,6 +314,31 @@ sw_svc_gen_keys(cJSON *inst)
 }
 
 int
+sw_svc_gen_link(cJSON *inst, const char *key, const cJSON *services, const char *type, int list)
+{
+	const cJSON *s, *t, *pk, *have = cJSON_GetObjectItemCaseSensitive(inst, key);
+
+	if (have != NULL && !(cJSON_IsArray(have) && cJSON_GetArraySize(have) == 0))
+		return 0;
+	cJSON_ArrayForEach(s, services) {
+		t = cJSON_GetObjectItemCaseSensitive(s, "type");
+		pk = cJSON_GetObjectItemCaseSensitive(s, "public_key");
+		if (!cJSON_IsString(t) || strcmp(t->valuestring, type) != 0 || !cJSON_IsString(pk))
+			continue;
+		cJSON_DeleteItemFromObjectCaseSensitive(inst, key);
+		if (list) {
+			cJSON *a = cJSON_AddArrayToObject(inst, key);
+
+			cJSON_AddItemToArray(a, cJSON_CreateString(pk->valuestring));
+		} else {
+			cJSON_AddStringToObject(inst, key, pk->valuestring);
+		}
+		return 0;
+	}
+	return -1;
+}
+
+int
 sw_svc_http_attach(struct sw_svc *svc, struct sw_http_server *srv)
 {
 	if (sw_http_route(srv, "GET", "/health", svc_health_route, svc) == -1 ||

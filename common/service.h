@@ -55,6 +55,13 @@ struct sw_service_ops {
 	void (*destroy)(void *priv);
 	/* Fill a fresh working instance config for gen-config (keys, ports). */
 	void (*gen_config)(cJSON *inst);
+	/*
+	 * gen-config's second pass, once every instance is made: fill the
+	 * keys that name other services of the deployment (their public keys,
+	 * sw_svc_gen_link), so a generated deployment uses its feeds and dmsg
+	 * sides as compose's does.  NULL: nothing to link.
+	 */
+	void (*gen_wire)(cJSON *inst, const cJSON *services);
 };
 
 /* What a service may use. */
@@ -90,6 +97,13 @@ int sw_svc_api_attach(struct sw_svc *svc, struct sw_http_server *srv,
     const struct sw_http_route_def *defs, size_t n, void *arg, struct sw_httpauth *auth);
 /* Add a fresh "public_key" and "secret_key" to a generated instance config. */
 void sw_svc_gen_keys(cJSON *inst);
+/*
+ * Set inst's key to the public_key of the first instance of type in
+ * services (a one-element array when list), unless inst already has a
+ * non-empty value.  0, or -1 when no such instance has a key.
+ */
+int sw_svc_gen_link(cJSON *inst, const char *key, const cJSON *services, const char *type,
+    int list);
 
 /* The /health object of this service (status, service, version, uptime_s, checks). */
 cJSON *sw_svc_health_json(struct sw_svc *svc, int *healthy);

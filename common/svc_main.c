@@ -650,6 +650,15 @@ gen_config(const struct sw_registry *reg, struct cli *c)
 			(*t)->gen_config(inst);
 		cJSON_AddItemToArray(list, inst);
 	}
+	/* then each links to the others (their keys), now that all exist */
+	{
+		cJSON *inst = list->child;
+
+		for (const struct sw_service_ops *const *t = reg->types; *t != NULL && inst != NULL;
+		    t++, inst = inst->next)
+			if ((*t)->gen_wire != NULL)
+				(*t)->gen_wire(inst, list);
+	}
 	text = cJSON_Print(d);
 	if (text == NULL)
 		goto out;

@@ -245,6 +245,9 @@ static void
 rf_gen_config(cJSON *inst)
 {
 	cJSON_AddStringToObject(inst, "listen", "127.0.0.1:9092");
+	/* its HTTP on dmsg port 80 too (visors get its key: route_finder_pk) */
+	cJSON_AddStringToObject(inst, "http_dmsg_discovery", "http://127.0.0.1:9090");
+	sw_svc_gen_keys(inst);
 }
 
 const struct sw_service_ops route_finder_ops = {

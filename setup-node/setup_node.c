@@ -219,6 +219,12 @@ sn_gen_config(cJSON *inst)
 	cJSON_AddStringToObject(inst, "health_listen", "127.0.0.1:9094");
 }
 
+static void
+sn_gen_wire(cJSON *inst, const cJSON *services)
+{
+	sw_svc_gen_link(inst, "transport_discovery_pk", services, "transport-discovery", 0);
+}
+
 const struct sw_service_ops setup_node_ops = {
 	.type = "setup-node",
 	.summary = "sets up route groups: rules on every visor of both paths, or none",
@@ -231,4 +237,5 @@ const struct sw_service_ops setup_node_ops = {
 	.health = sn_health,
 	.destroy = sn_destroy,
 	.gen_config = sn_gen_config,
+	.gen_wire = sn_gen_wire,
 };

@@ -254,6 +254,14 @@ tpviz_gen_config(cJSON *inst)
 	sw_svc_gen_keys(inst);
 }
 
+static void
+tpviz_gen_wire(cJSON *inst, const cJSON *services)
+{
+	sw_svc_gen_link(inst, "dmsg_discovery_pk", services, "dmsg-discovery", 0);
+	sw_svc_gen_link(inst, "transport_discovery_pk", services, "transport-discovery", 0);
+	sw_svc_gen_link(inst, "service_discovery_pk", services, "service-discovery", 0);
+}
+
 const struct sw_service_ops tpviz_ops = {
 	.type = "tpviz",
 	.summary = "the network's picture: a live web page and JSON API over the feeds",
@@ -267,4 +275,5 @@ const struct sw_service_ops tpviz_ops = {
 	.health = tpviz_health,
 	.destroy = tpviz_destroy,
 	.gen_config = tpviz_gen_config,
+	.gen_wire = tpviz_gen_wire,
 };

@@ -132,6 +132,8 @@ static void
 tpd_gen_config(cJSON *inst)
 {
 	cJSON_AddStringToObject(inst, "listen", "127.0.0.1:9091");
+	/* its feeds (and its HTTP) on dmsg too, as in compose */
+	cJSON_AddStringToObject(inst, "dmsg_discovery", "http://127.0.0.1:9090");
 	sw_svc_gen_keys(inst);
 }
 

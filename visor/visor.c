@@ -246,6 +246,19 @@ visor_gen_instance(cJSON *inst)
 	cJSON_Delete(c);
 }
 
+/* The deployment's setup-node, transport-setup, feeds and dmsg sides. */
+static void
+visor_gen_wire(cJSON *inst, const cJSON *services)
+{
+	sw_svc_gen_link(inst, "setup_nodes", services, "setup-node", 1);
+	sw_svc_gen_link(inst, "transport_setup_pks", services, "transport-setup", 1);
+	sw_svc_gen_link(inst, "dmsg_discovery_pk", services, "dmsg-discovery", 0);
+	sw_svc_gen_link(inst, "service_discovery_pk", services, "service-discovery", 0);
+	sw_svc_gen_link(inst, "transport_discovery_pk", services, "transport-discovery", 0);
+	sw_svc_gen_link(inst, "address_resolver_pk", services, "address-resolver", 0);
+	sw_svc_gen_link(inst, "route_finder_pk", services, "route-finder", 0);
+}
+
 const struct sw_service_ops visor_ops = {
 	.type = "visor",
 	.summary = "a node: dmsg client, transports, routes, local API",
@@ -258,4 +271,5 @@ const struct sw_service_ops visor_ops = {
 	.health = visor_health,
 	.destroy = visor_destroy,
 	.gen_config = visor_gen_instance,
+	.gen_wire = visor_gen_wire,
 };

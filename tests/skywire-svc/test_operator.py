@@ -175,10 +175,23 @@ class TestGenConfig(unittest.TestCase):
         stun = by["stun-server"][0]["listen"]
         for v in by["visor"]:
             self.assertEqual(v["stun_servers"], [stun])
-        # The generated deployment runs and every check of every service turns ok.
-        # Not tpviz: its feeds need the publishers' keys and their dmsg sides,
-        # which gen-config does not wire (docs/compose.md).
-        d["services"] = [s for s in d["services"] if s["type"] != "tpviz"]
+        # Consumers name the deployment's own publishers and peers by key.
+        pk = {t: by[t][0]["public_key"] for t in ("setup-node", "transport-setup",
+                                                   "dmsg-discovery", "transport-discovery",
+                                                   "service-discovery", "address-resolver",
+                                                   "route-finder")}
+        for v in by["visor"]:
+            self.assertEqual(v["setup_nodes"], [pk["setup-node"]])
+            self.assertEqual(v["transport_setup_pks"], [pk["transport-setup"]])
+            for t in ("dmsg-discovery", "transport-discovery", "service-discovery",
+                      "address-resolver", "route-finder"):
+                self.assertEqual(v[t.replace("-", "_") + "_pk"], pk[t])
+        self.assertEqual(by["setup-node"][0]["transport_discovery_pk"],
+                         pk["transport-discovery"])
+        for t in ("dmsg-discovery", "transport-discovery", "service-discovery"):
+            self.assertEqual(by["tpviz"][0][t.replace("-", "_") + "_pk"], pk[t])
+        # The generated deployment runs and every check of every service turns
+        # ok, tpviz's feeds (over the publishers' dmsg sides) included.
         d = on_free_ports(d)
         shared = "http://" + d["health_addr"]
         p = Proc([os.path.join(BIN, "skywire-svc"), "run", "--config", write(d)])
