@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backoff.h"
+#include "clock.h"
 #include "cxo_dmsg.h"
 #include "cxo_obj.h"
 #include "cxo_sub.h"
@@ -30,6 +32,8 @@ on_snapshot(struct cxo_sub *s, void *arg)
 
 	sw_log_info(sn->name, "transports loaded from the feed", "seq=%llu",
 	    (unsigned long long)cxo_sub_seq(s));
+	sn->feed_was_live = 1;
+	sn->feed_warned = 0;
 	sw_metric_set(sn->m_feed, NULL, 1);
 }
 
@@ -41,6 +45,8 @@ on_update(struct cxo_sub *s, const struct cxo_change *ch, size_t n, void *arg)
 	(void)s;
 	(void)ch;
 	(void)n;
+	sn->feed_was_live = 1;
+	sn->feed_warned = 0;
 	sw_metric_set(sn->m_feed, NULL, 1); /* live again after a redial */
 }
 
@@ -51,8 +57,19 @@ on_down(struct cxo_sub *s, const char *reason, void *arg)
 
 	(void)s;
 	sw_metric_set(sn->m_feed, NULL, 0);
-	sw_log_warn(sn->name, "transport feed down; checking over HTTP, redialing", "why=%s",
-	    reason);
+	/*
+	 * In a deployment started all at once the publisher is often not up
+	 * yet: that is said once the start window has passed, a loss at once.
+	 */
+	if (!sn->feed_warned && (sn->feed_was_live ||
+	    sw_mono_ms() - sn->feed_born_ms >= SW_START_WINDOW_MS)) {
+		sw_log_warn(sn->name, "transport feed down; checking over HTTP, redialing",
+		    "why=%s", reason);
+		sn->feed_warned = 1; /* the redials that fail after it are not news */
+		sn->feed_was_live = 0;
+		return;
+	}
+	sw_log_debug(sn->name, "transport feed still down", "why=%s", reason);
 }
 
 int
@@ -62,6 +79,7 @@ sn_feed_start(struct sn *sn)
 
 	if (!sn->has_tpd_pk)
 		return 0;
+	sn->feed_born_ms = sw_mono_ms();
 	if ((sn->cd = cxo_dmsg_new(sw_svc_base(sn->svc), sn->dmsg, sn->name)) == NULL)
 		goto fail;
 	sn->target.d = sn->cd;

@@ -63,6 +63,8 @@ struct sn {
 	struct cxo_dmsg *cd;
 	struct cxo_dmsg_target target;
 	struct cxo_sub *feed;
+	long long feed_born_ms;
+	int feed_was_live, feed_warned; /* for what on_down says (feed.c) */
 	char health_listen[256];
 	long long max_in_flight;
 	long long in_flight;
