@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -426,6 +427,16 @@ start_try(struct call *k)
 	 * left alone: a rare leak beats a double free.
 	 */
 	if (evhttp_make_request(k->conn, req, k->cmd, k->target) == -1)
+		goto fail;
+	/*
+	 * A new connection is bound and connected inside evhttp_make_request:
+	 * its socket has its port now, before the loop can accept it, and the
+	 * carrier takes only that (address, port) as this try's.  (evhttp's
+	 * own reconnects stay off: one would come from another port.)  A
+	 * connect refused at once has ended the try already.
+	 */
+	if (k->on_dmsg && k->in_try && sw_http_dmsg_try_sock(k->dt,
+	    bufferevent_getfd(evhttp_connection_get_bufferevent(k->conn))) == -1)
 		goto fail;
 	return;
 fail:

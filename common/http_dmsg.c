@@ -6,6 +6,15 @@
  * connection reaches, spliced to the try's dial), and the splice between
  * a loopback socket's bufferevent and a stream's.
  *
+ * A try's connection is recognised by the address AND port of the try's
+ * own client socket, read with getsockname once evhttp has bound and
+ * connected it (inside evhttp_make_request, before the loop can accept
+ * it).  That cannot be forged: the kernel keeps a TCP 4-tuple unique, so
+ * while our socket is open no other socket reaches the listener from the
+ * same (address, port).  A connection that matches no try is closed
+ * unread and counted.  The 127.x.y.z each try binds names nothing (any
+ * local process may bind it); it only gives every try its own ports.
+ *
  * A splice ends the way TCP would: EOF on one side is passed on once what
  * came before it has been written (a socket gets shutdown(SHUT_WR), the
  * stream its CLOSE), an error on either side drops both.  Reading one side
@@ -294,6 +303,7 @@ struct sw_http_dmsg_try {
 	struct sw_http_dmsg *d;         /* NULL once the carrier is gone */
 	struct sw_http_dmsg_try *prev, *next;
 	uint32_t id;                    /* our loopback address 127.id */
+	struct sockaddr_in from;        /* the client socket's own address; port 0 until known */
 	struct map *m;
 	struct dmsg_stream *dialing;
 	struct bufferevent *dm;         /* the opened stream */
@@ -320,6 +330,7 @@ struct sw_http_dmsg {
 	size_t nclients;
 	struct sw_metric *m_req;
 	unsigned long count[2];
+	unsigned long strays;           /* accepted, no try's socket: closed */
 };
 
 static void
@@ -441,27 +452,38 @@ try_dialed(struct dmsg_stream *st, int reject, const char *err, void *arg)
 	try_splice(t);
 }
 
+/*
+ * A connection is a try's only if it comes from the very address and port
+ * the try's own client socket holds: the kernel gives one (address, port)
+ * to one socket connected to our listener, so no other process can show
+ * them while ours is open.  Anything else is closed unread.
+ */
 static void
 carrier_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
     void *arg)
 {
 	struct sw_http_dmsg *d = arg;
 	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)sa;
-	uint32_t id;
+	int inet = sa->sa_family == AF_INET && salen >= (int)sizeof(*sin);
+	char ip[INET_ADDRSTRLEN];
 
 	(void)l;
-	if (sa->sa_family != AF_INET || salen < (int)sizeof(*sin)) {
-		evutil_closesocket(fd);
-		return;
-	}
-	id = ntohl(sin->sin_addr.s_addr) & (TRY_IDS - 1);
-	for (struct sw_http_dmsg_try *t = d->tries; t != NULL; t = t->next)
-		if (t->id == id && t->fd == -1 && !t->ok) {
-			t->fd = fd;
-			try_splice(t);
-			return;
-		}
-	evutil_closesocket(fd); /* nobody we are waiting for */
+	if (inet)
+		for (struct sw_http_dmsg_try *t = d->tries; t != NULL; t = t->next)
+			if (t->from.sin_port != 0 && t->from.sin_port == sin->sin_port &&
+			    t->from.sin_addr.s_addr == sin->sin_addr.s_addr &&
+			    t->fd == -1 && !t->ok) {
+				t->fd = fd;
+				try_splice(t);
+				return;
+			}
+	/* A try given up while its connect was queued looks the same: debug only. */
+	d->strays++;
+	if (!inet || inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip)) == NULL)
+		snprintf(ip, sizeof(ip), "?");
+	sw_log_limited(SW_LOG_DEBUG, d->svc, "http over dmsg: connection from no try, closed",
+	    "from=%s:%u strays=%lu", ip, inet ? ntohs(sin->sin_port) : 0u, d->strays);
+	evutil_closesocket(fd);
 }
 
 struct sw_http_dmsg *
@@ -669,6 +691,8 @@ sw_http_dmsg_try_start(struct sw_http_dmsg *d, const char *host, int port,
 	t->done = done;
 	t->arg = arg;
 	t->id = next_id(d);
+	t->from.sin_family = AF_INET;
+	t->from.sin_addr.s_addr = htonl(0x7f000000u | t->id);
 	if ((t->kick = evtimer_new(d->base, try_kick, t)) == NULL)
 		goto fail;
 	t->dialing = dmsg_client_dial(d->dc, m->pk, SW_HTTP_DMSG_PORT, SW_HTTP_DMSG_DIAL_MS,
@@ -688,6 +712,25 @@ fail:
 		event_free(t->kick);
 	free(t);
 	return NULL;
+}
+
+int
+sw_http_dmsg_try_sock(struct sw_http_dmsg_try *t, int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	if (t == NULL || t->d == NULL)
+		return -1;
+	if (fd == -1 || getsockname(fd, (struct sockaddr *)&sin, &sl) == -1 ||
+	    sl < sizeof(sin) || sin.sin_family != AF_INET ||
+	    sin.sin_addr.s_addr != t->from.sin_addr.s_addr || sin.sin_port == 0) {
+		sw_log_warn(t->d->svc, "http over dmsg: not the socket made for the try",
+		    "fd=%d", fd);
+		return -1;
+	}
+	t->from.sin_port = sin.sin_port;
+	return 0;
 }
 
 void
@@ -719,6 +762,12 @@ unsigned long
 sw_http_dmsg_count(const struct sw_http_dmsg *d, int dmsg)
 {
 	return d != NULL ? d->count[dmsg ? 1 : 0] : 0;
+}
+
+unsigned long
+sw_http_dmsg_strays(const struct sw_http_dmsg *d)
+{
+	return d != NULL ? d->strays : 0;
 }
 
 int

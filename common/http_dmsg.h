@@ -7,11 +7,12 @@
  * and adopted by the service's own sw_http_server, its peer the stream's
  * remote PK, so routes, limits, deadlines and httpauth are the ones TCP
  * gets.  Client: evhttp only speaks TCP, so each dmsg try connects evhttp
- * to a private loopback listener from its own address 127.x.y.z, which
- * names the try; the accepted socket is spliced to the try's dmsg stream.
+ * to a private loopback listener from its own address 127.x.y.z; the
+ * connection accepted from exactly that socket's address and port is
+ * spliced to the try's dmsg stream.
  *
  *   server: dmsg (pk,80) stream -> bufferevent -> sw_http_server_adopt_as
- *   client: evhttp -> 127.x.y.z => 127.0.0.1:private <-> splice <-> stream
+ *   client: evhttp -> 127.x.y.z:port => 127.0.0.1:private <-> splice <-> stream
  */
 #ifndef SW_HTTP_DMSG_H
 #define SW_HTTP_DMSG_H
@@ -82,19 +83,27 @@ int sw_http_dmsg_tcp_path(struct sw_http_dmsg *d, const char *url);
 long long sw_http_dmsg_tcp_left_ms(const struct sw_http_dmsg *d, const char *url);
 /* Requests that ended (answer or not) per carrier, since start. */
 unsigned long sw_http_dmsg_count(const struct sw_http_dmsg *d, int dmsg);
+/* Connections to the private listener that were no try's (closed at once), since start. */
+unsigned long sw_http_dmsg_strays(const struct sw_http_dmsg *d);
 
 /*
  * For http_client.c.  A try: dial (pk, 80) for host:port and accept the
- * evhttp connection made from *laddr; splice them when both are there.
- * done(arg, 0) runs (from the loop) if no stream opened within
- * SW_HTTP_DMSG_DIAL_MS; done(arg, 1) once spliced.  NULL when this
- * authority goes over TCP (no mapping, a TCP path, a failure remembered).  *port is the
- * carrier's listener.
+ * connection made from laddr (filled in) to 127.0.0.1:*lport (the carrier's
+ * listener); splice them when both are there.  done(arg, 0) runs (from the
+ * loop) if no stream opened within SW_HTTP_DMSG_DIAL_MS; done(arg, 1) once
+ * spliced.  NULL when this authority goes over TCP (no mapping, a TCP path,
+ * a failure remembered).
  */
 struct sw_http_dmsg_try;
 typedef void sw_http_dmsg_done(void *arg, int ok);
 struct sw_http_dmsg_try *sw_http_dmsg_try_start(struct sw_http_dmsg *d, const char *host,
     int port, const char *target, sw_http_dmsg_done *done, void *arg, char *laddr, size_t laddrlen, int *lport);
+/*
+ * fd is the try's client socket, bound to laddr (connecting or connected):
+ * only a connection from its address and port is accepted as the try's.
+ * Until then none is.  -1 (logged) if fd is not bound to laddr.
+ */
+int sw_http_dmsg_try_sock(struct sw_http_dmsg_try *t, int fd);
 /* Cancel (no callback); a try already spliced lives on in its splice.  NULL-safe. */
 void sw_http_dmsg_try_free(struct sw_http_dmsg_try *t);
 /* One request ended; carrier 1 = dmsg. */

@@ -12,8 +12,11 @@
  * at all, so a service that registers late is reached over dmsg soon
  * after); a TCP-only path stays on TCP; a mapping of
  * dmsg-discovery itself does not make the dmsg client's own discovery
- * requests go through the carrier (they would recurse); and freeing it
- * all misuses no bufferevent (libevent's warnings are counted).
+ * requests go through the carrier (they would recurse); a local process
+ * that connects to the carrier's private listener from a try's loopback
+ * address (another port), before or beside the try's own connection, is
+ * closed unread and never spliced; and freeing it all misuses no
+ * bufferevent (libevent's warnings are counted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,9 +27,14 @@
 #include <string.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <cmocka.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "clock.h"
@@ -56,7 +64,9 @@ static struct sw_store *store;
 static struct sw_http_client *hc;
 static struct sw_http_dmsg *carrier;
 static char svc_url[64];
+static int svc_port;
 static char last_peer[80], last_carrier[16];
+static int impostor_seen;  /* requests the service got from an impostor's socket */
 
 static void
 h_echo(struct sw_http_req *req, void *arg)
@@ -66,6 +76,8 @@ h_echo(struct sw_http_req *req, void *arg)
 	char out[256];
 
 	(void)arg;
+	if (strstr(sw_http_req_uri(req), "impostor") != NULL)
+		impostor_seen++;
 	snprintf(last_peer, sizeof(last_peer), "%s", sw_http_req_peer(req));
 	snprintf(last_carrier, sizeof(last_carrier), "%s", sw_http_req_carrier(req));
 	snprintf(out, sizeof(out), "{\"method\":\"%s\",\"uri\":\"%s\",\"len\":%zu,\"x\":\"%s\"}",
@@ -141,6 +153,7 @@ group_setup(void **state)
 	auth.st = store;
 	auth.prefix = "t:";
 	port = sw_test_free_port();
+	svc_port = port;
 	snprintf(svc_url, sizeof(svc_url), "http://127.0.0.1:%d", port);
 	srv = sw_http_server_new(base, "svc", svc_metrics);
 	if (srv == NULL || sw_http_route(srv, "*", "/echo/{x}", h_echo, NULL) == -1 ||
@@ -501,6 +514,241 @@ test_no_recursion(void **state)
 	assert_string_equal(last_carrier, "dmsg");
 }
 
+/* ---------- impostors on the carrier's private listener ---------- */
+
+/* One raw HTTP/1.1 client on a socket: what it read, and whether it was closed. */
+struct peer {
+	struct bufferevent *bev;
+	struct evbuffer *got;
+	int closed;
+};
+
+static void
+peer_read(struct bufferevent *bev, void *arg)
+{
+	struct peer *p = arg;
+
+	evbuffer_add_buffer(p->got, bufferevent_get_input(bev));
+}
+
+static void
+peer_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct peer *p = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		peer_read(bev, p);
+		p->closed = 1;
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+	}
+}
+
+/* fd sends GET path (Connection: close) and reads until it is closed. */
+static void
+peer_start(struct peer *p, int fd, const char *path)
+{
+	memset(p, 0, sizeof(*p));
+	assert_int_equal(evutil_make_socket_nonblocking(fd), 0);
+	p->bev = bufferevent_socket_new(base, fd, 0);
+	p->got = evbuffer_new();
+	assert_non_null(p->bev);
+	assert_non_null(p->got);
+	bufferevent_setcb(p->bev, peer_read, NULL, peer_event, p);
+	assert_int_equal(bufferevent_enable(p->bev, EV_READ | EV_WRITE), 0);
+	evbuffer_add_printf(bufferevent_get_output(p->bev),
+	    "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+}
+
+/* The socket is closed now, not when libevent finalizes the bufferevent: tests count sockets. */
+static void
+peer_free(struct peer *p)
+{
+	evutil_socket_t fd = bufferevent_getfd(p->bev);
+
+	bufferevent_free(p->bev);
+	close(fd);
+	evbuffer_free(p->got);
+}
+
+/* What p read, NUL-terminated (in p->got). */
+static const char *
+peer_text(struct peer *p)
+{
+	evbuffer_add(p->got, "", 1);
+	return (const char *)evbuffer_pullup(p->got, -1);
+}
+
+/*
+ * A socket bound to laddr (any port) and connected to the carrier's
+ * listener, as a local process could make one.  On loopback the kernel
+ * completes the handshake into the listener's queue within connect(), so
+ * sockets made one after the other are accepted in that order.
+ */
+static int
+sock_from(const char *laddr, int lport)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd != -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, laddr, &sin.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)lport);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+struct try_end {
+	int done, ok;
+};
+
+static void
+try_done(void *arg, int ok)
+{
+	struct try_end *e = arg;
+
+	e->done = 1;
+	e->ok = ok;
+}
+
+/* What a test waits for: every one of these closed or done (NULL: not waited for). */
+struct waiting {
+	struct peer *a, *b;
+	struct try_end *e;
+	struct answer *ans;
+};
+
+static int
+all_over(void *arg)
+{
+	struct waiting *p = arg;
+
+	return p->a->closed && (p->b == NULL || p->b->closed) &&
+	    (p->e == NULL || p->e->done) && (p->ans == NULL || p->ans->done);
+}
+
+/*
+ * The carrier's side of a try, driven as http_client.c drives it, with a
+ * raw socket in evhttp's place: an impostor bound to the try's address
+ * connects first, so it is the first connection the listener accepts.  It
+ * is closed unread; the try's own socket (registered with try_sock) is the
+ * one spliced, and its request is answered over dmsg.
+ */
+static void
+test_impostor_first(void **state)
+{
+	struct sw_http_dmsg_try *t;
+	struct try_end e = {0, 0};
+	struct peer imp, real;
+	struct waiting w = {&imp, &real, &e, NULL};
+	char laddr[32], pk[SW_PK_HEX];
+	int lport, fd;
+	unsigned long s0 = sw_http_dmsg_strays(carrier);
+
+	(void)state;
+	map_service(svc_kp.pk);
+	impostor_seen = 0;
+	t = sw_http_dmsg_try_start(carrier, "127.0.0.1", svc_port, "/echo/real", try_done, &e,
+	    laddr, sizeof(laddr), &lport);
+	assert_non_null(t);
+	peer_start(&imp, sock_from(laddr, lport), "/echo/impostor");
+	fd = sock_from(laddr, lport);
+	assert_int_equal(sw_http_dmsg_try_sock(t, fd), 0);
+	peer_start(&real, fd, "/echo/real");
+	assert_int_equal(sw_test_run_until_fn(base, all_over, &w, WAIT_MS), 0);
+	assert_int_equal(e.ok, 1);
+	assert_int_equal(evbuffer_get_length(imp.got), 0);
+	assert_int_equal(impostor_seen, 0);
+	assert_int_equal(sw_http_dmsg_strays(carrier), s0 + 1);
+	assert_non_null(strstr(peer_text(&real), "HTTP/1.1 200"));
+	assert_non_null(strstr(peer_text(&real), "\"uri\":\"/echo/real\""));
+	sw_hex_encode(pk, cli_kp.pk, SW_PK_LEN);
+	assert_string_equal(last_carrier, "dmsg");
+	assert_string_equal(last_peer, pk);
+	/* A socket that is not bound to the try's address is refused as its own. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(sw_http_dmsg_try_sock(t, fd), -1);
+	close(fd);
+	sw_http_dmsg_try_free(t);
+	peer_free(&imp);
+	peer_free(&real);
+}
+
+/* The carrier's listener port: a try tells it (cancelled at once, no callback). */
+static int
+listener_port(void)
+{
+	struct sw_http_dmsg_try *t;
+	char laddr[32];
+	int lport = -1;
+
+	t = sw_http_dmsg_try_start(carrier, "127.0.0.1", svc_port, "/", try_done, NULL, laddr,
+	    sizeof(laddr), &lport);
+	assert_non_null(t);
+	sw_http_dmsg_try_free(t);
+	return lport;
+}
+
+/* The one socket of this process connected to 127.0.0.1:lport from another address. */
+static void
+try_socket_addr(int lport, char *laddr, size_t len)
+{
+	struct sockaddr_in me, peer;
+	socklen_t ml, pl;
+	int n = 0;
+
+	for (int fd = 3; fd < 4096; fd++) {
+		ml = pl = sizeof(me);
+		if (getpeername(fd, (struct sockaddr *)&peer, &pl) == -1 ||
+		    getsockname(fd, (struct sockaddr *)&me, &ml) == -1 ||
+		    peer.sin_family != AF_INET || ntohs(peer.sin_port) != lport ||
+		    peer.sin_addr.s_addr != htonl(INADDR_LOOPBACK) ||
+		    me.sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+			continue;
+		assert_non_null(inet_ntop(AF_INET, &me.sin_addr, laddr, (socklen_t)len));
+		n++;
+	}
+	assert_int_equal(n, 1);
+}
+
+/*
+ * Through the HTTP client: while a request's dmsg try is in flight, an
+ * impostor connects from the address the request's socket is bound to.
+ * It is closed unread; the request is answered over dmsg.
+ */
+static void
+test_impostor_beside(void **state)
+{
+	struct sw_http_opts o = {.timeout_ms = 8000};
+	struct answer a;
+	struct peer imp;
+	struct waiting w = {&imp, NULL, NULL, &a};
+	char url[128], laddr[INET_ADDRSTRLEN];
+	int lport = listener_port();
+	unsigned long s0 = sw_http_dmsg_strays(carrier), d0 = sw_http_dmsg_count(carrier, 1);
+
+	(void)state;
+	map_service(svc_kp.pk);
+	impostor_seen = 0;
+	snprintf(url, sizeof(url), "%s/echo/beside", svc_url);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(sw_http_request(hc, "GET", url, NULL, 0, &o, on_resp, &a), 0);
+	try_socket_addr(lport, laddr, sizeof(laddr));
+	peer_start(&imp, sock_from(laddr, lport), "/echo/impostor");
+	assert_int_equal(sw_test_run_until_fn(base, all_over, &w, WAIT_MS), 0);
+	assert_int_equal(a.status, 200);
+	assert_non_null(strstr(a.body, "\"uri\":\"/echo/beside\""));
+	assert_string_equal(last_carrier, "dmsg");
+	assert_int_equal(sw_http_dmsg_count(carrier, 1), d0 + 1);
+	assert_int_equal(evbuffer_get_length(imp.got), 0);
+	assert_int_equal(impostor_seen, 0);
+	assert_int_equal(sw_http_dmsg_strays(carrier), s0 + 1);
+	peer_free(&imp);
+}
+
 /*
  * Last: the client side and then the server side freed under live streams
  * (the carrier's splices free the bufferevents the adapter handed them,
@@ -533,6 +781,8 @@ main(void)
 		cmocka_unit_test(test_registers_late),
 		cmocka_unit_test(test_tcp_path),
 		cmocka_unit_test(test_no_recursion),
+		cmocka_unit_test(test_impostor_beside),
+		cmocka_unit_test(test_impostor_first),
 		cmocka_unit_test(test_free_clean),
 	};
 
