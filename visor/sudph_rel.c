@@ -6,7 +6,9 @@
  * seq % SREL_WINDOW, and every sequence number a peer sends is checked
  * against the window before it touches a slot, so a forged or stale ack or
  * seq can only be ignored.  (Sequence numbers compare by signed distance;
- * a transport stops sending before they would wrap.)
+ * a transport stops sending before they would wrap.)  Fragments of a long
+ * packet are packets of their own to everything here but the last step of
+ * delivery, which puts them back together in one reused buffer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,9 @@ srel_free(struct srel *r)
 	}
 	r->qtail = NULL;
 	r->queued_bytes = r->inflight_bytes = r->held_bytes = 0;
+	free(r->frag);
+	r->frag = NULL;
+	r->frag_len = r->frag_total = 0;
 }
 
 static void
@@ -122,25 +127,68 @@ fill_window(struct srel *r, long long now_ms)
 	return 0;
 }
 
+static struct srel_q *
+q_new(const uint8_t *mark, size_t mlen, const uint8_t *p, size_t len)
+{
+	struct srel_q *q = malloc(sizeof(*q) + mlen + len);
+
+	if (q == NULL)
+		return NULL;
+	q->next = NULL;
+	q->len = mlen + len;
+	if (mlen > 0)
+		memcpy(q->data, mark, mlen);
+	if (len > 0)
+		memcpy(q->data + mlen, p, len);
+	return q;
+}
+
 int
 srel_send(struct srel *r, const uint8_t *pkt, size_t len, long long now_ms)
 {
-	struct srel_q *q;
+	static const uint8_t more[SREL_MORE_HDR] = {SREL_FRAG_MORE};
+	uint8_t first[SREL_FIRST_HDR] = {SREL_FRAG_FIRST};
+	struct srel_q *head = NULL, *last = NULL, *q;
+	size_t bytes = 0, nq = 0, off = 0;
 
-	if (r->queued_bytes + len > SREL_MAX_QUEUED || r->next_seq >= UINT32_MAX - SREL_WINDOW)
+	if (len > SREL_MAX_PACKET || (len > 0 && pkt[0] >= SREL_FRAG_FIRST))
 		return -1;
-	if ((q = malloc(sizeof(*q) + len)) == NULL)
-		return -1;
-	q->next = NULL;
-	q->len = len;
-	memcpy(q->data, pkt, len);
+	sw_put_u16(first + 1, (uint16_t)len);
+	/* Built aside first: a packet is queued whole or not at all. */
+	do {
+		const uint8_t *mark = len <= SREL_MAX_FRAG ? NULL : off == 0 ? first : more;
+		size_t mlen = mark == NULL ? 0 : mark == first ? sizeof(first) : sizeof(more);
+		size_t n = len - off < SREL_MAX_FRAG - mlen ? len - off : SREL_MAX_FRAG - mlen;
+
+		if ((q = q_new(mark, mlen, len > 0 ? pkt + off : NULL, n)) == NULL)
+			goto fail;
+		if (last != NULL)
+			last->next = q;
+		else
+			head = q;
+		last = q;
+		bytes += q->len;
+		off += n;
+		nq++;
+	} while (off < len);
+	if (r->queued_bytes + bytes > SREL_MAX_QUEUED ||
+	    r->next_seq >= UINT32_MAX - SREL_WINDOW - nq)
+		goto fail;
+	if (nq > 1)
+		r->st.fragments += nq;
 	if (r->qtail != NULL)
-		r->qtail->next = q;
+		r->qtail->next = head;
 	else
-		r->qhead = q;
-	r->qtail = q;
-	r->queued_bytes += len;
+		r->qhead = head;
+	r->qtail = last;
+	r->queued_bytes += bytes;
 	return fill_window(r, now_ms);
+fail:
+	while ((q = head) != NULL) {
+		head = q->next;
+		free(q);
+	}
+	return -1;
 }
 
 static void
@@ -216,6 +264,65 @@ on_ack(struct srel *r, uint32_t ack, uint32_t sack, long long now_ms)
 	return fill_window(r, now_ms);
 }
 
+/* A fragment the sender would not have sent: it and the packet in progress go. */
+static int
+bad_fragment(struct srel *r)
+{
+	r->st.bad_fragments++;
+	r->frag_len = r->frag_total = 0;
+	return 0;
+}
+
+/*
+ * One in-order packet or fragment from the peer.  A reassembled packet's
+ * buffer is detached while deliver runs: a deliver that frees the
+ * transport frees the srel with it, and must not take the buffer along.
+ */
+static int
+take(struct srel *r, uint8_t *p, size_t len)
+{
+	uint8_t *buf;
+	size_t n;
+
+	if (len == 0 || p[0] < SREL_FRAG_FIRST) {
+		if (r->frag_total != 0)
+			return bad_fragment(r); /* a whole packet inside another one */
+		r->st.delivered++;
+		return r->ops->deliver(r->arg, p, len);
+	}
+	if (p[0] == SREL_FRAG_FIRST) {
+		if (r->frag_total != 0 || len <= SREL_FIRST_HDR || r->frag == NULL)
+			return bad_fragment(r);
+		n = sw_get_u16(p + 1);
+		if (n > SREL_MAX_PACKET || n <= len - SREL_FIRST_HDR)
+			return bad_fragment(r);
+		r->frag_total = n;
+		r->frag_len = len - SREL_FIRST_HDR;
+		memcpy(r->frag, p + SREL_FIRST_HDR, r->frag_len);
+		return 0;
+	}
+	n = len - SREL_MORE_HDR;
+	if (r->frag_total == 0 || n == 0 || n > r->frag_total - r->frag_len)
+		return bad_fragment(r);
+	memcpy(r->frag + r->frag_len, p + SREL_MORE_HDR, n);
+	if ((r->frag_len += n) < r->frag_total)
+		return 0;
+	buf = r->frag;
+	n = r->frag_total;
+	r->frag = NULL;
+	r->frag_len = r->frag_total = 0;
+	r->st.delivered++;
+	if (r->ops->deliver(r->arg, buf, n) == -1) {
+		free(buf);
+		return -1;
+	}
+	if (r->frag == NULL)
+		r->frag = buf;
+	else
+		free(buf);
+	return 0;
+}
+
 /* Deliver rcv_next and whatever in-order packets are held after it. */
 static int
 deliver_run(struct srel *r)
@@ -232,8 +339,7 @@ deliver_run(struct srel *r)
 		s->data = NULL;
 		r->held_bytes -= len;
 		r->rcv_next++;
-		r->st.delivered++;
-		if (r->ops->deliver(r->arg, data, len) == -1) {
+		if (take(r, data, len) == -1) {
 			free(data);
 			return -1;
 		}
@@ -273,6 +379,10 @@ srel_input(struct srel *r, const uint8_t *dg, size_t len, long long now_ms)
 			r->st.duplicates++;
 			return 0;
 		}
+		/* The reassembly buffer exists before a first fragment is taken in. */
+		if (len > SREL_HDR && dg[SREL_HDR] == SREL_FRAG_FIRST && r->frag == NULL &&
+		    (r->frag = malloc(SREL_MAX_PACKET)) == NULL)
+			return 0;
 		if ((s->data = malloc(len - SREL_HDR > 0 ? len - SREL_HDR : 1)) == NULL)
 			return 0;
 		memcpy(s->data, dg + SREL_HDR, len - SREL_HDR);

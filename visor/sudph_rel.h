@@ -18,6 +18,26 @@
  * window; the receiver holds at most SREL_WINDOW out-of-order packets.  So
  * the state of one transport is bounded whatever the peer does.
  *
+ * A datagram carries at most SREL_MAX_FRAG bytes of packet (datagrams stay
+ * under ~33 KB, so IP fragmentation stays bounded); a longer packet, up to
+ * SREL_MAX_PACKET, goes as fragments, each with a seq of its own, so they
+ * are retransmitted, acked and ordered like any packet:
+ *
+ *     first: 0xfe | total u16 BE | the packet's first bytes
+ *     more:  0xff | the bytes that follow
+ *
+ * The receiver copies them into one buffer per srel (SREL_MAX_PACKET,
+ * allocated at the first fragment and kept) and delivers the packet when
+ * total bytes are in: whole or not at all.  A packet that fits one datagram
+ * goes as it is (as before fragments existed), so it must not start with
+ * 0xfe or 0xff: srel_send refuses one that does (a routing packet starts
+ * with its type, 0..5).  A fragment that does not continue the packet in
+ * progress the way the sender would have sent it (a continuation without a
+ * first, a first or a whole packet while one is in progress, a total over
+ * SREL_MAX_PACKET or one the first fragment already exceeds, bytes past
+ * total, an empty fragment) is dropped with the packet in progress and
+ * counted in st.bad_fragments; the next first starts afresh.
+ *
  * No sockets, no crypto, no clock of its own: the caller passes now_ms and
  * moves datagrams (out), and gets packets (deliver), so it is unit-tested
  * with a lossy in-memory pipe.
@@ -37,6 +57,12 @@
 #define SREL_RTO_MAX_MS   2000
 #define SREL_RTO_INIT_MS  250
 #define SREL_CWND_INIT    16
+#define SREL_MAX_FRAG     32768          /* packet bytes in one datagram */
+#define SREL_MAX_PACKET   (65535 - 16)   /* routing.md's packet limit */
+#define SREL_FRAG_FIRST   0xfe
+#define SREL_FRAG_MORE    0xff
+#define SREL_FIRST_HDR    3              /* 0xfe | total u16 */
+#define SREL_MORE_HDR     1
 
 struct srel_slot {
 	uint8_t *data;     /* NULL: empty */
@@ -65,7 +91,7 @@ struct srel_ops {
 
 struct srel_stats {
 	uint64_t sent, retransmits, fast_retransmits, delivered, duplicates, out_of_window,
-	    acks_sent;
+	    acks_sent, fragments, bad_fragments;
 };
 
 struct srel {
@@ -86,12 +112,19 @@ struct srel {
 	size_t held_bytes;
 	struct srel_slot rx[SREL_WINDOW];
 	int ack_due;
+	uint8_t *frag;               /* the packet being reassembled; NULL until needed */
+	size_t frag_len, frag_total; /* frag_total 0: none in progress */
 	struct srel_stats st;
 };
 
 void srel_init(struct srel *r, const struct srel_ops *ops, void *arg);
 void srel_free(struct srel *r);
-/* Queue one packet: sent now if the window allows.  -1 when the queue is full or out fails. */
+/*
+ * Queue one packet (at most SREL_MAX_PACKET bytes, fragmented past
+ * SREL_MAX_FRAG): sent now if the window allows.  -1 when the packet is
+ * too long, starts with a fragment's mark or does not fit in the queue
+ * (then none of it is queued), or when out fails.
+ */
 int srel_send(struct srel *r, const uint8_t *pkt, size_t len, long long now_ms);
 /*
  * One datagram's plaintext from the peer.  0, or -1 when the transport is

@@ -122,8 +122,7 @@ void tp_stcpr_stop(struct vtp_mgr *m, int unbind);
 int vtp_burst_pong(struct vtp *t, const uint8_t *p, size_t len);
 void vtp_burst_abort(struct vtp *t);
 
-/* tp_sudph.c; packets over sudph are at most this long (one per datagram). */
-#define SUDPH_MAX_PACKET 32768
+/* tp_sudph.c */
 int tp_sudph_start(struct vtp_mgr *m);
 void tp_sudph_dial(struct vtp *t);
 int tp_sudph_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);

@@ -10,15 +10,17 @@
  *   0x12 HS2    sid_i u32 | sid_r u32 | message 2         (responder, per HS1)
  *   0x13 HS3    sid_r u32 | message 3 (payload: our PK)   (initiator, resent)
  *   0x14 DATA   sid u32 | nonce u64 | ChaChaPoly(sudph_rel header ‖ packet)
+ *               (or a fragment of one: sudph_rel.h)
  *   0x15 PUNCH  anything: opens our NAT toward a peer; ignored on receipt
  *
  * The one idea: the receiver's session id picks the transport, the explicit
  * nonce (authenticated with the header as associated data) lets datagrams
  * be decrypted in any order and is checked against a sliding replay window,
- * and above the cipher sudph_rel makes the packets arrive once each and in
- * order.  A datagram is believed only after all of that: its length, its
- * kind, its session, its replay window, its tag.  Drops are counted by
- * reason in visor_sudph_dropped_total.
+ * and above the cipher sudph_rel makes the packets arrive once each, in
+ * order and whole (one over 32768 bytes travels as fragments).  A datagram
+ * is believed only after all of that: its length, its kind, its session,
+ * its replay window, its tag.  Drops are counted by reason in
+ * visor_sudph_dropped_total.
  */
 #include <errno.h>
 #include <ifaddrs.h>
@@ -57,7 +59,7 @@
 #define SU_RESEND_MS     200    /* handshake messages and punches */
 #define SU_MAX_HANDSHAKES 64
 #define SU_DATA_HDR      13     /* kind, sid, nonce: the associated data */
-#define SU_MAX_DGRAM     (SU_DATA_HDR + NOISE_TAGLEN + SREL_HDR + SUDPH_MAX_PACKET)
+#define SU_MAX_DGRAM     (SU_DATA_HDR + NOISE_TAGLEN + SREL_HDR + SREL_MAX_FRAG)
 #define SU_MAX_CANDIDATES 4
 #define SU_MAX_PUNCHES   32
 #define SU_READ_BATCH    64
@@ -133,7 +135,10 @@ struct sudph {
  * datagram still being read.
  */
 static uint8_t rxbuf[SU_MAX_DGRAM + 64], rxplain[SU_MAX_DGRAM];
-static uint8_t txbuf[SU_MAX_DGRAM], txplain[SU_MAX_DGRAM], sendpkt[SUDPH_MAX_PACKET];
+static uint8_t txbuf[SU_MAX_DGRAM], txplain[SU_MAX_DGRAM], sendpkt[VTP_MAX_PACKET];
+
+/* sudph_rel carries any packet routing.md allows, fragmented past a datagram. */
+_Static_assert(SREL_MAX_PACKET == VTP_MAX_PACKET, "sudph must carry every packet");
 
 static void
 drop(struct sudph *s, const char *why)
@@ -305,7 +310,7 @@ rel_out(void *arg, const uint8_t *hdr, const uint8_t *payload, size_t len)
 	uint8_t *d = txbuf;
 	size_t n;
 
-	if (len > SUDPH_MAX_PACKET)
+	if (len > SREL_MAX_FRAG)
 		return -1;
 	memcpy(txplain, hdr, SREL_HDR);
 	if (len > 0)
@@ -336,7 +341,7 @@ tp_sudph_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len
 	uint8_t *pkt = sendpkt;
 	long long next;
 
-	if (c == NULL || !c->rel_on || VTP_PKT_HDR + len > SUDPH_MAX_PACKET)
+	if (c == NULL || !c->rel_on || VTP_PKT_HDR + len > VTP_MAX_PACKET)
 		return -1;
 	memcpy(pkt, hdr, VTP_PKT_HDR);
 	if (len > 0)
@@ -380,7 +385,7 @@ on_data(struct sudph *s, const uint8_t *d, size_t n, const struct sockaddr_stora
     socklen_t flen)
 {
 	struct sudph_conn *c;
-	uint64_t nonce;
+	uint64_t nonce, bad;
 	size_t plen;
 	long long next;
 
@@ -417,8 +422,12 @@ on_data(struct sudph *s, const uint8_t *d, size_t n, const struct sockaddr_stora
 		c->state = SU_UP;
 		event_del(c->timer);
 	}
+	bad = c->rel.st.bad_fragments;
 	if (srel_input(&c->rel, rxplain, plen, sw_mono_ms()) == -1)
 		return; /* the transport is gone */
+	if (c->rel.st.bad_fragments > bad)
+		sw_metric_add(s->m_drop, (const char *[]){"bad_fragment"},
+		    (double)(c->rel.st.bad_fragments - bad));
 	if (c->rel.ack_due)
 		event_active(c->ack_ev, 0, 0);
 	next = srel_tick(&c->rel, sw_mono_ms());
