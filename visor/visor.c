@@ -120,6 +120,13 @@ visor_start(void *priv)
 	    visor_routing_start(v) == -1)
 		return -1;
 	v->api = sw_http_server_new(sw_svc_base(v->svc), v->name, sw_svc_metrics(v->svc));
+	/*
+	 * The local API takes route-group messages of up to VRG_MAX_MSG bytes
+	 * as JSON strings (POST /api/chat), each byte up to six escaped: past
+	 * the server's default 64 KiB body limit.
+	 */
+	if (v->api != NULL)
+		sw_http_server_set_max_body(v->api, 6 * (size_t)VRG_MAX_MSG + 4096);
 	if (v->api == NULL || visor_api_routes(v) == -1 ||
 	    sw_http_server_listen(v->api, v->api_listen) == -1)
 		return -1;

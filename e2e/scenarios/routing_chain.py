@@ -80,6 +80,15 @@ def received():
 check(wait_until(lambda: len(received()) == 100, 10), "C received all 100")
 check(received() == [tag + str(i) for i in range(100)], "in the order they were sent")
 
+# The largest message a route group carries, through the same API (its JSON is
+# over the HTTP server's default 64 KiB body limit).
+big = (tag + "big-" + "x0123456789" * 6000)[:65498]
+r = request("POST", A + "/api/chat", {"pk": pc, "message": big})
+check(r.status == 200, "a 65498-byte chat message is taken: %d %s" % (r.status, r.body[:200]))
+check(wait_until(lambda: big in received(), 10), "and arrives whole at C")
+r = request("POST", A + "/api/chat", {"pk": pc, "message": big + "y"})
+check(r.status == 422, "one byte more is refused (422): %d" % r.status)
+
 r, rules = cli_json(B, "route", "ls")
 mine = [x for x in rules if ab["t_id"] in (x.get("t_id"), x.get("next_tp_id"))]
 check(len(mine) == 2 and all(x["type"] == "intermediary" for x in mine),
