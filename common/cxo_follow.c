@@ -14,6 +14,7 @@
 #include "config.h"
 #include "cxo_dmsg.h"
 #include "cxo_follow.h"
+#include "cxo_obj.h"
 #include "cxo_pub.h"
 #include "dict.h"
 #include "log.h"
@@ -24,6 +25,7 @@
 #define RECHECK_MS    100  /* a record about to expire: read it again this soon */
 #define PARKED_MS     (3600 * 1000) /* an expiry check in flight: far ahead until answered */
 #define QUEUE_DEFAULT 4096
+#define ROOTS_KEPT    64   /* roots kept in the store: those within this of the newest seq */
 
 /* One record with leaves. */
 struct rec {
@@ -64,7 +66,15 @@ struct cxo_follow {
 	size_t qlen;
 	int rebuilding, rebuild_again;
 	unsigned long gen, rebuilds, overflows;
-	struct sw_metric *m_overflow, *m_rebuilds, *m_leaves;
+	/* The shared root sequence (below). */
+	char seq_key[CXO_FOLLOW_KEY], roots_key[CXO_FOLLOW_KEY];
+	uint64_t known;      /* the store's counter as last read */
+	int known_ok;        /* known was read at least once */
+	uint64_t floor;      /* of the publication waiting for its seq */
+	int asking, tries;   /* a publication waits for its seq; INCRBYs sent for it */
+	int seq_down;        /* the last seq was local (logged once) */
+	unsigned long adopted, local;
+	struct sw_metric *m_overflow, *m_rebuilds, *m_leaves, *m_adopted, *m_local;
 };
 
 /* A rebuild in flight: one kind at a time, its members and expiries copied. */
@@ -86,6 +96,7 @@ struct check {
 
 static void rebuild_start(struct cxo_follow *f);
 static void index_next(struct cxo_follow *f, struct rebuild *rb);
+static void seq_check(struct cxo_follow *f);
 
 static struct token *
 tok_ref(struct token *t)
@@ -482,6 +493,7 @@ rebuild_finish(struct cxo_follow *f)
 	drain(-1, 0, f);
 	cxo_feed_hold(f->feed, 0);
 	leaves_gauge(f);
+	seq_check(f);
 	if (f->o.follow_ms > 0)
 		sw_timer_in(f->periodic, f->o.follow_ms);
 	else if (f->o.rebuild_s > 0)
@@ -696,18 +708,269 @@ periodic_fire(evutil_socket_t sock, short what, void *arg)
 	rebuild_start(arg);
 }
 
-/* The root sequence, kept in the store across restarts */
+/*
+ * The root sequence, shared by the replicas of the feed through the store.
+ *
+ * Replicas publish the same tree (follow_ms), but each numbering its roots
+ * itself, a subscriber moving to another replica could see the feed go
+ * back.  So every root a replica signs takes its seq from one counter in
+ * the store (INCRBY: unique, and above every seq any replica took), and
+ * goes into a small zset scored by seq.  A replica whose tree is the tree
+ * of a newer root there serves that root's very bytes instead
+ * (cxo_feed_adopt: the key is shared, and the objects under the tree are
+ * its own): at each publication, at each rebuild when its tree has not
+ * changed, and at start, when the newest root of all names the tree it
+ * rebuilt.  Once the trees agree, the replicas serve one root, and a
+ * subscriber moving between them gets the root it holds, or a newer one;
+ * a restart that finds the same tree shows subscribers nothing new.  One
+ * round trip per publication (two for a process's first), one read per
+ * rebuild.
+ *
+ * The store down: the feed publishes with its local counter, never back
+ * (cxo_pub's floor: its last seq + 1; at start, max(the stored seq + 1,
+ * the clock in ms)), and the first read after the store is back puts that
+ * root, and the counter, where the other replicas see them.
+ */
 
-static void
-seq_saved(uint64_t seq, void *arg)
+/* Read the roots from min (a ZRANGEBYSCORE bound) up, and the counter: GET (by 0), or INCRBY by. */
+static int
+seq_txn(struct cxo_follow *f, const char *min, long long by, sw_store_cb *cb)
 {
-	struct cxo_follow *f = arg;
+	struct sw_store_txn *t = sw_store_txn_new();
 	char v[24];
 
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)seq);
-	sw_store_cmd(f->o.st, NULL, NULL, "SET", f->o.seq_key, v, NULL);
+	if (t == NULL)
+		return -1;
+	snprintf(v, sizeof(v), "%lld", by);
+	sw_store_txn_add(t, "ZRANGEBYSCORE", f->roots_key, min, "+inf", NULL);
+	if (by > 0)
+		sw_store_txn_add(t, "INCRBY", f->seq_key, v, NULL);
+	else
+		sw_store_txn_add(t, "GET", f->seq_key, NULL);
+	if (sw_store_txn_exec(f->o.st, t, cb, tok_ref(f->tok)) == -1) {
+		tok_unref(f->tok);
+		return -1;
+	}
+	return 0;
 }
 
+/* The counter from a reply (INT from INCRBY, STR or NIL from GET) into known: 0, or -1. */
+static int
+seq_counter(struct cxo_follow *f, const struct sw_reply *r)
+{
+	if (r->type == SW_REPLY_INT)
+		f->known = r->integer > 0 ? (uint64_t)r->integer : 0;
+	else if (r->type == SW_REPLY_STR)
+		f->known = strtoull(r->str, NULL, 10);
+	else if (r->type == SW_REPLY_NIL)
+		f->known = 0;
+	else
+		return -1;
+	f->known_ok = 1;
+	return 0;
+}
+
+static int
+seq_reply_ok(const struct sw_reply *r)
+{
+	return r->type == SW_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == SW_REPLY_ARRAY;
+}
+
+/* The root in a zset member (hex); -1 when it is not one. */
+static int
+seq_member_root(const struct sw_reply *m, uint8_t root[CXO_ROOT_LEN])
+{
+	return m->type == SW_REPLY_STR && m->len == 2 * CXO_ROOT_LEN &&
+	    sw_hex_decode(root, CXO_ROOT_LEN, m->str) == 0 ? 0 : -1;
+}
+
+/*
+ * Serve the newest of roots (ascending by seq, all newer than ours) that
+ * names our tree: 1, or 0.  newest_only: only the newest of all will do
+ * (our first root: it is at least anything we published before).
+ */
+static int
+seq_adopt(struct cxo_follow *f, const struct sw_reply *roots, int newest_only)
+{
+	uint8_t root[CXO_ROOT_LEN];
+
+	for (size_t i = roots->elements; i > 0; i--) {
+		int rc;
+
+		if (seq_member_root(roots->element[i - 1], root) == -1)
+			continue;
+		if ((rc = cxo_feed_adopt(f->feed, root, CXO_ROOT_LEN)) == 1) {
+			struct cxo_feed_stats st;
+
+			cxo_feed_stats(f->feed, &st);
+			sw_log_debug(f->name, "feed root taken from another replica", "seq=%llu",
+			    (unsigned long long)st.seq);
+			f->adopted++;
+			sw_metric_add(f->m_adopted, NULL, 1);
+			return 1;
+		}
+		if (rc == 0 && newest_only)
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * Put our current root where the other replicas look, and raise the
+ * counter by raise (when it was below our seq).  Nobody waits for this.
+ */
+static void
+seq_record(struct cxo_follow *f, uint64_t raise)
+{
+	const uint8_t *root = cxo_feed_root(f->feed);
+	struct cxo_feed_stats st;
+	struct sw_store_txn *t;
+	char hex[2 * CXO_ROOT_LEN + 1], score[24], below[24], by[24];
+
+	if (root == NULL || (t = sw_store_txn_new()) == NULL)
+		return;
+	cxo_feed_stats(f->feed, &st);
+	sw_hex_encode(hex, root, CXO_ROOT_LEN);
+	snprintf(score, sizeof(score), "%llu", (unsigned long long)st.seq);
+	snprintf(below, sizeof(below), "(%llu", st.seq > ROOTS_KEPT ?
+	    (unsigned long long)(st.seq - ROOTS_KEPT) : 0ULL);
+	snprintf(by, sizeof(by), "%llu", (unsigned long long)raise);
+	sw_store_txn_add(t, "ZADD", f->roots_key, score, hex, NULL);
+	sw_store_txn_add(t, "ZREMRANGEBYSCORE", f->roots_key, "-inf", below, NULL);
+	if (raise > 0)
+		sw_store_txn_add(t, "INCRBY", f->seq_key, by, NULL);
+	sw_store_txn_exec(f->o.st, t, NULL, NULL);
+}
+
+/* The store did not answer: publish with the local counter (cxo_pub's floor). */
+static void
+seq_local(struct cxo_follow *f)
+{
+	f->asking = 0;
+	f->local++;
+	sw_metric_add(f->m_local, NULL, 1);
+	if (!f->seq_down)
+		sw_log_warn(f->name, "feed seq: store unavailable, publishing with the local "
+		    "counter", NULL);
+	f->seq_down = 1;
+	cxo_feed_publish_seq(f->feed, 0);
+}
+
+static void seq_answered(const struct sw_reply *r, void *arg);
+
+/*
+ * Ask the store for the roots above ours and a seq of at least f->floor:
+ * INCRBY what the counter lacks (1 when it has enough, or is not known).
+ * A process's first root only reads (by 0): it may serve the newest root.
+ */
+static void
+seq_ask_store(struct cxo_follow *f, int read_only)
+{
+	struct cxo_feed_stats st;
+	long long by = 1;
+	char min[24];
+
+	if (read_only)
+		by = 0;
+	else if (f->known_ok && f->floor > f->known)
+		by = (long long)(f->floor - f->known);
+	cxo_feed_stats(f->feed, &st);
+	snprintf(min, sizeof(min), "(%llu", (unsigned long long)st.seq);
+	if (++f->tries > 3 || seq_txn(f, min, by, seq_answered) == -1)
+		seq_local(f);
+}
+
+static void
+seq_answered(const struct sw_reply *r, void *arg)
+{
+	struct cxo_follow *f = tok_unref(arg);
+	int first;
+
+	if (f == NULL || !f->asking)
+		return;
+	if (!seq_reply_ok(r) || seq_counter(f, r->element[1]) == -1) {
+		seq_local(f);
+		return;
+	}
+	if (f->seq_down)
+		sw_log_info(f->name, "feed seq: store back, seq shared again", NULL);
+	f->seq_down = 0;
+	first = cxo_feed_root(f->feed) == NULL;
+	if (seq_adopt(f, r->element[0], first)) {
+		f->asking = 0;
+		return;
+	}
+	/* Read only, or below the floor (a new counter, one a clock floor passed): INCRBY. */
+	if (r->element[1]->type != SW_REPLY_INT || f->known < f->floor) {
+		seq_ask_store(f, 0);
+		return;
+	}
+	f->asking = 0;
+	if (cxo_feed_publish_seq(f->feed, f->known) == 1)
+		seq_record(f, 0);
+}
+
+/* cxo_pub's sequencer: a committed tree waits for its seq. */
+static void
+seq_ask(struct cxo_feed *feed, uint64_t floor, void *arg)
+{
+	struct cxo_follow *f = arg;
+
+	f->asking = 1;
+	f->floor = floor;
+	f->tries = 0;
+	seq_ask_store(f, cxo_feed_root(feed) == NULL);
+}
+
+/*
+ * After a rebuild: a replica whose tree did not change serves a newer root
+ * of it, and puts back what the store lacks (a root published while the
+ * store was down, a counter below our seq: the store lost them).
+ */
+static void
+seq_checked(const struct sw_reply *r, void *arg)
+{
+	struct cxo_follow *f = tok_unref(arg);
+	const struct sw_reply *roots;
+	struct cxo_feed_stats st;
+	const uint8_t *cur;
+	uint8_t root[CXO_ROOT_LEN];
+	int mine = 0, newer = 0;
+
+	if (f == NULL || f->asking || !seq_reply_ok(r) || seq_counter(f, r->element[1]) == -1 ||
+	    (cur = cxo_feed_root(f->feed)) == NULL)
+		return;
+	roots = r->element[0];
+	if (seq_adopt(f, roots, 0))
+		return;
+	cxo_feed_stats(f->feed, &st);
+	for (size_t i = 0; i < roots->elements; i++) {
+		if (seq_member_root(roots->element[i], root) == -1)
+			continue;
+		if (memcmp(root, cur, CXO_ROOT_LEN) == 0)
+			mine = 1;
+		else
+			newer = 1; /* read from our seq up, and not ours: another tree's */
+	}
+	if ((!mine && !newer) || f->known < st.seq)
+		seq_record(f, f->known < st.seq ? st.seq - f->known : 0);
+}
+
+static void
+seq_check(struct cxo_follow *f)
+{
+	struct cxo_feed_stats st;
+	char min[24];
+
+	if (f->asking || cxo_feed_root(f->feed) == NULL)
+		return;
+	cxo_feed_stats(f->feed, &st);
+	snprintf(min, sizeof(min), "%llu", (unsigned long long)st.seq);
+	seq_txn(f, min, 0, seq_checked); /* not sent: the next rebuild asks again */
+}
+
+/* At start: the stored counter is the floor of the first root, also if the store goes down. */
 static void
 seq_loaded(const struct sw_reply *r, void *arg)
 {
@@ -715,8 +978,8 @@ seq_loaded(const struct sw_reply *r, void *arg)
 
 	if (f == NULL)
 		return;
-	if (r->type == SW_REPLY_STR)
-		cxo_feed_set_last_seq(f->feed, strtoull(r->str, NULL, 10));
+	if (seq_counter(f, r) == 0 && f->known > 0)
+		cxo_feed_set_last_seq(f->feed, f->known);
 	rebuild_start(f);
 }
 
@@ -755,6 +1018,7 @@ cxo_follow_start(const struct cxo_follow_opts *o)
 	struct cxo_feed_opts fo = {0};
 	const char *tcp = o->tcp_addr != NULL ? o->tcp_addr : "";
 	const char *disc = o->dmsg_disc != NULL ? o->dmsg_disc : "";
+	char pk[SW_PK_HEX];
 
 	if (f == NULL)
 		return NULL;
@@ -778,10 +1042,12 @@ cxo_follow_start(const struct cxo_follow_opts *o)
 	fo.kp = o->kp;
 	fo.port = o->port;
 	fo.hold = 1;
-	if (o->seq_key != NULL) {
-		fo.saved = seq_saved;
-		fo.arg = f;
-	}
+	fo.sequence = seq_ask;
+	fo.arg = f;
+	/* The feed's identity is what its replicas share: (key, port). */
+	sw_hex_encode(pk, o->kp->pk, SW_PK_LEN);
+	snprintf(f->seq_key, sizeof(f->seq_key), "cxo:%s:%u:seq", pk, (unsigned)o->port);
+	snprintf(f->roots_key, sizeof(f->roots_key), "cxo:%s:%u:roots", pk, (unsigned)o->port);
 	f->feed = cxo_feed_new(f->pub, &fo);
 	if (f->feed == NULL || (tcp[0] != '\0' && cxo_pub_listen(f->pub, tcp) == -1))
 		goto fail;
@@ -792,14 +1058,18 @@ cxo_follow_start(const struct cxo_follow_opts *o)
 	    "feed mutation queue overflows (each followed by a rebuild)", SW_COUNTER);
 	f->m_rebuilds = metric(f, "rebuilds_total", "feed rebuilds from the store", SW_COUNTER);
 	f->m_leaves = metric(f, "leaves", "leaves in the feed", SW_GAUGE);
+	f->m_adopted = metric(f, "roots_adopted_total",
+	    "roots another replica signed for this feed's tree, served as they are", SW_COUNTER);
+	f->m_local = metric(f, "seq_local_total",
+	    "roots numbered by the local counter because the store did not answer", SW_COUNTER);
 	sw_metric_add(f->m_overflow, NULL, 0);
+	sw_metric_add(f->m_adopted, NULL, 0);
+	sw_metric_add(f->m_local, NULL, 0);
 	sw_log_info(f->name, "publishing feed", "port=%d tcp=%s tcp_port=%d dmsg=%s rebuild_s=%lld",
 	    o->port, tcp[0] != '\0' ? tcp : "-", tcp[0] != '\0' ? cxo_pub_port(f->pub) : 0,
 	    disc[0] != '\0' ? "yes" : "no", o->rebuild_s);
-	if (o->seq_key == NULL ||
-	    sw_store_cmd(o->st, seq_loaded, tok_ref(f->tok), "GET", o->seq_key, NULL) == -1) {
-		if (o->seq_key != NULL)
-			tok_unref(f->tok);
+	if (sw_store_cmd(o->st, seq_loaded, tok_ref(f->tok), "GET", f->seq_key, NULL) == -1) {
+		tok_unref(f->tok);
 		rebuild_start(f);
 	}
 	return f;
@@ -855,6 +1125,8 @@ cxo_follow_stats(const struct cxo_follow *f, struct cxo_follow_stats *s)
 	s->rebuilds = f->rebuilds;
 	s->overflows = f->overflows;
 	s->rebuilding = f->rebuilding;
+	s->adopted = f->adopted;
+	s->local = f->local;
 }
 
 struct dmsg_client *

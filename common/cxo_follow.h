@@ -23,8 +23,13 @@
  *     when asked, every rebuild_s as a safety net.  Publication is held
  *     meanwhile, so subscribers see the old root until the new one is whole,
  *     and unchanged leaves keep their hashes.
- *   - the publisher: TCP and/or dmsg, and the root sequence kept in the
- *     store (seq_key) so a restart publishes a higher one.
+ *   - the publisher: TCP and/or dmsg.
+ *   - the root sequence, one per feed in the store (cxo:<pk>:<port>:seq),
+ *     taken by every publication of every replica, with the roots signed
+ *     kept beside it (cxo:<pk>:<port>:roots): replicas that have the same
+ *     tree serve the same root, so a subscriber moving between them never
+ *     sees the feed go back; a restart publishes a higher seq.  With the
+ *     store down, the local counter (never back).
  *
  * Store callbacks hold a reference token, not the engine, so it may be freed
  * with reads in flight.
@@ -83,7 +88,6 @@ struct cxo_follow_opts {
 	 * 0: off.
 	 */
 	long long follow_ms;
-	const char *seq_key;         /* NULL: the root sequence is not kept */
 	const char *metric_prefix;   /* <p>_queue_overflows_total, <p>_rebuilds_total, <p>_leaves */
 };
 
@@ -120,6 +124,8 @@ struct cxo_follow_stats {
 	unsigned long rebuilds;
 	unsigned long overflows;
 	int rebuilding;
+	unsigned long adopted; /* roots another replica signed, served as they are */
+	unsigned long local;   /* roots numbered locally: the store did not answer */
 };
 void cxo_follow_stats(const struct cxo_follow *f, struct cxo_follow_stats *s);
 

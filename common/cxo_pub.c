@@ -10,6 +10,11 @@
  * The store holds the current and the previous root's trees; publishing a
  * new root holds it first and then releases the one before the previous,
  * so shared sub-trees are never freed and rebuilt.
+ *
+ * With a sequencer (replicas sharing a store) the commit is held while the
+ * owner fetches its seq, and an owner may install a root another replica
+ * signed for the same tree (adopt): same key, same tree, so the objects a
+ * subscriber asks for are ours already.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +51,12 @@ struct cxo_feed {
 	int interval_ms;
 	uint64_t last_seq;
 	void (*saved)(uint64_t seq, void *arg);
+	void (*sequence)(struct cxo_feed *f, uint64_t floor, void *arg);
 	void *arg;
 	int hold;
+	int waiting;                  /* a committed tree waits for its seq */
+	uint8_t held[SW_HASH_LEN];    /* that tree (held in st) */
+	uint64_t floor;               /* and the least seq it may have */
 	struct cxo_tree *tree;
 	struct cxo_store *st;
 	int has_root, has_prev;
@@ -337,7 +346,7 @@ feed_changed(struct cxo_feed *f)
 {
 	long long delay;
 
-	if (f->hold || evtimer_pending(f->timer, NULL))
+	if (f->hold || f->waiting || evtimer_pending(f->timer, NULL))
 		return;
 	delay = f->last_pub_ms + f->interval_ms - sw_mono_ms();
 	if (delay < 0 || f->last_pub_ms == 0)
@@ -345,12 +354,85 @@ feed_changed(struct cxo_feed *f)
 	sw_timer_in(f->timer, delay);
 }
 
+/* The least seq the next root may have: never back, across restarts too (cxo.md). */
+static uint64_t
+seq_floor(const struct cxo_feed *f)
+{
+	uint64_t now;
+
+	if (f->has_root)
+		return f->cur.seq + 1;
+	now = (uint64_t)sw_wall_ms();
+	return f->last_seq + 1 > now ? f->last_seq + 1 : now;
+}
+
+/*
+ * r (encoded in bytes) becomes the current root and goes to every
+ * subscriber.  A root for the current tree (adopted) keeps the holds as
+ * they are; a tree that waited for its seq is held already.
+ */
+static void
+root_install(struct cxo_feed *f, const struct cxo_root *r, const uint8_t *bytes)
+{
+	int same = f->has_root && memcmp(r->tree, f->cur.tree, SW_HASH_LEN) == 0;
+
+	if (!same) {
+		if (!f->waiting)
+			cxo_store_hold(f->st, r->tree);
+		if (f->has_prev)
+			cxo_store_release(f->st, f->prev_tree);
+		if (f->has_root) {
+			memcpy(f->prev_tree, f->cur.tree, SW_HASH_LEN);
+			f->has_prev = 1;
+		}
+	}
+	f->waiting = 0;
+	memcpy(f->root, bytes, CXO_ROOT_LEN);
+	f->cur = *r;
+	f->has_root = 1;
+	cxo_store_sweep(f->st);
+	f->stats.roots++;
+	if (f->saved != NULL)
+		f->saved(r->seq, f->arg);
+	for (size_t i = 0; i < f->nsubs; i++) {
+		cxo_conn_send(f->subs[i]->c, CXO_ROOT, 0, f->root, CXO_ROOT_LEN);
+		f->stats.pushes++;
+	}
+	sw_log_debug(f->p->svc, "cxo root published", "port=%u seq=%llu leaves=%zu objects=%zu",
+	    (unsigned)f->port, (unsigned long long)r->seq, cxo_tree_leaves(f->tree),
+	    cxo_store_count(f->st));
+	/* Changes made while the seq was awaited: the next root. */
+	if (cxo_tree_dirty(f->tree))
+		feed_changed(f);
+}
+
+/* Sign tree as root seq and publish it. */
+static void
+root_sign(struct cxo_feed *f, const uint8_t tree[SW_HASH_LEN], uint64_t seq)
+{
+	struct cxo_root r;
+	uint8_t bytes[CXO_ROOT_LEN];
+
+	memset(&r, 0, sizeof(r));
+	r.version = CXO_ROOT_VERSION;
+	memcpy(r.feed_pk, f->kp.pk, SW_PK_LEN);
+	r.feed_port = f->port;
+	r.seq = seq;
+	if (f->has_root)
+		sw_hash(r.prev, f->root, CXO_ROOT_LEN);
+	r.time_s = (uint64_t)time(NULL);
+	memcpy(r.tree, tree, SW_HASH_LEN);
+	cxo_root_encode(&r, &f->kp, bytes);
+	root_install(f, &r, bytes);
+}
+
 int
 cxo_feed_publish(struct cxo_feed *f)
 {
 	uint8_t top[SW_HASH_LEN];
-	struct cxo_root r;
 
+	if (f->waiting)
+		return 0; /* committed again once that tree has its seq */
 	if (cxo_tree_commit(f->tree, f->st, top) == -1) {
 		sw_log_error(f->p->svc, "cxo commit failed: out of memory", "port=%u",
 		    (unsigned)f->port);
@@ -361,41 +443,47 @@ cxo_feed_publish(struct cxo_feed *f)
 		cxo_store_sweep(f->st);
 		return 0;
 	}
-	memset(&r, 0, sizeof(r));
-	r.version = CXO_ROOT_VERSION;
-	memcpy(r.feed_pk, f->kp.pk, SW_PK_LEN);
-	r.feed_port = f->port;
-	if (f->has_root) {
-		r.seq = f->cur.seq + 1;
-		sw_hash(r.prev, f->root, CXO_ROOT_LEN);
-	} else {
-		uint64_t now = (uint64_t)sw_wall_ms();
-
-		r.seq = f->last_seq + 1 > now ? f->last_seq + 1 : now;
+	if (f->sequence == NULL) {
+		root_sign(f, top, seq_floor(f));
+		return 1;
 	}
-	r.time_s = (uint64_t)time(NULL);
-	memcpy(r.tree, top, SW_HASH_LEN);
-	cxo_root_encode(&r, &f->kp, f->root);
+	/*
+	 * The floor is fixed now: the seq the owner takes from its store is at
+	 * least this, and signing with exactly that keeps the store's counter
+	 * equal to what was published.
+	 */
 	cxo_store_hold(f->st, top);
-	if (f->has_prev)
-		cxo_store_release(f->st, f->prev_tree);
-	if (f->has_root) {
-		memcpy(f->prev_tree, f->cur.tree, SW_HASH_LEN);
-		f->has_prev = 1;
-	}
-	f->cur = r;
-	f->has_root = 1;
-	cxo_store_sweep(f->st);
-	f->stats.roots++;
-	if (f->saved != NULL)
-		f->saved(r.seq, f->arg);
-	for (size_t i = 0; i < f->nsubs; i++) {
-		cxo_conn_send(f->subs[i]->c, CXO_ROOT, 0, f->root, CXO_ROOT_LEN);
-		f->stats.pushes++;
-	}
-	sw_log_debug(f->p->svc, "cxo root published", "port=%u seq=%llu leaves=%zu objects=%zu",
-	    (unsigned)f->port, (unsigned long long)r.seq, cxo_tree_leaves(f->tree),
-	    cxo_store_count(f->st));
+	memcpy(f->held, top, SW_HASH_LEN);
+	f->floor = seq_floor(f);
+	f->waiting = 1;
+	f->sequence(f, f->floor, f->arg);
+	return 1;
+}
+
+int
+cxo_feed_publish_seq(struct cxo_feed *f, uint64_t seq)
+{
+	if (!f->waiting)
+		return 0;
+	root_sign(f, f->held, seq > f->floor ? seq : f->floor);
+	return 1;
+}
+
+int
+cxo_feed_adopt(struct cxo_feed *f, const uint8_t *root, size_t len)
+{
+	struct cxo_root r;
+
+	if (cxo_root_decode(root, len, &r) == -1 ||
+	    memcmp(r.feed_pk, f->kp.pk, SW_PK_LEN) != 0 || r.feed_port != f->port ||
+	    cxo_root_verify(root, len, &r) == -1)
+		return -1;
+	if (!f->waiting && !f->has_root)
+		return 0; /* no tree committed yet */
+	if ((f->has_root && r.seq <= f->cur.seq) ||
+	    memcmp(r.tree, f->waiting ? f->held : f->cur.tree, SW_HASH_LEN) != 0)
+		return 0;
+	root_install(f, &r, root);
 	return 1;
 }
 
@@ -427,6 +515,7 @@ cxo_feed_new(struct cxo_pub *p, const struct cxo_feed_opts *o)
 	    CXO_PUBLISH_INTERVAL_MS;
 	f->last_seq = o->last_seq;
 	f->saved = o->saved;
+	f->sequence = o->sequence;
 	f->arg = o->arg;
 	f->hold = o->hold;
 	f->tree = cxo_tree_new();

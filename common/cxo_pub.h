@@ -47,6 +47,16 @@ struct cxo_feed_opts {
 	uint64_t last_seq;
 	void (*saved)(uint64_t seq, void *arg);
 	void *arg;
+	/*
+	 * Sequencing by the owner, for replicas that share a store and must
+	 * agree on seq (cxo_follow): when set, a commit whose tree changed is
+	 * held, not signed, and sequence(f, floor, arg) asks the owner for its
+	 * seq.  The owner answers later, from the loop, with
+	 * cxo_feed_publish_seq or cxo_feed_adopt (it may answer inside the
+	 * call).  floor is the least seq this publication may have.  Nothing
+	 * more is committed until then; changes accumulate.
+	 */
+	void (*sequence)(struct cxo_feed *f, uint64_t floor, void *arg);
 	/* Publish nothing until cxo_feed_hold(f, 0) (for a rebuild at start). */
 	int hold;
 };
@@ -63,8 +73,26 @@ void cxo_feed_clear(struct cxo_feed *f);
 void cxo_feed_hold(struct cxo_feed *f, int on);
 /* Raise the persisted last seq (before the first publication). */
 void cxo_feed_set_last_seq(struct cxo_feed *f, uint64_t last_seq);
-/* Publish now if anything changed: 1 published, 0 nothing new, -1 failed. */
+/*
+ * Publish now if anything changed: 1 published (with a sequencer: its seq
+ * asked for), 0 nothing new or a seq still awaited, -1 failed.
+ */
 int cxo_feed_publish(struct cxo_feed *f);
+/*
+ * The answer to sequence(): sign the held tree with max(seq, floor) and
+ * publish it.  1, or 0 when no tree waits for a seq.
+ */
+int cxo_feed_publish_seq(struct cxo_feed *f, uint64_t seq);
+/*
+ * Make root (len bytes, signed by this feed's key: another replica's) the
+ * current root, pushed to every subscriber, when it names the tree this
+ * feed holds (the one waiting for a seq, else the current one) and its seq
+ * is above the current one.  Before the first root any seq is taken: the
+ * owner vouches that it is the newest its replicas published.  This is how
+ * replicas end up serving the same bytes for the same tree.  1 taken, 0
+ * not this tree or not newer, -1 not a valid root of this feed.
+ */
+int cxo_feed_adopt(struct cxo_feed *f, const uint8_t *root, size_t len);
 
 struct cxo_feed_stats {
 	uint64_t seq;       /* of the current root, 0 before the first */

@@ -70,7 +70,6 @@ dd_feed_start(struct dd *dd, const char *addr, const char *dmsg_disc)
 		.ctx = dd,
 		.queue_max = dd->cxo_queue_max,
 		.follow_ms = dd->follow_ms,
-		.seq_key = DD_KEY_FEED_SEQ,
 		.metric_prefix = "dmsgd_feed",
 	};
 

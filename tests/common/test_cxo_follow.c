@@ -3,8 +3,18 @@
  * the store holds after a rebuild at start, after puts that move and drop
  * leaves, after deletes, after records expire (or are rewritten
  * elsewhere), and after a queue overflow (answered with a rebuild).
+ *
+ * Then replicas: engines with one key and port on one redis-server this
+ * test starts (cxo.md Replicas).  A subscriber (cxo_sub over TCP) on the
+ * replica started later follows when it is moved to the earlier one, and
+ * back to the later one restarted, its seq never going back; two replicas
+ * publishing the same tree at once end up serving one root; a restart
+ * publishes above the stored seq even when that is ahead of the clock; the
+ * store stalled, roots are numbered locally and the loop goes on; a store
+ * that lost the counter gets it back.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,7 +27,10 @@
 #include <event2/event.h>
 
 #include "cxo_follow.h"
+#include "cxo_obj.h"
 #include "cxo_pub.h"
+#include "cxo_sub.h"
+#include "log.h"
 #include "service.h"
 #include "store.h"
 #include "tests/lib/testutil.h"
@@ -149,7 +162,6 @@ start(struct env *e, size_t queue_max)
 		.ops = &ops,
 		.ctx = e,
 		.queue_max = queue_max,
-		.seq_key = "t:seq",
 		.metric_prefix = "t_feed",
 	};
 
@@ -275,6 +287,482 @@ test_free_with_reads_in_flight(void **state)
 	sw_test_run_for(e->base, 50);
 }
 
+/* Replicas on one redis */
+
+static struct sw_test_redis redis;
+
+struct replica {
+	struct sw_supervisor *sup;
+	struct sw_svc *svc;
+	struct sw_store *st;
+	struct cxo_follow *f;
+	char addr[32]; /* its CXO TCP listener */
+};
+
+/* A subscriber that is moved by changing target; it records any sign of the feed going back. */
+struct watch {
+	struct cxo_sub *s;
+	char target[32];
+	uint64_t high;  /* the highest seq it held */
+	int back;       /* it held a lower seq after a higher one */
+	int refused;    /* it closed on "root seq did not grow" */
+	int downs;
+};
+
+static struct replica rep[2];
+static struct watch watch;
+
+static int
+store_up(void *arg)
+{
+	return sw_store_up(arg);
+}
+
+/* The env's store is the test's own connection to redis, emptied: records are written there. */
+static int
+rsetup(void **state)
+{
+	struct env *e;
+
+	setup(state);
+	e = *state;
+	e->st = sw_store_new(e->base, redis.url, "writer");
+	assert_non_null(e->st);
+	assert_int_equal(sw_test_run_until_fn(e->base, store_up, e->st, WAIT_MS), 0);
+	done_flag = 0;
+	assert_int_equal(sw_store_cmd(e->st, cmd_done, NULL, "FLUSHDB", NULL), 0);
+	assert_int_equal(sw_test_run_until(e->base, &done_flag, WAIT_MS), 0);
+	memset(rep, 0, sizeof(rep));
+	memset(&watch, 0, sizeof(watch));
+	return 0;
+}
+
+static void
+replica_stop(struct replica *r)
+{
+	cxo_follow_free(r->f);
+	r->f = NULL;
+	sw_store_free(r->st);
+	r->st = NULL;
+	sw_supervisor_free(r->sup);
+	r->sup = NULL;
+}
+
+static int
+rteardown(void **state)
+{
+	struct env *e = *state;
+
+	if (redis.pid != 0)
+		kill(redis.pid, SIGCONT); /* a test that failed while redis was stopped */
+	cxo_sub_free(watch.s);
+	for (size_t i = 0; i < 2; i++)
+		replica_stop(&rep[i]);
+	sw_store_free(e->st);
+	e->st = NULL;
+	return teardown(state);
+}
+
+static int
+has_root(void *arg)
+{
+	return cxo_feed_root(cxo_follow_feed(arg)) != NULL;
+}
+
+/* A replica of the env's feed (a restart when started again), refilled every follow_ms. */
+static void
+replica_start(struct env *e, struct replica *r, const char *name, long long follow_ms)
+{
+	struct cxo_follow_opts o = {
+		.kp = &e->kp,
+		.port = 200,
+		.tcp_addr = "127.0.0.1:0",
+		.ops = &ops,
+		.ctx = e,
+		.follow_ms = follow_ms,
+		.metric_prefix = "t_feed",
+	};
+
+	r->svc = sw_test_svc(e->base, name, &r->sup);
+	assert_non_null(r->svc);
+	r->st = sw_store_new(e->base, redis.url, name);
+	assert_non_null(r->st);
+	assert_int_equal(sw_test_run_until_fn(e->base, store_up, r->st, WAIT_MS), 0);
+	o.svc = r->svc;
+	o.st = r->st;
+	r->f = cxo_follow_start(&o);
+	assert_non_null(r->f);
+	snprintf(r->addr, sizeof(r->addr), "127.0.0.1:%d", cxo_follow_tcp_port(r->f));
+	assert_int_equal(sw_test_run_until_fn(e->base, has_root, r->f, WAIT_MS), 0);
+}
+
+static uint64_t
+seq_of(const struct replica *r)
+{
+	struct cxo_feed_stats st;
+
+	cxo_feed_stats(cxo_follow_feed(r->f), &st);
+	return st.seq;
+}
+
+static size_t
+leaves_of(const struct replica *r)
+{
+	struct cxo_feed_stats st;
+
+	cxo_feed_stats(cxo_follow_feed(r->f), &st);
+	return st.leaves;
+}
+
+struct same {
+	size_t leaves;
+};
+
+/* Both replicas serve the same root bytes, with this many leaves. */
+static int
+one_root(void *arg)
+{
+	const struct same *w = arg;
+	const uint8_t *a = cxo_feed_root(cxo_follow_feed(rep[0].f));
+	const uint8_t *b = cxo_feed_root(cxo_follow_feed(rep[1].f));
+
+	return a != NULL && b != NULL && memcmp(a, b, CXO_ROOT_LEN) == 0 &&
+	    leaves_of(&rep[0]) == w->leaves && leaves_of(&rep[1]) == w->leaves;
+}
+
+static void
+expect_one_root(struct env *e, size_t leaves_n)
+{
+	struct same w = {leaves_n};
+
+	if (sw_test_run_until_fn(e->base, one_root, &w, WAIT_MS) == -1)
+		fail_msg("replicas serve different roots: seq %llu (%zu leaves), %llu (%zu leaves)",
+		    (unsigned long long)seq_of(&rep[0]), leaves_of(&rep[0]),
+		    (unsigned long long)seq_of(&rep[1]), leaves_of(&rep[1]));
+}
+
+static void
+watch_seq(struct watch *w)
+{
+	uint64_t seq = cxo_sub_seq(w->s);
+
+	if (seq < w->high)
+		w->back = 1;
+	if (seq > w->high)
+		w->high = seq;
+}
+
+static void
+on_snapshot(struct cxo_sub *s, void *arg)
+{
+	(void)s;
+	watch_seq(arg);
+}
+
+static void
+on_update(struct cxo_sub *s, const struct cxo_change *ch, size_t n, void *arg)
+{
+	(void)s;
+	(void)ch;
+	(void)n;
+	watch_seq(arg);
+}
+
+static void
+on_down(struct cxo_sub *s, const char *reason, void *arg)
+{
+	struct watch *w = arg;
+	struct cxo_sub_stats st;
+
+	(void)reason;
+	w->downs++;
+	cxo_sub_stats(s, &st);
+	if (strstr(st.last_error, "seq did not grow") != NULL)
+		w->refused = 1;
+}
+
+static void
+watch_start(struct env *e, const struct replica *r)
+{
+	struct cxo_sub_opts o = {
+		.svc = "watch",
+		.feed_port = 200,
+		.dial = cxo_tcp_dial,
+		.dial_arg = watch.target,
+		.backoff_ms = 20,
+		.backoff_max_ms = 100,
+		.cbs = {on_snapshot, on_update, on_down},
+		.arg = &watch,
+	};
+
+	memcpy(o.feed_pk, e->kp.pk, SW_PK_LEN);
+	snprintf(watch.target, sizeof(watch.target), "%s", r->addr);
+	watch.s = cxo_sub_new(e->base, &o);
+	assert_non_null(watch.s);
+}
+
+struct on {
+	const struct replica *r;
+	size_t leaves;
+};
+
+static int
+count_leaf(const char *path, const uint8_t *data, size_t len, void *arg)
+{
+	(void)path;
+	(void)data;
+	(void)len;
+	(void)arg;
+	return 0;
+}
+
+/* The subscriber is connected and holds r's current root (so it took that root). */
+static int
+watch_on(void *arg)
+{
+	const struct on *w = arg;
+
+	watch_seq(&watch);
+	return cxo_sub_connected(watch.s) && cxo_sub_seq(watch.s) == seq_of(w->r) &&
+	    cxo_sub_walk(watch.s, NULL, count_leaf, NULL) == w->leaves;
+}
+
+static void
+expect_watch_on(struct env *e, const struct replica *r, size_t leaves_n)
+{
+	struct on w = {r, leaves_n};
+	struct cxo_sub_stats st;
+
+	if (sw_test_run_until_fn(e->base, watch_on, &w, WAIT_MS) == -1) {
+		cxo_sub_stats(watch.s, &st);
+		fail_msg("subscriber at seq %llu, the replica at %llu; last error: %s",
+		    (unsigned long long)cxo_sub_seq(watch.s), (unsigned long long)seq_of(r),
+		    st.last_error);
+	}
+	assert_false(watch.refused);
+	assert_false(watch.back);
+}
+
+struct downs {
+	int above;
+};
+
+static int
+watch_went_down(void *arg)
+{
+	const struct downs *d = arg;
+
+	return watch.downs > d->above;
+}
+
+/* Stop from (the subscriber's connection breaks) and point the subscriber at to. */
+static void
+move_watch(struct env *e, struct replica *from, const struct replica *to)
+{
+	struct downs d = {watch.downs};
+
+	replica_stop(from);
+	snprintf(watch.target, sizeof(watch.target), "%s", to->addr);
+	assert_int_equal(sw_test_run_until_fn(e->base, watch_went_down, &d, WAIT_MS), 0);
+}
+
+/* A record written through r: in the store, then reported to r's engine. */
+static void
+write_through(struct env *e, struct replica *r, const char *member)
+{
+	store_put(e, 0, member, "{}", 60);
+	cxo_follow_put(r->f, 0, member, "{}", 2, 60);
+}
+
+static void
+test_replicas_subscriber_moves(void **state)
+{
+	struct env *e = *state;
+	uint64_t b_before;
+
+	replica_start(e, &rep[0], "replica-a", 50);
+	replica_start(e, &rep[1], "replica-b", 50); /* later: its clock floor is higher */
+	write_through(e, &rep[0], "one");
+	expect_one_root(e, 1);
+	/* On the later one, then moved to the earlier one: it follows. */
+	watch_start(e, &rep[1]);
+	expect_watch_on(e, &rep[1], 1);
+	b_before = seq_of(&rep[1]);
+	move_watch(e, &rep[1], &rep[0]);
+	expect_watch_on(e, &rep[0], 1);
+	write_through(e, &rep[0], "two");
+	expect_watch_on(e, &rep[0], 2);
+	assert_true(seq_of(&rep[0]) > b_before);
+	/* The later one restarted publishes above what it published before; and back to it. */
+	replica_start(e, &rep[1], "replica-b", 50);
+	assert_true(seq_of(&rep[1]) > b_before);
+	expect_one_root(e, 2);
+	move_watch(e, &rep[0], &rep[1]);
+	expect_watch_on(e, &rep[1], 2);
+	write_through(e, &rep[1], "three");
+	expect_watch_on(e, &rep[1], 3);
+}
+
+static void
+test_replicas_same_tree_at_once(void **state)
+{
+	struct env *e = *state;
+	struct cxo_follow_stats a, b;
+
+	replica_start(e, &rep[0], "replica-a", 50);
+	replica_start(e, &rep[1], "replica-b", 50);
+	expect_one_root(e, 0);
+	watch_start(e, &rep[0]);
+	expect_watch_on(e, &rep[0], 0);
+	/* Both take the same change in the same loop pass: both publish it at once. */
+	store_put(e, 0, "x", "{}", 60);
+	cxo_follow_put(rep[0].f, 0, "x", "{}", 2, 60);
+	cxo_follow_put(rep[1].f, 0, "x", "{}", 2, 60);
+	expect_one_root(e, 1);
+	cxo_follow_stats(rep[0].f, &a);
+	cxo_follow_stats(rep[1].f, &b);
+	assert_true(a.adopted + b.adopted >= 1);
+	/* On the replica that took the other's root, the subscriber took it too. */
+	expect_watch_on(e, &rep[0], 1);
+	move_watch(e, &rep[0], &rep[1]);
+	expect_watch_on(e, &rep[1], 1);
+}
+
+/* The value of key in the env's store (0 when absent). */
+static uint64_t counter_value;
+
+static void
+counter_read(const struct sw_reply *r, void *arg)
+{
+	(void)arg;
+	counter_value = r->type == SW_REPLY_STR ? strtoull(r->str, NULL, 10) : 0;
+	done_flag = 1;
+}
+
+static void
+seq_key(const struct env *e, char *out, size_t size, const char *what)
+{
+	char pk[SW_PK_HEX];
+
+	sw_hex_encode(pk, e->kp.pk, SW_PK_LEN);
+	snprintf(out, size, "cxo:%s:200:%s", pk, what);
+}
+
+static uint64_t
+stored_counter(struct env *e)
+{
+	char key[128];
+
+	seq_key(e, key, sizeof(key), "seq");
+	done_flag = 0;
+	assert_int_equal(sw_store_cmd(e->st, counter_read, NULL, "GET", key, NULL), 0);
+	assert_int_equal(sw_test_run_until(e->base, &done_flag, WAIT_MS), 0);
+	return counter_value;
+}
+
+struct grown {
+	const struct replica *r;
+	uint64_t above;
+};
+
+static int
+seq_above(void *arg)
+{
+	const struct grown *g = arg;
+
+	return seq_of(g->r) > g->above;
+}
+
+static void
+test_restart_above_the_store(void **state)
+{
+	struct env *e = *state;
+	struct grown g = {&rep[0], 0};
+	uint8_t before[CXO_ROOT_LEN];
+	char key[128], ahead[24];
+	uint64_t a;
+
+	replica_start(e, &rep[0], "replica-a", 50);
+	a = seq_of(&rep[0]);
+	memcpy(before, cxo_feed_root(cxo_follow_feed(rep[0].f)), CXO_ROOT_LEN);
+	assert_int_equal(stored_counter(e), a);
+	/* The counter ahead of the clock (a clock stepped back, say). */
+	seq_key(e, key, sizeof(key), "seq");
+	snprintf(ahead, sizeof(ahead), "%llu", (unsigned long long)(a + 1000000000ULL));
+	done_flag = 0;
+	assert_int_equal(sw_store_cmd(e->st, cmd_done, NULL, "SET", key, ahead, NULL), 0);
+	assert_int_equal(sw_test_run_until(e->base, &done_flag, WAIT_MS), 0);
+	replica_stop(&rep[0]);
+	replica_start(e, &rep[0], "replica-a", 50);
+	/* The same tree: the restart serves the root it served, nothing new for subscribers. */
+	assert_memory_equal(cxo_feed_root(cxo_follow_feed(rep[0].f)), before, CXO_ROOT_LEN);
+	/* Its next root goes above the stored seq, not by the clock. */
+	write_through(e, &rep[0], "x");
+	g.above = a + 1000000000ULL;
+	assert_int_equal(sw_test_run_until_fn(e->base, seq_above, &g, WAIT_MS), 0);
+	assert_int_equal(stored_counter(e), seq_of(&rep[0]));
+}
+
+static void
+test_store_stalled_publishes_locally(void **state)
+{
+	struct env *e = *state;
+	struct cxo_follow_stats fs;
+	struct grown g = {&rep[0], 0};
+	uint64_t s0;
+
+	/* No refill: a rebuild would hold the feed while the store is away. */
+	replica_start(e, &rep[0], "replica-a", 0);
+	watch_start(e, &rep[0]);
+	expect_watch_on(e, &rep[0], 0);
+	s0 = seq_of(&rep[0]);
+	/* Stalled: the seq request gets no answer; the store is down within a second. */
+	assert_int_equal(kill(redis.pid, SIGSTOP), 0);
+	cxo_follow_put(rep[0].f, 0, "x", "{}", 2, 60);
+	g.above = s0;
+	assert_int_equal(sw_test_run_until_fn(e->base, seq_above, &g, 3 * WAIT_MS), 0);
+	assert_int_equal(seq_of(&rep[0]), s0 + 1);
+	cxo_follow_stats(rep[0].f, &fs);
+	assert_true(fs.local >= 1);
+	expect_watch_on(e, &rep[0], 1);
+	assert_int_equal(kill(redis.pid, SIGCONT), 0);
+	assert_int_equal(sw_test_run_until_fn(e->base, store_up, rep[0].st, 3 * WAIT_MS), 0);
+	/* Back: the next root is numbered by the store again, above the local one. */
+	cxo_follow_put(rep[0].f, 0, "y", "{}", 2, 60);
+	g.above = s0 + 1;
+	assert_int_equal(sw_test_run_until_fn(e->base, seq_above, &g, WAIT_MS), 0);
+	expect_watch_on(e, &rep[0], 2);
+	assert_int_equal(stored_counter(e), seq_of(&rep[0]));
+}
+
+/* The counter and roots lost (keys deleted): a replica's next check puts them back. */
+static int
+counter_back(void *arg)
+{
+	return stored_counter(arg) == seq_of(&rep[0]);
+}
+
+static void
+test_lost_counter_put_back(void **state)
+{
+	struct env *e = *state;
+	char seq[128], roots[128];
+	uint64_t a;
+
+	replica_start(e, &rep[0], "replica-a", 50);
+	a = seq_of(&rep[0]);
+	seq_key(e, seq, sizeof(seq), "seq");
+	seq_key(e, roots, sizeof(roots), "roots");
+	done_flag = 0;
+	assert_int_equal(sw_store_cmd(e->st, cmd_done, NULL, "DEL", seq, roots, NULL), 0);
+	assert_int_equal(sw_test_run_until(e->base, &done_flag, WAIT_MS), 0);
+	assert_int_equal(sw_test_run_until_fn(e->base, counter_back, e, WAIT_MS), 0);
+	/* A replica started now finds A's root there (same tree) and serves it. */
+	replica_start(e, &rep[1], "replica-b", 50);
+	assert_int_equal(seq_of(&rep[1]), a);
+	expect_one_root(e, 0);
+}
+
 int
 main(void)
 {
@@ -285,6 +773,21 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_overflow_rebuilds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_reads_in_flight, setup, teardown),
 	};
+	const struct CMUnitTest replicas[] = {
+		cmocka_unit_test_setup_teardown(test_replicas_subscriber_moves, rsetup, rteardown),
+		cmocka_unit_test_setup_teardown(test_replicas_same_tree_at_once, rsetup, rteardown),
+		cmocka_unit_test_setup_teardown(test_restart_above_the_store, rsetup, rteardown),
+		cmocka_unit_test_setup_teardown(test_store_stalled_publishes_locally, rsetup,
+		    rteardown),
+		cmocka_unit_test_setup_teardown(test_lost_counter_put_back, rsetup, rteardown),
+	};
+	int rc;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	if (sw_test_redis_start(&redis, 0) == -1)
+		return 1;
+	rc |= cmocka_run_group_tests(replicas, NULL, NULL);
+	sw_test_redis_stop(&redis);
+	return rc;
 }

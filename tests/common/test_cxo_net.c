@@ -2,7 +2,8 @@
  * test_cxo_net: publisher and subscriber over real TCP connections in the
  * test's event base.  A snapshot of 10,000 leaves and single-leaf updates
  * (fetching only the nodes on the changed path), coalescing, object GC,
- * publisher restart; a hostile publisher (bad signature, wrong feed, lower
+ * publisher restart, seqs given by the owner and roots adopted from
+ * another replica; a hostile publisher (bad signature, wrong feed, lower
  * seq, bad object hash, oversize message, garbage) that must each close
  * the connection while the last good snapshot stays; the manager's idle
  * close, the cycle read and the HTTP fallback.
@@ -311,6 +312,123 @@ test_coalescing_and_gc(void **state)
 		assert_int_equal(fs2.roots, fs1.roots);
 	}
 	cxo_sub_free(s);
+	cxo_pub_free(p);
+}
+
+/* A sequencer that only notes what it was asked; the test answers. */
+struct asked {
+	int n;
+	uint64_t floor;
+};
+
+static void
+ask_seq(struct cxo_feed *f, uint64_t floor, void *arg)
+{
+	struct asked *a = arg;
+
+	(void)f;
+	a->n++;
+	a->floor = floor;
+}
+
+static int
+asked_twice(void *arg)
+{
+	return ((struct asked *)arg)->n >= 2;
+}
+
+static uint64_t
+seq_in(const uint8_t *root)
+{
+	struct cxo_root r;
+
+	assert_int_equal(cxo_root_decode(root, CXO_ROOT_LEN, &r), 0);
+	return r.seq;
+}
+
+/*
+ * The owner numbers the roots (replicas sharing a store): a commit waits
+ * for its seq, never below the floor; a root another replica signed for
+ * the same tree with a higher seq is taken as it is, and the subscriber
+ * takes it too, with nothing to fetch and nothing to report.
+ */
+static void
+test_sequencer_and_adopt(void **state)
+{
+	char addr[64], addr2[64], path[200];
+	struct cxo_pub *p = publisher(addr, sizeof(addr), 0);
+	struct cxo_pub *p2 = publisher(addr2, sizeof(addr2), 0);
+	struct cxo_feed_opts fo;
+	struct asked a = {0};
+	struct cxo_feed *f, *g;
+	struct seen w = {0};
+	struct cxo_sub *s;
+	struct pred pr;
+	uint8_t mine[CXO_ROOT_LEN], theirs[CXO_ROOT_LEN], bad[CXO_ROOT_LEN];
+	uint64_t seq;
+
+	(void)state;
+	memset(&fo, 0, sizeof(fo));
+	fo.kp = &kp;
+	fo.port = PORT;
+	fo.sequence = ask_seq;
+	fo.arg = &a;
+	assert_non_null(f = cxo_feed_new(p, &fo));
+	leaf_path(path, sizeof(path), 0, 1);
+	/* The first commit waits for its seq; nothing is published, nothing committed meanwhile. */
+	assert_int_equal(cxo_feed_publish(f), 1);
+	assert_int_equal(a.n, 1);
+	assert_null(cxo_feed_root(f));
+	assert_int_equal(cxo_feed_put(f, path, "one", 3), 0);
+	assert_int_equal(cxo_feed_publish(f), 0);
+	assert_int_equal(a.n, 1);
+	/* Answered below the floor: the floor. */
+	assert_int_equal(cxo_feed_publish_seq(f, 5), 1);
+	assert_int_equal(seq_in(cxo_feed_root(f)), a.floor);
+	assert_int_equal(cxo_feed_publish_seq(f, 7), 0); /* nothing waits */
+	/* The put made while waiting is the next root, asked for at once. */
+	assert_int_equal(sw_test_run_until_fn(base, asked_twice, &a, 5000), 0);
+	assert_int_equal(a.floor, seq_in(cxo_feed_root(f)) + 1);
+	assert_int_equal(cxo_feed_publish_seq(f, a.floor + 10), 1);
+	seq = a.floor + 10;
+	assert_int_equal(seq_in(cxo_feed_root(f)), seq);
+	s = subscribe(addr, kp.pk, &w);
+	assert_int_equal(sw_test_run_until(base, &w.snapshots, 5000), 0);
+	/* Another replica (same key and port) with the same tree signs a higher seq. */
+	g = feed(p2, seq + 100, NULL, NULL);
+	assert_int_equal(cxo_feed_put(g, path, "one", 3), 0);
+	assert_int_equal(cxo_feed_publish(g), 1);
+	memcpy(theirs, cxo_feed_root(g), CXO_ROOT_LEN);
+	memcpy(mine, cxo_feed_root(f), CXO_ROOT_LEN);
+	memcpy(bad, theirs, CXO_ROOT_LEN);
+	bad[40] ^= 1; /* in seq: the signature no longer matches */
+	assert_int_equal(cxo_feed_adopt(f, bad, CXO_ROOT_LEN), -1);
+	assert_int_equal(cxo_feed_adopt(f, theirs, CXO_ROOT_LEN - 1), -1);
+	assert_int_equal(cxo_feed_adopt(f, theirs, CXO_ROOT_LEN), 1);
+	assert_memory_equal(cxo_feed_root(f), theirs, CXO_ROOT_LEN);
+	pr.s = s;
+	pr.seq = seq_in(theirs);
+	assert_int_equal(sw_test_run_until_fn(base, has_seq, &pr, 5000), 0);
+	assert_int_equal(w.updates, 0);
+	assert_int_equal(w.downs, 0);
+	/* The same root again, or an older one: not newer. */
+	assert_int_equal(cxo_feed_adopt(f, theirs, CXO_ROOT_LEN), 0);
+	assert_int_equal(cxo_feed_adopt(f, mine, CXO_ROOT_LEN), 0);
+	/* Another tree: refused, its objects are not ours. */
+	assert_int_equal(cxo_feed_put(g, path, "two", 3), 0);
+	assert_int_equal(cxo_feed_publish(g), 1);
+	assert_int_equal(cxo_feed_adopt(f, cxo_feed_root(g), CXO_ROOT_LEN), 0);
+	/* Once f holds that tree and waits for its seq, the other's root answers it. */
+	assert_int_equal(cxo_feed_put(f, path, "two", 3), 0);
+	assert_int_equal(cxo_feed_publish(f), 1);
+	assert_int_equal(cxo_feed_adopt(f, cxo_feed_root(g), CXO_ROOT_LEN), 1);
+	assert_int_equal(cxo_feed_publish_seq(f, 1), 0); /* answered already */
+	assert_int_equal(sw_test_run_until(base, &w.updates, 5000), 0);
+	assert_string_equal(w.val, "two");
+	assert_int_equal(cxo_sub_seq(s), seq_in(cxo_feed_root(g)));
+	assert_int_equal(w.downs, 0);
+	cxo_sub_free(s);
+	cxo_pub_free(p2);
 	cxo_pub_free(p);
 }
 
@@ -804,6 +922,7 @@ main(void)
 		cmocka_unit_test(test_snapshot_then_updates),
 		cmocka_unit_test(test_coalescing_and_gc),
 		cmocka_unit_test(test_publisher_restart),
+		cmocka_unit_test(test_sequencer_and_adopt),
 		cmocka_unit_test(test_hostile_publisher),
 		cmocka_unit_test(test_manager),
 		cmocka_unit_test(test_cycle_read),

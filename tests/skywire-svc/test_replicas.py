@@ -2,7 +2,13 @@
 service-discovery and dmsg-discovery on one redis with one key and
 cxo_follow_ms; a write taken by replica A shows in replica B's feed, and
 both feeds have the same tree hash, within 1 s.  Without cxo_follow_ms, B's
-feed does not see A's write (what the option is for)."""
+feed does not see A's write (what the option is for).
+
+And seq: a subscriber of B (started later) moved to A, and later to B
+restarted, takes every root it is handed there the way common/cxo_sub
+does (the root it holds, or a higher seq), so it follows instead of
+closing on "root seq did not grow"; B restarted publishes no lower seq
+than before."""
 
 import os
 import subprocess
@@ -12,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "py"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "transport-discovery"))
-from cxo import read_feed  # noqa: E402
+from cxo import Reader, read_feed  # noqa: E402
 from swclient import (Key, Redis, auth_request, client_entry, free_port, http_up,  # noqa: E402
                       request, wait_until)
 from tpclient import entry  # noqa: E402
@@ -68,6 +74,61 @@ def leaves(addr, pk, port):
     return root["tree"], {p.rsplit("/", 1)[-1] for p in tree}
 
 
+class Follower:
+    """A subscriber that keeps what it holds across connections and takes a
+    root as common/cxo_sub does: the root it holds again (the same bytes,
+    so the same signature), or one with a higher seq; anything else is the
+    feed going back, which cxo_sub closes on ("root seq did not grow")."""
+
+    def __init__(self, test, pk, port):
+        self.test, self.pk, self.port = test, pk, port
+        self.rd = None
+        self.held = None
+        self.refused = 0
+
+    def take(self, r):
+        if self.held is not None and r["sig"] != self.held["sig"]:
+            if r["seq"] <= self.held["seq"]:
+                self.refused += 1
+                return False
+        tree = self.rd.tree(r)
+        if tree is None:  # superseded while fetching: the next root follows
+            return False
+        self.held, self.leaves = r, tree
+        return True
+
+    def connect(self, addr):
+        if self.rd is not None:
+            self.rd.close()
+        self.rd = Reader(addr, self.pk, self.port)
+        self.rd.last_seq = 0  # judged here, across connections
+        return self.take(self.rd.next_root())
+
+    def dial(self, addr):
+        self.test.assertTrue(self.connect(addr), "first root of %s" % addr)
+
+    def move(self, addr):
+        """Redial to addr until a root there is taken (cxo_sub redials with
+        backoff after a refusal); none may be refused."""
+        self.test.assertTrue(wait_until(lambda: self.connect(addr), 2.0),
+                             "the subscriber follows on %s" % addr)
+        self.test.assertEqual(self.refused, 0, "a root with a lower seq (the feed went back)")
+
+    def until(self, pred):
+        """Take pushed roots on this connection until pred(tree) holds."""
+        deadline = time.monotonic() + 5
+        while not pred(self.leaves):
+            self.test.assertLess(time.monotonic(), deadline, "no root with the change")
+            self.rd.last_seq = 0
+            self.test.assertTrue(self.take(self.rd.next_root()) or self.refused == 0,
+                                 "a pushed root went back")
+        self.test.assertEqual(self.refused, 0)
+
+    def close(self):
+        if self.rd is not None:
+            self.rd.close()
+
+
 class TestReplicas(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -110,6 +171,46 @@ class TestReplicas(unittest.TestCase):
                                 "%s: both replicas' trees have the same hash" % name)
                 print("%s: replica B's feed had A's writes %.0f ms after them"
                       % (name, seen["ms"]))
+
+    def test_subscriber_moves_between_replicas(self):
+        for db, name in enumerate(FEEDS):
+            with self.subTest(service=name):
+                self.moves(name, db + 10)
+
+    def moves(self, name, db):
+        key = Key()
+        url = "redis://127.0.0.1:%d/%d" % (self.redis.port, db)
+        port = FEEDS[name]
+        rep = {"a": Replica(name, key, url, 100)}
+        rep["b"] = Replica(name, key, url, 100)  # later: a higher clock
+        self.addCleanup(lambda: [r.stop() for r in rep.values() if r.proc.poll() is None])
+        addr = {k: "127.0.0.1:%d" % r.cxo for k, r in rep.items()}
+        follower = Follower(self, key.pk, port)
+        mine = {write(name, rep["a"].base, 0)}
+        self.assertTrue(wait_until(lambda: mine <= leaves(addr["b"], key.pk, port)[1] and
+                                   leaves(addr["a"], key.pk, port)[0] ==
+                                   leaves(addr["b"], key.pk, port)[0], 2.0),
+                        "%s: both replicas have A's write" % name)
+        follower.dial(addr["b"])
+        b_before = follower.held["seq"]
+        # B goes away; the subscriber redials and lands on A.
+        self.assertEqual(rep["b"].stop(), 0)
+        follower.move(addr["a"])
+        # A write on A: the next root, on the same connection.
+        mine.add(write(name, rep["a"].base, 1))
+        follower.until(lambda t: mine <= {p.rsplit("/", 1)[-1] for p in t})
+        # B restarted: no lower seq than it published, and the subscriber follows there.
+        rep["b"] = Replica(name, key, url, 100)
+        addr["b"] = "127.0.0.1:%d" % rep["b"].cxo
+        self.assertTrue(wait_until(lambda: leaves(addr["b"], key.pk, port)[0] ==
+                                   follower.held["tree"], 2.0),
+                        "%s: B restarted has the tree" % name)
+        self.assertGreaterEqual(read_feed(addr["b"], key.pk, port)[0]["seq"], b_before)
+        self.assertEqual(rep["a"].stop(), 0)
+        follower.move(addr["b"])
+        print("%s: the subscriber followed B -> A -> B restarted, seq %d -> %d"
+              % (name, b_before, follower.held["seq"]))
+        follower.close()
 
     def test_without_follow_b_does_not_see_a(self):
         key, a, b = self.pair("transport-discovery", 0, 9)
