@@ -339,14 +339,15 @@ complete(struct cxo_sub *s)
 {
 	struct changes ch = {0};
 	uint8_t old[SW_HASH_LEN];
-	int had = s->has_snap;
+	int had = s->has_snap, same = 0;
 	char *path = NULL;
 
 	s->fetching = 0;
 	cxo_store_hold(s->st, s->want.tree);
 	if (had) {
 		memcpy(old, s->snap.tree, SW_HASH_LEN);
-		if (memcmp(old, s->want.tree, SW_HASH_LEN) != 0) {
+		same = memcmp(old, s->want.tree, SW_HASH_LEN) == 0; /* a newer root, same tree */
+		if (!same) {
 			path = malloc(CXO_MAX_PATH + 1);
 			if (path != NULL)
 				diff_obj(s, &ch, old, s->want.tree, path, 0);
@@ -359,7 +360,7 @@ complete(struct cxo_sub *s)
 	walk_reset(s);
 	for (size_t i = 0; i < ch.n; i++)
 		ch.v[i].path = ch.arena + ch.off[i];
-	if (ch.oom || (had && path == NULL))
+	if (ch.oom || (had && !same && path == NULL))
 		sw_log_error(s->o.svc, "cxo update list incomplete: out of memory", NULL);
 	sw_log_debug(s->o.svc, "cxo tree complete", "seq=%llu changes=%zu",
 	    (unsigned long long)s->snap.seq, ch.n);
