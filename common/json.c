@@ -5,7 +5,9 @@
  * request bodies), with a dict past a few dozen members so a 64 KiB object
  * of distinct keys is not quadratic.
  */
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,6 +137,61 @@ is_js_line_end(const unsigned char *s)
 }
 
 /*
+ * cJSON prints a number that is not an int with %1.15g and keeps it when
+ * it reads back within a relative DBL_EPSILON, so 9004011111111111 comes
+ * out as 9.00401111111111e+15.  The shortest %g that reads back exactly
+ * into buf; 0 when cJSON's own text would already be exact.
+ */
+static int
+num_fix(double d, char *buf, size_t size)
+{
+	if (!isfinite(d) || (d == floor(d) && d >= INT_MIN && d <= INT_MAX))
+		return 0;
+	for (int p = 15; p <= 17; p++) {
+		snprintf(buf, size, "%1.*g", p, d);
+		if (strtod(buf, NULL) == d)
+			return p > 15;
+	}
+	return 1;
+}
+
+/* v or anything inside it (not its siblings). */
+static int
+nums_need_fix(const cJSON *v)
+{
+	char buf[32];
+
+	if (cJSON_IsNumber(v))
+		return num_fix(v->valuedouble, buf, sizeof(buf));
+	for (const cJSON *c = v->child; c != NULL; c = c->next)
+		if (nums_need_fix(c))
+			return 1;
+	return 0;
+}
+
+/* Each number cJSON would print inexactly becomes its exact text (raw). */
+static int
+nums_fix(cJSON *parent)
+{
+	char buf[32];
+
+	for (cJSON *v = parent->child, *next; v != NULL; v = next) {
+		next = v->next;
+		if (cJSON_IsNumber(v) && num_fix(v->valuedouble, buf, sizeof(buf))) {
+			cJSON *raw = cJSON_CreateRaw(buf);
+
+			if (raw == NULL || !cJSON_ReplaceItemViaPointer(parent, v, raw)) {
+				cJSON_Delete(raw);
+				return -1;
+			}
+		} else if (v->child != NULL && nums_fix(v) == -1) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Outside its strings cJSON's output is ASCII with none of < > &, so every
  * such byte, and every byte past ASCII, is inside a string, where a \u
  * escape means the same character.
@@ -149,7 +206,22 @@ sw_json_print_safe(const cJSON *v, size_t *len, const char **why)
 
 	if (why != NULL)
 		*why = NULL;
-	if ((text = cJSON_PrintUnformatted(v)) == NULL)
+	if (nums_need_fix(v)) {
+		/* rare (integers past 10^15): a copy with those numbers exact */
+		cJSON *wrap = cJSON_CreateArray(), *c = cJSON_Duplicate(v, 1);
+
+		if (wrap == NULL || c == NULL) {
+			cJSON_Delete(wrap);
+			cJSON_Delete(c);
+			return NULL;
+		}
+		cJSON_AddItemToArray(wrap, c);
+		text = nums_fix(wrap) == 0 ? cJSON_PrintUnformatted(wrap->child) : NULL;
+		cJSON_Delete(wrap);
+	} else {
+		text = cJSON_PrintUnformatted(v);
+	}
+	if (text == NULL)
 		return NULL;
 	for (s = (const unsigned char *)text; *s != '\0'; s += n) {
 		if (*s == '<' || *s == '>' || *s == '&')
