@@ -129,6 +129,13 @@ sn_feed_confirms(const struct sn *sn, const uint8_t t_id[TP_ID_LEN],
 	    tp_entry_parse_stored((const char *)data, len, &te) == -1 ||
 	    memcmp(te.t_id, t_id, TP_ID_LEN) != 0)
 		return 0;
-	return (memcmp(te.edges[0], a, SW_PK_LEN) == 0 && memcmp(te.edges[1], b, SW_PK_LEN) == 0) ||
-	    (memcmp(te.edges[0], b, SW_PK_LEN) == 0 && memcmp(te.edges[1], a, SW_PK_LEN) == 0);
+	return sn_same_edges(te.edges[0], te.edges[1], a, b);
+}
+
+int
+sn_same_edges(const uint8_t a[SW_PK_LEN], const uint8_t b[SW_PK_LEN],
+    const uint8_t x[SW_PK_LEN], const uint8_t y[SW_PK_LEN])
+{
+	return (memcmp(a, x, SW_PK_LEN) == 0 && memcmp(b, y, SW_PK_LEN) == 0) ||
+	    (memcmp(a, y, SW_PK_LEN) == 0 && memcmp(b, x, SW_PK_LEN) == 0);
 }

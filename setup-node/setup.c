@@ -279,8 +279,7 @@ tp_answer(const struct sw_http_resp *resp, void *arg)
 		bad = why;
 	} else if (cJSON_GetArraySize(edges) != 2 || !cJSON_IsString(e0) || !cJSON_IsString(e1) ||
 	    sw_pk_parse(a, e0->valuestring) == -1 || sw_pk_parse(b, e1->valuestring) == -1 ||
-	    !((memcmp(a, c->lo, SW_PK_LEN) == 0 && memcmp(b, c->hi, SW_PK_LEN) == 0) ||
-	    (memcmp(a, c->hi, SW_PK_LEN) == 0 && memcmp(b, c->lo, SW_PK_LEN) == 0))) {
+	    !sn_same_edges(a, b, c->lo, c->hi)) {
 		snprintf(why, sizeof(why), "transport %s has other edges", id);
 		bad = why;
 	}

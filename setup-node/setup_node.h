@@ -120,6 +120,9 @@ int sn_check(const cJSON *params, const uint8_t requester[SW_PK_LEN], struct sn_
  * t_id with edges {a, b}; 0 means ask transport-discovery.
  */
 int sn_feed_start(struct sn *sn);
+/* 1 when {a, b} and {x, y} are the same two keys, in either order. */
+int sn_same_edges(const uint8_t a[SW_PK_LEN], const uint8_t b[SW_PK_LEN],
+    const uint8_t x[SW_PK_LEN], const uint8_t y[SW_PK_LEN]);
 void sn_feed_free(struct sn *sn);
 int sn_feed_confirms(const struct sn *sn, const uint8_t t_id[TP_ID_LEN],
     const uint8_t a[SW_PK_LEN], const uint8_t b[SW_PK_LEN]);
