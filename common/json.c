@@ -180,7 +180,15 @@ nums_fix(cJSON *parent)
 		if (cJSON_IsNumber(v) && num_fix(v->valuedouble, buf, sizeof(buf))) {
 			cJSON *raw = cJSON_CreateRaw(buf);
 
-			if (raw == NULL || !cJSON_ReplaceItemViaPointer(parent, v, raw)) {
+			if (raw == NULL)
+				return -1;
+			/* an object member's key moves to the raw item (replacing by pointer keeps no name) */
+			raw->string = v->string;
+			raw->type |= v->type & cJSON_StringIsConst;
+			v->string = NULL;
+			if (!cJSON_ReplaceItemViaPointer(parent, v, raw)) {
+				v->string = raw->string;
+				raw->string = NULL;
 				cJSON_Delete(raw);
 				return -1;
 			}
