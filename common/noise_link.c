@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -45,6 +46,7 @@
 #define PEER_LEN       56
 #define REASON_LEN     64
 #define DEFAULT_LOW    (64 * 1024)
+#define FILL_MIN       4096 /* a smaller rest waits for libevent's next read */
 
 struct noise_link {
 	struct event_base *base;
@@ -274,6 +276,51 @@ process(struct noise_link *l)
 	}
 }
 
+/*
+ * libevent 2.1 reads at most 4 KiB per read event, whatever
+ * max_single_read says (its EVBUFFER_MAX_READ), so a 64 KiB message took
+ * sixteen trips through the loop and was copied out of the chains to be
+ * decrypted.  When the input holds the head of a big frame, read the rest
+ * of that frame now, into one contiguous region behind its head.  Only the
+ * frame's own bytes: the high-water mark of one message still holds, and
+ * an idle link keeps no big buffer.  The input's end is frozen for users of
+ * a socket bufferevent, so it is thawed for the append.  EOF and errors are
+ * left to libevent's next read, which reports them as it always does.
+ */
+static int
+fill_frame(struct noise_link *l)
+{
+	struct evbuffer *in = bufferevent_get_input(l->bev);
+	evutil_socket_t fd = bufferevent_getfd(l->bev);
+	struct evbuffer_iovec v;
+	uint8_t hdr[2];
+	size_t avail, want;
+	ssize_t r = -1;
+
+	avail = evbuffer_get_length(in);
+	if (!l->ready || l->paused || l->closing || fd < 0 || avail < 2)
+		return 0;
+	evbuffer_copyout(in, hdr, 2);
+	want = 2 + (size_t)sw_get_u16(hdr);
+	if (avail >= want || want - avail < FILL_MIN)
+		return 0;
+	want -= avail;
+	if (evbuffer_expand(in, want) == -1)
+		return 0;
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) == 1 && v.iov_len >= want) {
+		do
+			r = read(fd, v.iov_base, want);
+		while (r == -1 && errno == EINTR);
+		if (r > 0) {
+			v.iov_len = (size_t)r;
+			evbuffer_commit_space(in, &v, 1);
+		}
+	}
+	evbuffer_freeze(in, 0);
+	return r > 0;
+}
+
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
@@ -282,6 +329,9 @@ read_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	l->in_cb++;
 	process(l);
+	/* once per event, so one busy link cannot hold the loop */
+	if (!l->freed && fill_frame(l))
+		process(l);
 	l->in_cb--;
 	if (l->in_cb == 0 && l->freed)
 		destroy(l);

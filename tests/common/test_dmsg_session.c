@@ -1,8 +1,8 @@
 /*
  * test_dmsg_session: two sessions over a socketpair in one event loop: the
  * handshake, frames both ways, the keep-alive, a wrong server key, garbage,
- * malformed frames, the handshake deadline, pause/resume and the drained
- * callback.
+ * malformed frames, the handshake deadline, pause/resume, the drained
+ * callback, and big frames arriving cut anywhere.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +35,8 @@ struct end {
 	size_t last_len;
 	size_t bytes;
 	int drained;
+	int check;     /* frames carry their index and a pattern: count the bad ones */
+	int bad;
 };
 
 static struct sw_keypair ckp, skp;
@@ -46,6 +48,36 @@ on_ready(struct dmsg_session *s, void *arg)
 
 	(void)s;
 	e->ready = 1;
+}
+
+/* Frame i: its index, then bytes (i * 7 + k) & 0xff; sizes cycle through big and small. */
+static size_t
+frame_len(uint32_t i)
+{
+	static const size_t lens[] = {DMSG_MAX_PAYLOAD, 5, DMSG_MAX_PAYLOAD, 4093, 4099, 30000};
+
+	return lens[i % (sizeof(lens) / sizeof(lens[0]))];
+}
+
+static void
+frame_fill(uint8_t *p, uint32_t i)
+{
+	size_t len = frame_len(i);
+
+	sw_put_u32(p, i);
+	for (size_t k = 4; k < len; k++)
+		p[k] = (uint8_t)(i * 7 + k);
+}
+
+static int
+frame_bad(const uint8_t *p, size_t len, uint32_t i)
+{
+	if (len != frame_len(i) || sw_get_u32(p) != i)
+		return 1;
+	for (size_t k = 4; k < len; k++)
+		if (p[k] != (uint8_t)(i * 7 + k))
+			return 1;
+	return 0;
 }
 
 static void
@@ -61,6 +93,8 @@ on_frame(struct dmsg_session *s, uint8_t type, uint32_t sid, const uint8_t *p, s
 	e->last_sid = sid;
 	e->last_len = len;
 	e->bytes += len;
+	if (e->check)
+		e->bad += frame_bad(p, len, (uint32_t)e->frames - 1);
 }
 
 static void
@@ -312,6 +346,110 @@ test_pause_and_drained(void **state)
 	pair_close(&p);
 }
 
+/*
+ * Between the two sessions a pump passes the client's bytes on in pieces of
+ * 1, 4095, 4097, 30001, 65537 and 7 bytes, one piece per loop turn, so
+ * frames arrive cut at every kind of place (inside the length, just past a
+ * 4 KiB read, several frames at once); the server's bytes pass whole.
+ */
+struct pump {
+	struct bufferevent *c, *s; /* the pump's ends of the two socketpairs */
+	struct event *next;
+	unsigned piece;
+};
+
+static void
+pump_piece(evutil_socket_t fd, short what, void *arg)
+{
+	static const size_t pieces[] = {1, 4095, 4097, 30001, 65537, 7};
+	struct pump *pu = arg;
+	struct evbuffer *in = bufferevent_get_input(pu->c);
+
+	(void)fd;
+	(void)what;
+	evbuffer_remove_buffer(in, bufferevent_get_output(pu->s),
+	    pieces[pu->piece++ % (sizeof(pieces) / sizeof(pieces[0]))]);
+	if (evbuffer_get_length(in) > 0)
+		event_active(pu->next, EV_TIMEOUT, 0);
+}
+
+static void
+pump_c_read(struct bufferevent *bev, void *arg)
+{
+	struct pump *pu = arg;
+
+	(void)bev;
+	if (!event_pending(pu->next, EV_TIMEOUT, NULL))
+		event_active(pu->next, EV_TIMEOUT, 0);
+}
+
+static void
+pump_s_read(struct bufferevent *bev, void *arg)
+{
+	struct pump *pu = arg;
+
+	evbuffer_add_buffer(bufferevent_get_output(pu->c), bufferevent_get_input(bev));
+}
+
+static int
+got_frames(void *arg)
+{
+	const struct end *e = arg;
+
+	return e->frames >= 60 || e->closed;
+}
+
+static void
+test_big_frames_in_pieces(void **state)
+{
+	static uint8_t buf[DMSG_MAX_PAYLOAD];
+	struct event_base *base;
+	struct end c = {0}, s = {0};
+	struct pump pu = {0};
+	int cfd[2], sfd[2];
+	struct bufferevent *cb, *sb;
+
+	(void)state;
+	base = event_base_new();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, cfd), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sfd), 0);
+	for (int i = 0; i < 2; i++) {
+		evutil_make_socket_nonblocking(cfd[i]);
+		evutil_make_socket_nonblocking(sfd[i]);
+	}
+	pu.c = bufferevent_socket_new(base, cfd[1], BEV_OPT_CLOSE_ON_FREE);
+	pu.s = bufferevent_socket_new(base, sfd[0], BEV_OPT_CLOSE_ON_FREE);
+	pu.next = event_new(base, -1, 0, pump_piece, &pu);
+	assert_non_null(pu.next);
+	bufferevent_setcb(pu.c, pump_c_read, NULL, NULL, &pu);
+	bufferevent_setcb(pu.s, pump_s_read, NULL, NULL, &pu);
+	bufferevent_enable(pu.c, EV_READ | EV_WRITE);
+	bufferevent_enable(pu.s, EV_READ | EV_WRITE);
+	cb = bufferevent_socket_new(base, cfd[0], BEV_OPT_CLOSE_ON_FREE);
+	sb = bufferevent_socket_new(base, sfd[1], BEV_OPT_CLOSE_ON_FREE);
+	c.s = dmsg_session_new(base, cb, 1, &ckp, skp.pk, &cbs, &c, NULL, "test");
+	s.s = dmsg_session_new(base, sb, 0, &skp, NULL, &cbs, &s, NULL, "test");
+	assert_non_null(c.s);
+	assert_non_null(s.s);
+	assert_int_equal(sw_test_run_until(base, &s.ready, 2000), 0);
+	assert_int_equal(sw_test_run_until(base, &c.ready, 2000), 0);
+	s.check = 1;
+	for (uint32_t i = 0; i < 60; i++) {
+		frame_fill(buf, i);
+		assert_int_equal(dmsg_session_send(c.s, DMSG_DATA, 1, buf, frame_len(i)), 0);
+	}
+	assert_int_equal(sw_test_run_until_fn(base, got_frames, &s, 5000), 0);
+	assert_false(s.closed);
+	assert_int_equal(s.frames, 60);
+	assert_int_equal(s.bad, 0);
+	dmsg_session_free(c.s);
+	dmsg_session_free(s.s);
+	bufferevent_free(pu.c);
+	bufferevent_free(pu.s);
+	event_free(pu.next);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -322,6 +460,7 @@ main(void)
 		cmocka_unit_test(test_handshake_deadline),
 		cmocka_unit_test(test_garbage_and_bad_frames),
 		cmocka_unit_test(test_pause_and_drained),
+		cmocka_unit_test(test_big_frames_in_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
