@@ -21,7 +21,6 @@
 #define DD_KEY_ALL            DD_PREFIX "all"      /* zset pk -> expiry: every live entry */
 #define DD_KEY_SERVERS        DD_PREFIX "servers"  /* zset pk -> expiry: live servers */
 #define DD_KEY_CLIENTS        DD_PREFIX "clients:" /* + server pk: zset of its clients */
-#define DD_KEY_FEED_SEQ       DD_PREFIX "cxo:seq"  /* the feed's last root sequence */
 
 /* The clients-by-server feed: FEED_ROOT/<server pk>/<cc>/<client pk>, cc = 2 hex chars. */
 #define DD_FEED_ROOT          "clients-by-server"
