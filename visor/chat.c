@@ -90,15 +90,22 @@ log_add(struct vchat *c, const char *dir, const uint8_t pk[SW_PK_LEN], const cha
 static void
 flush(struct chat_peer *p, const char *err)
 {
+	int status = 502;
+
 	while (p->q != NULL) {
 		struct chat_msg *m = p->q;
 
 		p->q = m->next;
 		p->nq--;
-		if (err == NULL && vrg_send(p->g, m->text, m->len) == -1)
+		/* the ones behind a refused message are refused too: order is kept */
+		if (err == NULL && vrg_room(p->g, m->len) == 0) {
+			err = "route busy (its first hop's send queue is full): send again";
+			status = 503;
+		} else if (err == NULL && vrg_send(p->g, m->text, m->len) == -1) {
 			err = "route lost";
+		}
 		if (err != NULL) {
-			sw_http_error(m->req, 502, err);
+			sw_http_error(m->req, status, err);
 		} else {
 			cJSON *o = cJSON_CreateObject();
 

@@ -55,7 +55,8 @@ static void
 echo_message(struct vrg *g, const uint8_t *data, size_t len, void *arg)
 {
 	(void)arg;
-	if (vrg_send(g, data, len) == -1)
+	/* no room for the echo now: this one is lost (the pinger's timeout says so) */
+	if (vrg_room(g, len) != 0 && vrg_send(g, data, len) == -1)
 		vrg_close(g);
 }
 
@@ -113,7 +114,7 @@ send_next(struct ping *p)
 	sw_put_u32(p->buf + 4, ++p->seq);
 	p->sent_ms = sw_mono_ms();
 	if (vrg_send(p->g, p->buf, (size_t)p->size) == -1) {
-		finish(p, "route lost");
+		finish(p, vrg_room(p->g, (size_t)p->size) == 0 ? "route busy" : "route lost");
 		return;
 	}
 	sw_timer_in(p->timer, PING_TIMEOUT_MS);

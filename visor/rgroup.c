@@ -56,6 +56,7 @@ struct vrg {
 	struct vrg_listener *lst; /* responder */
 	cJSON *path;
 	uint64_t tx_msgs, rx_msgs;
+	int broken;               /* a nonce spent on a message that never left: end it */
 };
 
 static const char PROLOGUE[] = "skywire-route/1";
@@ -147,6 +148,10 @@ timer_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (g->broken) {
+		end(g, 1, 2, "send failed");
+		return;
+	}
 	if (g->state == VRG_HS) {
 		if (now >= g->hs_deadline_ms) {
 			end(g, 1, 1, "handshake timeout");
@@ -413,15 +418,32 @@ vrg_set_cbs(struct vrg *g, const struct vrg_cbs *cbs, void *arg)
 }
 
 int
+vrg_room(const struct vrg *g, size_t len)
+{
+	if (g == NULL || g->state != VRG_UP || g->broken || len > VRG_MAX_MSG)
+		return -1;
+	return vrt_room(g->m->v->rt, g->fwd_id, len + NOISE_TAGLEN);
+}
+
+int
 vrg_send(struct vrg *g, const void *data, size_t len)
 {
 	size_t n;
 
-	if (g == NULL || g->state != VRG_UP || len > VRG_MAX_MSG ||
+	/*
+	 * Asked before the nonce is spent: a message the first hop cannot take
+	 * now is refused with the group whole.  One encrypted and then lost
+	 * would leave a gap the peer can only read as a forgery.
+	 */
+	if (vrg_room(g, len) != 1 ||
 	    noise_encrypt(&g->tx, NULL, 0, data, len, g->m->buf, sizeof(g->m->buf), &n) == -1)
 		return -1;
-	if (vrt_send(g->m->v->rt, g->fwd_id, VTP_PKT_DATA, g->m->buf, n) == -1)
+	if (vrt_send(g->m->v->rt, g->fwd_id, VTP_PKT_DATA, g->m->buf, n) == -1) {
+		g->broken = 1; /* ended from the loop: no callback inside this call */
+		event_del(g->timer);
+		sw_timer_in(g->timer, 0);
 		return -1;
+	}
 	g->last_tx_ms = sw_mono_ms();
 	g->tx_msgs++;
 	return 0;

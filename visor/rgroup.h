@@ -71,8 +71,17 @@ int vrg_dial(struct vrg_mgr *m, const uint8_t pk[SW_PK_LEN], uint16_t port, int 
     vrg_dial_cb *cb, void *arg);
 
 void vrg_set_cbs(struct vrg *g, const struct vrg_cbs *cbs, void *arg);
-/* Encrypt and send one message (<= VRG_MAX_MSG). -1 when not up or the route is gone. */
+/*
+ * Encrypt and send one message (<= VRG_MAX_MSG).  -1 when not up, the
+ * route is gone, or its first hop has no room now (vrg_room; the group
+ * stays whole and the message may be sent again later).
+ */
 int vrg_send(struct vrg *g, const void *data, size_t len);
+/*
+ * Would vrg_send() of len bytes go now?  1: yes; 0: not now, the first
+ * hop's send queue is full; -1: never (not up, route gone, too long).
+ */
+int vrg_room(const struct vrg *g, size_t len);
 /* CLOSE to the peer, local rules deleted, g freed; no callback. NULL-safe. */
 void vrg_close(struct vrg *g);
 const uint8_t *vrg_remote_pk(const struct vrg *g);

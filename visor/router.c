@@ -272,6 +272,16 @@ vrt_send(struct vrt *rt, uint32_t route_id, uint8_t type, const void *payload, s
 	return 0;
 }
 
+int
+vrt_room(const struct vrt *rt, uint32_t route_id, size_t len)
+{
+	const struct rrec *r = lookup(rt, route_id);
+
+	if (r == NULL || r->type != VRT_FORWARD)
+		return -1;
+	return vtp_room(vtp_find(rt->v->tps, r->next_tp), len);
+}
+
 void
 vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p)
 {

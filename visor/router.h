@@ -98,6 +98,8 @@ size_t vrt_count(const struct vrt *rt);
 
 /* Send through a local forward rule (refreshes it). -1 when gone or down. */
 int vrt_send(struct vrt *rt, uint32_t route_id, uint8_t type, const void *payload, size_t len);
+/* Would vrt_send() of len payload bytes go now: vtp_room() of its egress, -1 without one. */
+int vrt_room(const struct vrt *rt, uint32_t route_id, size_t len);
 
 /*
  * transport.c's hooks: a packet with a non-zero route id arrived on t

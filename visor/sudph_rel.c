@@ -143,15 +143,50 @@ q_new(const uint8_t *mark, size_t mlen, const uint8_t *p, size_t len)
 	return q;
 }
 
+/* The queue bytes and queue entries a packet of len bytes takes once fragmented. */
+static size_t
+plan(size_t len, size_t *nq)
+{
+	size_t per, n;
+
+	if (len <= SREL_MAX_FRAG) {
+		*nq = 1;
+		return len;
+	}
+	/* the first fragment carries the whole length, the others a mark */
+	per = SREL_MAX_FRAG - SREL_MORE_HDR;
+	n = 1 + (len - (SREL_MAX_FRAG - SREL_FIRST_HDR) + per - 1) / per;
+	*nq = n;
+	return len + SREL_FIRST_HDR + (n - 1) * SREL_MORE_HDR;
+}
+
+static int
+fits(const struct srel *r, size_t len, size_t *bytes, size_t *nq)
+{
+	if (len > SREL_MAX_PACKET)
+		return 0;
+	*bytes = plan(len, nq);
+	return r->queued_bytes + *bytes <= SREL_MAX_QUEUED &&
+	    r->next_seq < UINT32_MAX - SREL_WINDOW - *nq;
+}
+
+int
+srel_room(const struct srel *r, size_t len)
+{
+	size_t bytes, nq;
+
+	return fits(r, len, &bytes, &nq);
+}
+
 int
 srel_send(struct srel *r, const uint8_t *pkt, size_t len, long long now_ms)
 {
 	static const uint8_t more[SREL_MORE_HDR] = {SREL_FRAG_MORE};
 	uint8_t first[SREL_FIRST_HDR] = {SREL_FRAG_FIRST};
 	struct srel_q *head = NULL, *last = NULL, *q;
-	size_t bytes = 0, nq = 0, off = 0;
+	size_t bytes, nq, off = 0;
 
-	if (len > SREL_MAX_PACKET || (len > 0 && pkt[0] >= SREL_FRAG_FIRST))
+	if ((len > 0 && pkt[0] >= SREL_FRAG_FIRST) || !fits(r, len, &bytes, &nq))
 		return -1;
 	sw_put_u16(first + 1, (uint16_t)len);
 	/* Built aside first: a packet is queued whole or not at all. */
@@ -167,13 +202,8 @@ srel_send(struct srel *r, const uint8_t *pkt, size_t len, long long now_ms)
 		else
 			head = q;
 		last = q;
-		bytes += q->len;
 		off += n;
-		nq++;
 	} while (off < len);
-	if (r->queued_bytes + bytes > SREL_MAX_QUEUED ||
-	    r->next_seq >= UINT32_MAX - SREL_WINDOW - nq)
-		goto fail;
 	if (nq > 1)
 		r->st.fragments += nq;
 	if (r->qtail != NULL)

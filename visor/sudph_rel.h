@@ -140,5 +140,7 @@ int srel_flush_ack(struct srel *r);
 long long srel_tick(struct srel *r, long long now_ms);
 /* Packets sent and not yet acknowledged, plus queued. */
 size_t srel_pending(const struct srel *r);
+/* Would srel_send() take a packet of len bytes now (1), or refuse it (0)? */
+int srel_room(const struct srel *r, size_t len);
 
 #endif

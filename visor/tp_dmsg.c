@@ -144,12 +144,19 @@ tp_dmsg_dial(struct vtp *t)
 }
 
 int
+tp_dmsg_room(const struct vtp *t, size_t len)
+{
+	return t->st != NULL &&
+	    dmsg_stream_queued(t->st) + 2 + VTP_PKT_HDR + len <= DMSG_STREAM_MAX_QUEUE;
+}
+
+int
 tp_dmsg_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len)
 {
 	uint8_t pre[2 + VTP_PKT_HDR];
 
 	/* Both parts or neither: a half-queued packet would desynchronise the peer. */
-	if (t->st == NULL || dmsg_stream_queued(t->st) + sizeof(pre) + len > DMSG_STREAM_MAX_QUEUE)
+	if (!tp_dmsg_room(t, len))
 		return -1;
 	sw_put_u16(pre, (uint16_t)(VTP_PKT_HDR + len));
 	memcpy(pre + 2, hdr, VTP_PKT_HDR);

@@ -107,6 +107,7 @@ void vtp_lost(struct vtp *t, const char *why);
 int tp_dmsg_start(struct vtp_mgr *m);
 void tp_dmsg_dial(struct vtp *t);
 int tp_dmsg_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);
+int tp_dmsg_room(const struct vtp *t, size_t len);
 void tp_dmsg_release(struct vtp *t);
 void tp_dmsg_stop(struct vtp_mgr *m);
 
@@ -114,6 +115,7 @@ void tp_dmsg_stop(struct vtp_mgr *m);
 int tp_stcpr_start(struct vtp_mgr *m);
 void tp_stcpr_dial(struct vtp *t);
 int tp_stcpr_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);
+int tp_stcpr_room(const struct vtp *t, size_t len);
 void tp_stcpr_release(struct vtp *t);
 /* Stop listening; unbind from the address-resolver too when asked. */
 void tp_stcpr_stop(struct vtp_mgr *m, int unbind);
@@ -126,6 +128,7 @@ void vtp_burst_abort(struct vtp *t);
 int tp_sudph_start(struct vtp_mgr *m);
 void tp_sudph_dial(struct vtp *t);
 int tp_sudph_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);
+int tp_sudph_room(const struct vtp *t, size_t len);
 void tp_sudph_release(struct vtp *t);
 void tp_sudph_stop(struct vtp_mgr *m, int unbind);
 

@@ -312,6 +312,12 @@ tp_stcpr_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len
 	return noise_link_send(t->nl, hdr, VTP_PKT_HDR, payload, len);
 }
 
+int
+tp_stcpr_room(const struct vtp *t, size_t len)
+{
+	return t->nl != NULL && noise_link_outbuf(t->nl) + VTP_PKT_HDR + len <= VTP_LOCAL_QUEUE;
+}
+
 void
 tp_stcpr_release(struct vtp *t)
 {

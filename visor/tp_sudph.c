@@ -335,6 +335,14 @@ rel_deliver(void *arg, const uint8_t *pkt, size_t len)
 }
 
 int
+tp_sudph_room(const struct vtp *t, size_t len)
+{
+	const struct sudph_conn *c = t->su;
+
+	return c != NULL && c->rel_on && srel_room(&c->rel, VTP_PKT_HDR + len);
+}
+
+int
 tp_sudph_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len)
 {
 	struct sudph_conn *c = t->su;

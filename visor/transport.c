@@ -436,6 +436,15 @@ vtp_send(struct vtp *t, uint8_t type, uint32_t route_id, const void *payload, si
 	return 0;
 }
 
+int
+vtp_room(const struct vtp *t, size_t len)
+{
+	if (t == NULL || t->state != VTP_UP || len > VTP_MAX_PAYLOAD)
+		return -1;
+	return t->kind == VTP_DMSG ? tp_dmsg_room(t, len) :
+	    t->kind == VTP_SUDPH ? tp_sudph_room(t, len) : tp_stcpr_room(t, len);
+}
+
 static void
 ping_timeout(evutil_socket_t fd, short what, void *arg)
 {

@@ -43,6 +43,7 @@ enum {
 #define VTP_MAX_PACKET   (65535 - 16)
 #define VTP_MAX_PAYLOAD  (VTP_MAX_PACKET - VTP_PKT_HDR)
 #define VTP_PING_LEN     8
+#define VTP_LOCAL_QUEUE  (4u << 20) /* an stcpr link's output a local sender may fill */
 
 struct vtp_pkt {
 	uint8_t type;
@@ -94,6 +95,13 @@ typedef void vtp_ping_cb(long long rtt_ms, void *arg);
 int vtp_ping(struct vtp *t, int timeout_ms, vtp_ping_cb *cb, void *arg);
 /* Send one packet (for the router). -1 if the transport is not up or payload too long. */
 int vtp_send(struct vtp *t, uint8_t type, uint32_t route_id, const void *payload, size_t len);
+/*
+ * Would vtp_send() take a packet with len payload bytes now?  1: yes; 0:
+ * not now, its send queue is full (sudph's 4 MiB, a dmsg stream's,
+ * VTP_LOCAL_QUEUE of an stcpr link's output); -1: never (not up, too
+ * long).  For senders that must not start what cannot go.
+ */
+int vtp_room(const struct vtp *t, size_t len);
 
 /* api_tp.c: /api/transports... on the visor's local API. */
 int visor_api_tp_routes(struct visor *v);

@@ -10,7 +10,8 @@ complete and in order, and a 2-hop route A -sudph- B -stcpr- C (C on the
 public side; setup-node and route-finder in the public process) carries a
 chat of 100 messages in order and 65000-byte chats both ways (two sudph
 fragments each); without the loss, pings of the largest route-group message
-(65498 bytes: a 65519-byte packet) are echoed intact; then B vanishes
+(65498 bytes: a 65519-byte packet) are echoed intact, and a stream of them
+sixteen times sudph's send queue waits for room instead of losing any; then B vanishes
 (SIGKILL) and A notices within the keep-alive limit (30 s without
 traffic)."""
 
@@ -193,6 +194,16 @@ class TestSudphNat(unittest.TestCase):
             self.assertEqual(st, 200, png)
             self.assertEqual(png["path"][0]["t_id"], tid, png["path"])
             self.assertEqual((len(png["rtt_ms"]), png["lost"]), (20, 0), png)
+            # 512 messages of 64 KiB as fast as A can send, 256 unacknowledged: four times
+            # what sudph queues (4 MiB), so A waits for room on its first hop instead of
+            # losing a message (a message lost after encryption would close the group at C).
+            st, rb = net.http(va, "POST", API + "/api/route-bench",
+                              {"pk": cc["public_key"], "min_hops": 2, "count": 512,
+                               "size": 65498}, timeout=120)
+            self.assertEqual(st, 200, rb)
+            self.assertEqual(rb["messages"], 512, rb)
+            self.assertEqual(rb["path"][0]["t_id"], tid, rb)
+            self.assertGreater(rb["room_waits"], 0, rb)
             for ns in (va, vb):
                 st, m = net.http(ns, "GET", API + "/metrics")
                 self.assertNotIn('reason="bad_fragment"', m)

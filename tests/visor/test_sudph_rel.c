@@ -4,7 +4,8 @@
  * clock.  10,000 packets arrive complete and in order at 5 % and 20 % loss;
  * so do packets up to 65519 bytes, around the fragment boundary (32767,
  * 32768, 32769), every byte checked, with no datagram over SREL_MAX_FRAG;
- * the send queue is bounded; acks and seqs outside the window are ignored;
+ * the send queue is bounded, and srel_room() says exactly what srel_send()
+ * will take; acks and seqs outside the window are ignored;
  * fragment sequences a sender would not produce are dropped and counted.
  */
 #include <stdarg.h>
@@ -530,6 +531,60 @@ test_send_refused(void **state)
 	free(r);
 }
 
+/* What a packet of len bytes occupies: fragments of at most SREL_MAX_FRAG with their marks. */
+static size_t
+occupies(size_t len)
+{
+	size_t off, total;
+
+	if (len <= SREL_MAX_FRAG)
+		return len;
+	off = SREL_MAX_FRAG - SREL_FIRST_HDR;
+	total = SREL_MAX_FRAG;
+	while (off < len) {
+		size_t take = len - off < SREL_MAX_FRAG - SREL_MORE_HDR ? len - off :
+		    SREL_MAX_FRAG - SREL_MORE_HDR;
+
+		total += take + SREL_MORE_HDR;
+		off += take;
+	}
+	return total;
+}
+
+/* Nothing acknowledged, sizes around the fragment boundary: room agrees with every send. */
+static void
+test_room_predicts_send(void **state)
+{
+	static uint8_t big[SREL_MAX_PACKET];
+	static const struct srel_ops cops = {count_out, no_deliver};
+	struct srel *r = calloc(1, sizeof(*r));
+	int outs = 0, refused = 0;
+
+	(void)state;
+	assert_non_null(r);
+	srel_init(r, &cops, &outs);
+	assert_false(srel_room(r, SREL_MAX_PACKET + 1));
+	for (unsigned i = 0; refused < 40 && i < 100000; i++) {
+		size_t len = sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+		size_t before = r->queued_bytes, held = r->queued_bytes + r->inflight_bytes;
+		int room = srel_room(r, len);
+
+		if (srel_send(r, big, len, 0) == 0) {
+			assert_true(room);
+			assert_int_equal(r->queued_bytes + r->inflight_bytes - held, occupies(len));
+		} else {
+			if (room)
+				fail_msg("room for %zu with %zu queued, send refused", len, before);
+			assert_int_equal(r->queued_bytes, before);
+			refused++;
+		}
+	}
+	assert_int_equal(refused, 40);
+	assert_true(r->queued_bytes <= SREL_MAX_QUEUED);
+	srel_free(r);
+	free(r);
+}
+
 int
 main(void)
 {
@@ -545,6 +600,7 @@ main(void)
 		cmocka_unit_test(test_hostile_fragments),
 		cmocka_unit_test(test_deliver_frees),
 		cmocka_unit_test(test_send_refused),
+		cmocka_unit_test(test_room_predicts_send),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
