@@ -31,9 +31,10 @@
 
 /* Drop reasons, in the order of the counters. */
 static const char *const drop_reasons[] = {
-	"no_rule", "wrong_transport", "no_egress", "send_failed", "not_routable",
+	"no_rule", "wrong_transport", "no_egress", "send_failed", "not_routable", "egress_full",
 };
-enum { DROP_NO_RULE, DROP_WRONG_TP, DROP_NO_EGRESS, DROP_SEND, DROP_NOT_ROUTABLE, DROP_N };
+enum { DROP_NO_RULE, DROP_WRONG_TP, DROP_NO_EGRESS, DROP_SEND, DROP_NOT_ROUTABLE,
+	DROP_EGRESS_FULL, DROP_N };
 
 #define MIN_BUCKETS 64
 
@@ -61,7 +62,7 @@ struct vrt {
 	struct sw_dict *edges;       /* route_id -> struct redge */
 	long long t0_ms;
 	struct event *sweep;
-	struct sw_metric *m_dropped, *m_forwarded;
+	struct sw_metric *m_dropped, *m_forwarded, *m_held;
 	uint64_t dropped[DROP_N];
 };
 
@@ -319,13 +320,26 @@ vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p)
 		rt->hooks.deliver(e->owner, p->type, p->payload, p->len);
 		return;
 	}
-	/* Intermediary: the same payload, the next id, the next transport. */
-	if ((out = vtp_find(rt->v->tps, r->next_tp)) == NULL)
+	/*
+	 * Intermediary: the same payload, the next id, the next transport.  An
+	 * egress with no room gets the packet later and the ingress stops
+	 * reading meanwhile (tp_hold.c); only what comes behind a held packet
+	 * on an ingress that cannot stop (sudph) is dropped.
+	 */
+	if ((out = vtp_find(rt->v->tps, r->next_tp)) == NULL) {
 		drop(rt, DROP_NO_EGRESS);
-	else if (vtp_send(out, p->type, r->next_route_id, p->payload, p->len) == -1)
+	} else if (vtp_holding(t)) {
+		drop(rt, DROP_EGRESS_FULL);
+	} else if (vtp_room(out, p->len) == 0) {
+		if (vtp_hold(t, out, p->type, r->next_route_id, p->payload, p->len) == 0)
+			sw_metric_inc(rt->m_held);
+		else
+			drop(rt, DROP_EGRESS_FULL);
+	} else if (vtp_send(out, p->type, r->next_route_id, p->payload, p->len) == -1) {
 		drop(rt, DROP_SEND);
-	else
+	} else {
 		sw_metric_inc(rt->m_forwarded);
+	}
 	if (p->type == VTP_PKT_CLOSE)
 		remove_rule(rt, p->route_id, VRT_GONE_CLOSE);
 }
@@ -466,6 +480,9 @@ vrt_new(struct visor *v, const struct vrt_hooks *hooks)
 	    "packets the router dropped, by reason", SW_COUNTER, labels, NULL, 0);
 	rt->m_forwarded = sw_metric_new(sw_svc_metrics(v->svc), "router_forwarded_total",
 	    "packets forwarded as an intermediary", SW_COUNTER, NULL, NULL, 0);
+	rt->m_held = sw_metric_new(sw_svc_metrics(v->svc), "router_held_total",
+	    "forwarded packets held for an egress with no room (their ingress paused)",
+	    SW_COUNTER, NULL, NULL, 0);
 	return rt;
 }
 

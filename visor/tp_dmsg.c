@@ -17,19 +17,14 @@
 #include "tp_int.h"
 #include "visor.h"
 
+/* Every whole packet waiting, until one is held (tp_hold.c) or t goes. */
 static void
-on_read(struct dmsg_stream *st, const uint8_t *data, size_t len, void *arg)
+parse(struct vtp *t)
 {
-	struct vtp *t = arg;
 	uint8_t hdr[2];
 	size_t n;
 
-	(void)st;
-	if (evbuffer_add(t->rxbuf, data, len) == -1) {
-		vtp_lost(t, "out of memory");
-		return;
-	}
-	while (evbuffer_get_length(t->rxbuf) >= 2) {
+	while (t->held == NULL && evbuffer_get_length(t->rxbuf) >= 2) {
 		uint8_t *p;
 
 		evbuffer_copyout(t->rxbuf, hdr, 2);
@@ -48,6 +43,29 @@ on_read(struct dmsg_stream *st, const uint8_t *data, size_t len, void *arg)
 			return; /* t is gone */
 		evbuffer_drain(t->rxbuf, 2 + n);
 	}
+}
+
+static void
+on_read(struct dmsg_stream *st, const uint8_t *data, size_t len, void *arg)
+{
+	struct vtp *t = arg;
+
+	(void)st;
+	if (evbuffer_add(t->rxbuf, data, len) == -1) {
+		vtp_lost(t, "out of memory");
+		return;
+	}
+	parse(t);
+}
+
+void
+tp_dmsg_pause(struct vtp *t, int paused)
+{
+	if (t->st == NULL)
+		return;
+	dmsg_stream_pause_read(t->st, paused);
+	if (!paused)
+		parse(t);
 }
 
 static void

@@ -70,6 +70,8 @@ struct vtp {
 	struct sw_authreq *resolve;
 	/* sudph */
 	struct sudph_conn *su;
+	/* tp_hold.c: a forwarded packet its egress had no room for; reading stopped */
+	struct vtp_held *held;
 };
 
 struct vtp_mgr {
@@ -88,6 +90,7 @@ struct vtp_mgr {
 	char stcpr_listen[256];
 	char stcpr_ip[64];
 	struct event *stop_timer;
+	struct event *hold_timer;     /* tp_hold.c: asks held packets' egresses for room */
 	long long stop_deadline_ms;
 	void (*stop_done)(void *arg);
 	void *stop_arg;
@@ -108,6 +111,8 @@ int tp_dmsg_start(struct vtp_mgr *m);
 void tp_dmsg_dial(struct vtp *t);
 int tp_dmsg_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);
 int tp_dmsg_room(const struct vtp *t, size_t len);
+/* Stop (1) or resume (0) taking packets from the stream; resuming reads what waits. */
+void tp_dmsg_pause(struct vtp *t, int paused);
 void tp_dmsg_release(struct vtp *t);
 void tp_dmsg_stop(struct vtp_mgr *m);
 
@@ -123,6 +128,10 @@ void tp_stcpr_stop(struct vtp_mgr *m, int unbind);
 /* tp_burst.c: a PONG of the running burst (1: taken), and its end when t goes. */
 int vtp_burst_pong(struct vtp *t, const uint8_t *p, size_t len);
 void vtp_burst_abort(struct vtp *t);
+
+/* tp_hold.c: the held packet of a transport going away; the manager's end. */
+void vtp_hold_drop(struct vtp *t);
+void vtp_hold_stop(struct vtp_mgr *m);
 
 /* tp_sudph.c */
 int tp_sudph_start(struct vtp_mgr *m);

@@ -217,7 +217,8 @@ tick(evutil_socket_t fd, short what, void *arg)
 		vtp_close(t, "open timeout");
 		return;
 	}
-	if (now - t->last_rx_ms >= VTP_LOST_MS) {
+	/* a transport holding a packet stopped reading: its silence is ours */
+	if (t->held == NULL && now - t->last_rx_ms >= VTP_LOST_MS) {
 		vtp_close(t, "peer lost: nothing received");
 		return;
 	}
@@ -282,6 +283,7 @@ destroy(struct vtp *t, const char *why)
 		tp_stcpr_release(t);
 	sw_authreq_cancel(t->reg);
 	vtp_burst_abort(t);
+	vtp_hold_drop(t);
 	event_free(t->timer);
 	while (t->pings != NULL)
 		ping_end(t->pings, -1);
@@ -683,6 +685,7 @@ vtp_mgr_free(struct vtp_mgr *m)
 	tp_sudph_stop(m, 0);
 	if (m->stop_timer != NULL)
 		event_free(m->stop_timer);
+	vtp_hold_stop(m);
 	if (m->bind_timer != NULL)
 		event_free(m->bind_timer);
 	sw_authclient_free(m->tpd);

@@ -102,6 +102,14 @@ int vtp_send(struct vtp *t, uint8_t type, uint32_t route_id, const void *payload
  * long).  For senders that must not start what cannot go.
  */
 int vtp_room(const struct vtp *t, size_t len);
+/*
+ * tp_hold.c, for the router: hold one forwarded packet for out, which has
+ * no room now, and stop reading from in until it has gone (it is sent when
+ * out has room, dropped if out closes).  -1 when in holds one already.
+ */
+int vtp_hold(struct vtp *in, const struct vtp *out, uint8_t type, uint32_t route_id,
+    const void *payload, size_t len);
+int vtp_holding(const struct vtp *t);
 
 /* api_tp.c: /api/transports... on the visor's local API. */
 int visor_api_tp_routes(struct visor *v);

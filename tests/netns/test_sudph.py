@@ -11,7 +11,8 @@ public side; setup-node and route-finder in the public process) carries a
 chat of 100 messages in order and 65000-byte chats both ways (two sudph
 fragments each); without the loss, pings of the largest route-group message
 (65498 bytes: a 65519-byte packet) are echoed intact, and a stream of them
-sixteen times sudph's send queue waits for room instead of losing any; then B vanishes
+sixteen times sudph's send queue waits for room instead of losing any,
+A -> C (the first hop is sudph) and C -> A (B feeds sudph); then B vanishes
 (SIGKILL) and A notices within the keep-alive limit (30 s without
 traffic)."""
 
@@ -204,6 +205,17 @@ class TestSudphNat(unittest.TestCase):
             self.assertEqual(rb["messages"], 512, rb)
             self.assertEqual(rb["path"][0]["t_id"], tid, rb)
             self.assertGreater(rb["room_waits"], 0, rb)
+            # The other way, C -stcpr- B -sudph- A: C queues at most 4 MiB for its first hop
+            # and B, feeding sudph, holds what its queue cannot take and stops reading from C
+            # (tests/visor/test_route.c shows the holding); B drops nothing.
+            st, rb = net.http(vc, "POST", API_C + "/api/route-bench",
+                              {"pk": ca["public_key"], "min_hops": 2, "count": 512,
+                               "size": 65498}, timeout=120)
+            self.assertEqual(st, 200, rb)
+            self.assertEqual(rb["messages"], 512, rb)
+            st, m = net.http(vb, "GET", API + "/metrics")
+            self.assertNotIn('reason="egress_full"', m)
+            self.assertNotIn('reason="send_failed"', m)
             for ns in (va, vb):
                 st, m = net.http(ns, "GET", API + "/metrics")
                 self.assertNotIn('reason="bad_fragment"', m)

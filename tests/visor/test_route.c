@@ -83,6 +83,9 @@ struct nb {
 	size_t msg2_len;
 	uint32_t reply_id; /* where the group's packets go back (our consume id at the visor) */
 	int echoed, closes;
+	/* packets with this id are counted and their sequence checked, not queued */
+	uint32_t count_id, seq_next;
+	int seq_bad;
 };
 
 static struct event_base *base;
@@ -165,6 +168,12 @@ nb_message(struct noise_link *l, const uint8_t *msg, size_t len, void *arg)
 	assert_int_equal(vtp_pkt_parse(msg, len, &p), 0);
 	if (p.route_id == 0)
 		return; /* the transport's own keep-alives */
+	if (n->count_id != 0 && p.route_id == n->count_id) {
+		if (p.len < 4 || sw_get_u32(p.payload) != n->seq_next)
+			n->seq_bad++;
+		n->seq_next++;
+		return;
+	}
 	if (n->play)
 		play(n, &p);
 	if (n->nq < QMAX) {
@@ -369,17 +378,32 @@ no_rule(void *arg)
 	return !has_rule(*(uint32_t *)arg);
 }
 
+/* The first sample of name whose labels hold label (NULL: any), or 0 if there is none. */
 static long
-dropped(const char *reason)
+metric(const char *name, const char *label)
 {
 	struct hres h;
 	char want[96];
-	const char *p;
+	const char *p, *sp, *l;
 
 	api(&h, "GET", "/metrics", NULL);
-	snprintf(want, sizeof(want), "reason=\"%s\"} ", reason);
-	p = strstr(h.body, want);
-	return p != NULL ? strtol(p + strlen(want), NULL, 10) : 0;
+	snprintf(want, sizeof(want), "\n%s{", name); /* a sample, not its # HELP line */
+	for (p = strstr(h.body, want); p != NULL; p = strstr(p + 1, want)) {
+		if ((sp = strchr(p + 1, ' ')) == NULL)
+			break;
+		if (label == NULL || ((l = strstr(p, label)) != NULL && l < sp))
+			return strtol(sp + 1, NULL, 10);
+	}
+	return 0;
+}
+
+static long
+dropped(const char *reason)
+{
+	char label[64];
+
+	snprintf(label, sizeof(label), "reason=\"%s\"", reason);
+	return metric("router_dropped_total", label);
 }
 
 /* ---- the fake route-finder: one hop each way through N1 ---- */
@@ -625,6 +649,76 @@ test_forward_and_drops(void **state)
 	nb_send(&n1, VTP_PKT_DATA, 12345, "none", 4);
 	want_drops = norule + 2;
 	assert_int_equal(sw_test_run_until_fn(base, drops_reach, "no_rule", 5000), 0);
+}
+
+static long
+rss_kb(pid_t pid)
+{
+	char path[64], line[128];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+static int
+held_some(void *arg)
+{
+	(void)arg;
+	return metric("router_held_total", NULL) > 0;
+}
+
+static int
+all_counted(void *arg)
+{
+	return n2.seq_next >= *(uint32_t *)arg;
+}
+
+/*
+ * An egress that does not drain (N2 stops reading): the visor queues at
+ * most VTP_LOCAL_QUEUE for it, then holds the packet it cannot queue and
+ * stops reading from N1, so 48 MB sent by N1 are not buffered in the
+ * visor; when N2 reads again every packet arrives, in order, none dropped.
+ */
+static void
+test_slow_egress_holds(void **state)
+{
+	static uint8_t big[60000];
+	uint32_t r, total = 800;
+	struct call c;
+	long rss0, rss1, full0 = dropped("egress_full"), send0 = dropped("send_failed");
+
+	(void)state;
+	reserve(&r, 1);
+	c = add_rules("add_intermediary_rules", rule("intermediary", r, &n1, 778, &n2, 30), NULL);
+	assert_int_equal(c.st, FRPC_OK);
+	cJSON_Delete(c.res);
+	n2.count_id = 778;
+	n2.seq_next = 0;
+	noise_link_pause(n2.l, 1);
+	rss0 = rss_kb(vpid);
+	for (uint32_t i = 0; i < total; i++) {
+		sw_put_u32(big, i);
+		nb_send(&n1, VTP_PKT_DATA, r, big, sizeof(big));
+	}
+	assert_int_equal(sw_test_run_until_fn(base, held_some, NULL, WAIT_MS), 0);
+	rss1 = rss_kb(vpid);
+	assert_true(noise_link_outbuf(n1.l) > 0); /* the visor stopped reading from N1 */
+	if (rss1 - rss0 > 16 * 1024)
+		fail_msg("the visor grew by %ld kB holding a stalled egress", rss1 - rss0);
+	noise_link_pause(n2.l, 0);
+	assert_int_equal(sw_test_run_until_fn(base, all_counted, &total, WAIT_MS), 0);
+	assert_int_equal(n2.seq_bad, 0);
+	assert_int_equal(dropped("egress_full"), full0);
+	assert_int_equal(dropped("send_failed"), send0);
+	n2.count_id = 0;
 }
 
 /* Port 136 from a key not in setup_nodes: closed, nothing answered. */
@@ -880,6 +974,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forward_and_drops),
+		cmocka_unit_test(test_slow_egress_holds),
 		cmocka_unit_test(test_rpc_stranger),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_dial_first_message_lost),
