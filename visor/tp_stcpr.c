@@ -309,6 +309,17 @@ tp_stcpr_dial(struct vtp *t)
 int
 tp_stcpr_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len)
 {
+	/*
+	 * A packet forwarded (or echoed) from an stcpr link still lies in the
+	 * link's scratch behind the header it came with: the new header goes
+	 * there and the packet is encrypted from one piece, with no copy.
+	 */
+	uint8_t *h = len > 0 ? noise_link_scratch_at(payload, VTP_PKT_HDR, len) : NULL;
+
+	if (h != NULL) {
+		memcpy(h, hdr, VTP_PKT_HDR);
+		return noise_link_send(t->nl, h, VTP_PKT_HDR + len, NULL, 0);
+	}
 	return noise_link_send(t->nl, hdr, VTP_PKT_HDR, payload, len);
 }
 
