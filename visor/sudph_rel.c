@@ -353,11 +353,11 @@ take(struct srel *r, uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Deliver rcv_next and whatever in-order packets are held after it. */
+/* Deliver rcv_next and whatever in-order packets are held after it, unless paused. */
 static int
 deliver_run(struct srel *r)
 {
-	for (;;) {
+	while (!r->rx_paused) {
 		struct srel_slot *s = &r->rx[r->rcv_next % SREL_WINDOW];
 		uint8_t *data;
 		size_t len;
@@ -375,6 +375,14 @@ deliver_run(struct srel *r)
 		}
 		free(data);
 	}
+	return 0;
+}
+
+int
+srel_pause(struct srel *r, int paused)
+{
+	r->rx_paused = paused != 0;
+	return paused ? 0 : deliver_run(r);
 }
 
 int

@@ -112,6 +112,7 @@ struct srel {
 	size_t held_bytes;
 	struct srel_slot rx[SREL_WINDOW];
 	int ack_due;
+	int rx_paused;               /* srel_pause: in-order packets wait, unacknowledged */
 	uint8_t *frag;               /* the packet being reassembled; NULL until needed */
 	size_t frag_len, frag_total; /* frag_total 0: none in progress */
 	struct srel_stats st;
@@ -140,6 +141,13 @@ int srel_flush_ack(struct srel *r);
 long long srel_tick(struct srel *r, long long now_ms);
 /* Packets sent and not yet acknowledged, plus queued. */
 size_t srel_pending(const struct srel *r);
+/*
+ * Stop (1) delivering: in-order packets wait in the receive window
+ * unacknowledged, so the sender stops once its window is full (its
+ * retransmissions meanwhile are duplicates).  Resuming (0) delivers what
+ * waits: -1 when a deliver said the transport is gone, else 0.
+ */
+int srel_pause(struct srel *r, int paused);
 /* Would srel_send() take a packet of len bytes now (1), or refuse it (0)? */
 int srel_room(const struct srel *r, size_t len);
 

@@ -8,10 +8,10 @@
  * (a sudph queue at 4 MiB, an stcpr link with VTP_LOCAL_QUEUE unsent), the
  * ingress transport holds that one packet and stops reading; the bytes
  * behind it wait in the kernel and TCP slows the sender down, as it would
- * for any slow reader.  A timer asks every HOLD_RETRY_MS whether the egress
- * has room again, only while something is held.  An ingress that cannot
- * stop reading (sudph: datagrams keep coming) holds one packet and the
- * router drops what follows it until it has gone.  A held packet whose
+ * for any slow reader; a sudph ingress stops delivering, so what follows
+ * waits unacknowledged in its receive window and its sender stops when the
+ * window is full.  A timer asks every HOLD_RETRY_MS whether the egress
+ * has room again, only while something is held.  A held packet whose
  * egress closed, or can never take it, is dropped and the ingress reads on.
  */
 #include <stdlib.h>
@@ -44,7 +44,8 @@ read_pause(struct vtp *t, int paused)
 		noise_link_pause(t->nl, paused);
 	else if (t->kind == VTP_DMSG && t->st != NULL)
 		tp_dmsg_pause(t, paused);
-	/* sudph: nothing to stop; the router drops behind the held packet */
+	else if (t->kind == VTP_SUDPH)
+		(void)tp_sudph_pause(t, paused); /* t may be gone after a resume */
 }
 
 int

@@ -138,6 +138,8 @@ int tp_sudph_start(struct vtp_mgr *m);
 void tp_sudph_dial(struct vtp *t);
 int tp_sudph_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);
 int tp_sudph_room(const struct vtp *t, size_t len);
+/* Stop (1) or resume (0) delivering; resuming delivers what waits (-1: t is gone). */
+int tp_sudph_pause(struct vtp *t, int paused);
 void tp_sudph_release(struct vtp *t);
 void tp_sudph_stop(struct vtp_mgr *m, int unbind);
 

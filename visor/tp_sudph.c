@@ -343,6 +343,20 @@ tp_sudph_room(const struct vtp *t, size_t len)
 }
 
 int
+tp_sudph_pause(struct vtp *t, int paused)
+{
+	struct sudph_conn *c = t->su;
+
+	if (c == NULL || !c->rel_on)
+		return 0;
+	if (srel_pause(&c->rel, paused) == -1)
+		return -1;
+	if (!paused && c->rel.ack_due)
+		event_active(c->ack_ev, 0, 0); /* the window opens at the peer */
+	return 0;
+}
+
+int
 tp_sudph_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len)
 {
 	struct sudph_conn *c = t->su;

@@ -12,13 +12,16 @@ chat of 100 messages in order and 65000-byte chats both ways (two sudph
 fragments each); without the loss, pings of the largest route-group message
 (65498 bytes: a 65519-byte packet) are echoed intact, and a stream of them
 sixteen times sudph's send queue waits for room instead of losing any,
-A -> C (the first hop is sudph) and C -> A (B feeds sudph); then B vanishes
+A -> C (the first hop is sudph) and C -> A (B feeds sudph), and a stream
+A -> C survives C stopping (SIGSTOP) midway: B holds and stops delivering
+from sudph until C reads again; then B vanishes
 (SIGKILL) and A notices within the keep-alive limit (30 s without
 traffic)."""
 
 import os
 import signal
 import sys
+import threading
 import time
 import unittest
 
@@ -105,7 +108,7 @@ class TestSudphNat(unittest.TestCase):
         try:
             pub, visors = build(net)
             (va, ca, _), (vb, cb, pb) = visors["a"], visors["b"]
-            vc, cc, _ = visors["c"]
+            vc, cc, pc = visors["c"]
 
             def summary(ns):
                 st, body = net.http(ns, "GET", API + "/api/summary")
@@ -213,6 +216,37 @@ class TestSudphNat(unittest.TestCase):
                                "size": 65498}, timeout=120)
             self.assertEqual(st, 200, rb)
             self.assertEqual(rb["messages"], 512, rb)
+            st, m = net.http(vb, "GET", API + "/metrics")
+            self.assertNotIn('reason="egress_full"', m)
+            self.assertNotIn('reason="send_failed"', m)
+
+            def b_metric(name):
+                st, m = net.http(vb, "GET", API + "/metrics")
+                v = [float(x.rsplit(" ", 1)[1]) for x in m.splitlines() if x.startswith(name)]
+                return v[0] if v else 0.0
+            # A -sudph- B -stcpr- C, and C stops (SIGSTOP) in the middle of a stream: B's
+            # egress to C fills, B holds the packet and stops delivering from sudph, so A's
+            # packets wait unacknowledged in B's window and A's stream waits with them; when
+            # C runs again the stream completes, nothing dropped at B.
+            held0, fwd0, result = b_metric("router_held_total"), \
+                b_metric("router_forwarded_total"), {}
+            bench = threading.Thread(target=lambda: result.update(r=net.http(
+                va, "POST", API + "/api/route-bench", {"pk": cc["public_key"], "min_hops": 2,
+                                                       "count": 4096, "size": 65498},
+                timeout=180)))
+            bench.start()
+            try:
+                self.assertTrue(wait_until(lambda: b_metric("router_forwarded_total") >
+                                           fwd0 + 100, 30), "the stream did not start")
+                pc.send_signal(signal.SIGSTOP)
+                self.assertTrue(wait_until(lambda: b_metric("router_held_total") > held0, 30),
+                                "B held nothing for the stopped C")
+            finally:
+                pc.send_signal(signal.SIGCONT)
+                bench.join(190)
+            st, rb = result["r"]
+            self.assertEqual(st, 200, rb)
+            self.assertEqual(rb["messages"], 4096, rb)
             st, m = net.http(vb, "GET", API + "/metrics")
             self.assertNotIn('reason="egress_full"', m)
             self.assertNotIn('reason="send_failed"', m)

@@ -5,7 +5,8 @@
  * so do packets up to 65519 bytes, around the fragment boundary (32767,
  * 32768, 32769), every byte checked, with no datagram over SREL_MAX_FRAG;
  * the send queue is bounded, and srel_room() says exactly what srel_send()
- * will take; acks and seqs outside the window are ignored;
+ * will take; a paused receiver delivers and acknowledges nothing, its
+ * sender stops at its window, and resuming delivers everything in order; acks and seqs outside the window are ignored;
  * fragment sequences a sender would not produce are dropped and counted.
  */
 #include <stdarg.h>
@@ -585,6 +586,56 @@ test_room_predicts_send(void **state)
 	free(r);
 }
 
+static void
+test_pause_holds_back(void **state)
+{
+	uint8_t p[4];
+	struct end *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	unsigned sent = 0, n = 1000;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	a->q = calloc(MAXQ, sizeof(struct dg));
+	b->q = calloc(MAXQ, sizeof(struct dg));
+	a->peer = b;
+	b->peer = a;
+	srel_init(&a->r, &ops, a);
+	srel_init(&b->r, &ops, b);
+	loss_pct = dup_pct = 0;
+	now = 1000;
+	assert_int_equal(srel_pause(&b->r, 1), 0);
+	for (; sent < n; sent++) {
+		sw_put_u32(p, sent);
+		assert_int_equal(srel_send(&a->r, p, sizeof(p), now), 0);
+	}
+	for (long long end = now + 5000; now < end; now++) {
+		step(b);
+		step(a);
+	}
+	/* nothing delivered, nothing acknowledged: the sender stopped at its window */
+	assert_int_equal(b->next_expected, 0);
+	assert_int_equal(a->r.una, 1);
+	assert_true(a->r.next_seq - a->r.una <= SREL_WINDOW);
+	assert_true(a->r.queued_bytes > 0);
+	assert_int_equal(srel_pause(&b->r, 0), 0);
+	for (long long end = now + 60000; now < end; now++) {
+		step(b);
+		step(a);
+		if (b->next_expected == n && srel_pending(&a->r) == 0)
+			break;
+	}
+	assert_int_equal(b->next_expected, n);
+	assert_false(b->bad_order);
+	assert_int_equal(srel_pending(&a->r), 0);
+	srel_free(&a->r);
+	srel_free(&b->r);
+	drain(a);
+	drain(b);
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
@@ -601,6 +652,7 @@ main(void)
 		cmocka_unit_test(test_deliver_frees),
 		cmocka_unit_test(test_send_refused),
 		cmocka_unit_test(test_room_predicts_send),
+		cmocka_unit_test(test_pause_holds_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
