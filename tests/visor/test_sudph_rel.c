@@ -156,27 +156,52 @@ drain(struct end *e)
 	free(e->q);
 }
 
+/* Two ends joined by the pipe, a sending to b. */
+static void
+pair_new(struct end **ap, struct end **bp)
+{
+	struct end *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+
+	assert_non_null(a);
+	assert_non_null(b);
+	a->q = calloc(MAXQ, sizeof(struct dg));
+	b->q = calloc(MAXQ, sizeof(struct dg));
+	assert_non_null(a->q);
+	assert_non_null(b->q);
+	a->peer = b;
+	b->peer = a;
+	srel_init(&a->r, &ops, a);
+	srel_init(&b->r, &ops, b);
+	*ap = a;
+	*bp = b;
+}
+
+static void
+pair_free(struct end *a, struct end *b)
+{
+	srel_free(&a->r);
+	srel_free(&b->r);
+	drain(a);
+	drain(b);
+	free(a->lost_once);
+	free(a);
+	free(b);
+}
+
 /* n packets a -> b (4-byte counters, or sizes[]) through the lossy pipe. */
 static void
 run_sized(unsigned loss, unsigned dup, unsigned n, const size_t *sizes, size_t nsizes,
     int lose_each_once)
 {
 	static uint8_t p[SREL_MAX_PACKET];
-	struct end *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct end *a, *b;
 	unsigned sent = 0;
 
-	assert_non_null(a);
-	assert_non_null(b);
-	a->q = calloc(MAXQ, sizeof(struct dg));
-	b->q = calloc(MAXQ, sizeof(struct dg));
-	a->peer = b;
-	b->peer = a;
+	pair_new(&a, &b);
 	b->sizes = sizes;
 	b->nsizes = nsizes;
 	if (lose_each_once)
 		assert_non_null(a->lost_once = calloc(4 * (size_t)n + 8, 1));
-	srel_init(&a->r, &ops, a);
-	srel_init(&b->r, &ops, b);
 	b->next_expected = 0;
 	loss_pct = loss;
 	dup_pct = dup;
@@ -213,13 +238,7 @@ run_sized(unsigned loss, unsigned dup, unsigned n, const size_t *sizes, size_t n
 			assert_true(a->r.st.fragments > 0);
 			assert_true(biggest_dg > SREL_MAX_FRAG - 16);
 		}
-	srel_free(&a->r);
-	srel_free(&b->r);
-	drain(a);
-	drain(b);
-	free(a->lost_once);
-	free(a);
-	free(b);
+	pair_free(a, b);
 }
 
 static void
@@ -590,18 +609,11 @@ static void
 test_pause_holds_back(void **state)
 {
 	uint8_t p[4];
-	struct end *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct end *a, *b;
 	unsigned sent = 0, n = 1000;
 
 	(void)state;
-	assert_non_null(a);
-	assert_non_null(b);
-	a->q = calloc(MAXQ, sizeof(struct dg));
-	b->q = calloc(MAXQ, sizeof(struct dg));
-	a->peer = b;
-	b->peer = a;
-	srel_init(&a->r, &ops, a);
-	srel_init(&b->r, &ops, b);
+	pair_new(&a, &b);
 	loss_pct = dup_pct = 0;
 	now = 1000;
 	assert_int_equal(srel_pause(&b->r, 1), 0);
@@ -628,12 +640,7 @@ test_pause_holds_back(void **state)
 	assert_int_equal(b->next_expected, n);
 	assert_false(b->bad_order);
 	assert_int_equal(srel_pending(&a->r), 0);
-	srel_free(&a->r);
-	srel_free(&b->r);
-	drain(a);
-	drain(b);
-	free(a);
-	free(b);
+	pair_free(a, b);
 }
 
 int
