@@ -323,8 +323,8 @@ vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p)
 	/*
 	 * Intermediary: the same payload, the next id, the next transport.  An
 	 * egress with no room gets the packet later and the ingress stops
-	 * reading meanwhile (tp_hold.c); only what comes behind a held packet
-	 * on an ingress that cannot stop (sudph) is dropped.
+	 * reading meanwhile (tp_hold.c); a packet an ingress delivers behind
+	 * its held one all the same is dropped (none should come).
 	 */
 	if ((out = vtp_find(rt->v->tps, r->next_tp)) == NULL) {
 		drop(rt, DROP_NO_EGRESS);

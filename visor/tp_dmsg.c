@@ -17,8 +17,8 @@
 #include "tp_int.h"
 #include "visor.h"
 
-/* Every whole packet waiting, until one is held (tp_hold.c) or t goes. */
-static void
+/* Every whole packet waiting, until one is held (tp_hold.c).  -1 when t is gone. */
+static int
 parse(struct vtp *t)
 {
 	uint8_t hdr[2];
@@ -31,18 +31,19 @@ parse(struct vtp *t)
 		n = sw_get_u16(hdr);
 		if (n < VTP_PKT_HDR || n > VTP_MAX_PACKET) {
 			vtp_lost(t, "bad packet length");
-			return;
+			return -1;
 		}
 		if (evbuffer_get_length(t->rxbuf) < 2 + n)
 			break;
 		if ((p = evbuffer_pullup(t->rxbuf, (ev_ssize_t)(2 + n))) == NULL) {
 			vtp_lost(t, "out of memory");
-			return;
+			return -1;
 		}
 		if (vtp_rx(t, p + 2, n) == -1)
-			return; /* t is gone */
+			return -1;
 		evbuffer_drain(t->rxbuf, 2 + n);
 	}
+	return 0;
 }
 
 static void
@@ -55,7 +56,7 @@ on_read(struct dmsg_stream *st, const uint8_t *data, size_t len, void *arg)
 		vtp_lost(t, "out of memory");
 		return;
 	}
-	parse(t);
+	(void)parse(t);
 }
 
 void
@@ -63,9 +64,14 @@ tp_dmsg_pause(struct vtp *t, int paused)
 {
 	if (t->st == NULL)
 		return;
-	dmsg_stream_pause_read(t->st, paused);
-	if (!paused)
-		parse(t);
+	if (paused) {
+		dmsg_stream_pause_read(t->st, 1);
+		return;
+	}
+	/* What waits here came before what the stream holds; t may go meanwhile. */
+	if (parse(t) == -1 || t->held != NULL)
+		return;
+	dmsg_stream_pause_read(t->st, 0);
 }
 
 static void

@@ -111,7 +111,7 @@ int tp_dmsg_start(struct vtp_mgr *m);
 void tp_dmsg_dial(struct vtp *t);
 int tp_dmsg_send(struct vtp *t, const uint8_t *hdr, const void *payload, size_t len);
 int tp_dmsg_room(const struct vtp *t, size_t len);
-/* Stop (1) or resume (0) taking packets from the stream; resuming reads what waits. */
+/* Stop (1) or resume (0) taking packets from the stream; resuming reads what waits (t may go). */
 void tp_dmsg_pause(struct vtp *t, int paused);
 void tp_dmsg_release(struct vtp *t);
 void tp_dmsg_stop(struct vtp_mgr *m);
