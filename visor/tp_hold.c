@@ -22,7 +22,6 @@
 #include "clock.h"
 #include "log.h"
 #include "noise_link.h"
-#include "dmsg_stream.h"
 #include "tp_int.h"
 #include "visor.h"
 
