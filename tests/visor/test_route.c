@@ -112,6 +112,7 @@ static struct sw_http_client *hc;
 static struct nb n1, n2;
 static struct dmsg_stream *d45; /* a dmsg transport into the visor (port 45) */
 static int d45_done;
+static struct event *ka_ev; /* the neighbours' keep-alives */
 
 /* ---- neighbours ---- */
 
@@ -209,6 +210,25 @@ nb_closed(struct noise_link *l, const char *reason, void *arg)
 
 static const struct noise_link_cbs nb_cbs = {.ready = nb_ready, .message = nb_message,
     .closed = nb_closed};
+
+/*
+ * A real neighbour sends a KEEPALIVE after 10 s without sending, and the visor ends a
+ * transport after 30 s of silence (visor/tp_int.h).  Ours send one every 5 s, so no
+ * test depends on how long the tests before it took (under ASan the slow-egress tests
+ * alone can leave N2 silent for most of the 30 s).
+ */
+static void
+nb_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	struct nb *ns[] = {&n1, &n2};
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		if (ns[i]->l != NULL && ns[i]->ready && !ns[i]->closed)
+			nb_send(ns[i], VTP_PKT_KEEPALIVE, 0, NULL, 0);
+}
 
 static void
 nb_connect(struct nb *n)
@@ -585,6 +605,9 @@ group_setup(void **state)
 		return -1;
 	nb_connect(&n1);
 	nb_connect(&n2);
+	if ((ka_ev = event_new(base, -1, EV_PERSIST, nb_keepalive, NULL)) == NULL ||
+	    event_add(ka_ev, &(struct timeval){.tv_sec = 5}) == -1)
+		return -1;
 	return 0;
 }
 
@@ -597,6 +620,8 @@ group_teardown(void **state)
 		waitpid(vpid, NULL, 0);
 	}
 	unlink(cfg_path);
+	if (ka_ev != NULL)
+		event_free(ka_ev);
 	noise_link_free(n1.l);
 	noise_link_free(n2.l);
 	dmsg_stream_free(d45);
@@ -1075,15 +1100,15 @@ test_reservation_expires(void **state)
 
 	(void)state;
 	reserve(&r, 1);
-	for (int i = 0; i < 6; i++) { /* keep our transports alive (30 s of silence ends them) */
-		nb_send(&n1, VTP_PKT_KEEPALIVE, 0, NULL, 0);
-		nb_send(&n2, VTP_PKT_KEEPALIVE, 0, NULL, 0);
-		sw_test_run_for(base, 5100);
-	}
+	sw_test_run_for(base, 30600); /* the neighbours' keep-alives hold the transports */
 	c = add_rules("add_intermediary_rules", rule("intermediary", r, &n1, 779, &n2, 30), NULL);
 	assert_int_equal(c.st, FRPC_REMOTE);
 	assert_non_null(strstr(c.err, "not reserved"));
 	assert_false(has_rule(r));
+	/* the reservation went, not the transports it would have used */
+	sw_test_run_for(base, 100);
+	assert_false(n1.closed);
+	assert_false(n2.closed);
 }
 
 int
