@@ -344,6 +344,17 @@ vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p)
 		remove_rule(rt, p->route_id, VRT_GONE_CLOSE);
 }
 
+void
+vrt_held_done(struct vrt *rt, int outcome)
+{
+	if (rt == NULL)
+		return;
+	if (outcome == 1)
+		sw_metric_inc(rt->m_forwarded);
+	else
+		drop(rt, outcome == 0 ? DROP_NO_EGRESS : DROP_SEND);
+}
+
 /*
  * t is going: every rule in or out of it goes too.  An intermediary tells
  * the other side with a CLOSE: down the route when its ingress closed (the

@@ -107,6 +107,8 @@ int vrt_room(const struct vrt *rt, uint32_t route_id, size_t len);
  */
 void vrt_rx(struct vrt *rt, struct vtp *t, const struct vtp_pkt *p);
 void vrt_tp_closed(struct vrt *rt, const struct vtp *t);
+/* tp_hold.c: a held packet went (1), found its egress gone (0) or could not go (-1). */
+void vrt_held_done(struct vrt *rt, int outcome);
 
 /* router_json.c: rules as routing.md's JSON; a rule parsed from it (-1 with err filled). */
 cJSON *vrt_rule_json(const struct vrt_rule *r);

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "log.h"
 #include "noise_link.h"
+#include "router.h"
 #include "tp_int.h"
 #include "visor.h"
 
@@ -117,8 +118,15 @@ retry(evutil_socket_t fd, short what, void *arg)
 			waiting = 1;
 			continue;
 		}
-		if (room == -1 || vtp_send(out, h->type, h->route_id, h->payload, h->len) == -1)
+		if (out == NULL) {
+			vrt_held_done(m->v->rt, 0);
+		} else if (room == -1 ||
+		    vtp_send(out, h->type, h->route_id, h->payload, h->len) == -1) {
 			sw_log_debug(m->v->name, "held packet dropped", "t_id=%s", t->id_text);
+			vrt_held_done(m->v->rt, -1);
+		} else {
+			vrt_held_done(m->v->rt, 1);
+		}
 		h->resume = 1;
 	}
 	for (;;) {

@@ -77,6 +77,7 @@ struct vtp {
 struct vtp_mgr {
 	struct visor *v;
 	struct vtp *head;
+	struct sw_dict *by_id;        /* t_id -> the transport vtp_find answers (not handshaking) */
 	struct sw_http_client *http;
 	struct sw_authclient *tpd;    /* transport-discovery */
 	struct sw_authclient *ar;     /* address-resolver */

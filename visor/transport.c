@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "clock.h"
+#include "dict.h"
 #include "dmsg_wire.h"
 #include "http.h"
 #include "httpauth_client.h"
@@ -108,6 +109,40 @@ set_peer(struct vtp *t, const uint8_t pk[SW_PK_LEN])
 	memcpy(t->pk, pk, SW_PK_LEN);
 	tp_id_derive(t->id, t->m->v->kp.pk, pk, vtp_kind_str(t->kind));
 	tp_id_format(t->id_text, t->id);
+}
+
+/*
+ * The t_id index: every packet a visor forwards looks its egress up by t_id, so
+ * vtp_find is a hash lookup, not a walk of the list.  A t_id is a function of the
+ * two keys and the kind, so two live transports share one only for a moment (a
+ * peer's new open replacing ours); the index points at the newest, as the walk
+ * from the list's head did.
+ */
+static int
+index_add(struct vtp *t)
+{
+	if (sw_dict_set(t->m->by_id, t->id, TP_ID_LEN, t) == -1) {
+		sw_log_error(svc_name(t->m), "out of memory indexing a transport", "t_id=%s",
+		    t->id_text);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+index_del(struct vtp *t)
+{
+	struct vtp_mgr *m = t->m;
+
+	if (sw_dict_get(m->by_id, t->id, TP_ID_LEN) != t)
+		return;
+	sw_dict_del(m->by_id, t->id, TP_ID_LEN);
+	/* rare: another transport had the same t_id; it answers now */
+	for (struct vtp *o = m->head; o != NULL; o = o->next)
+		if (o != t && o->state != VTP_HANDSHAKE && memcmp(o->id, t->id, TP_ID_LEN) == 0) {
+			(void)index_add(o);
+			break;
+		}
 }
 
 /* A live transport of that peer and kind other than skip. */
@@ -251,8 +286,14 @@ vtp_new(struct vtp_mgr *m, enum vtp_kind kind, const uint8_t *pk, int initiator)
 		free(t);
 		return NULL;
 	}
-	if (pk != NULL)
+	if (pk != NULL) {
 		set_peer(t, pk);
+		if (index_add(t) == -1) {
+			event_free(t->timer);
+			free(t);
+			return NULL;
+		}
+	}
 	t->next = m->head;
 	if (m->head != NULL)
 		m->head->prev = t;
@@ -268,6 +309,7 @@ destroy(struct vtp *t, const char *why)
 	struct vtp_mgr *m = t->m;
 	struct vtp_waiter *w = t->waiters;
 
+	index_del(t);
 	if (t->prev != NULL)
 		t->prev->next = t->next;
 	else
@@ -326,7 +368,7 @@ vtp_incoming(struct vtp *t, const uint8_t pk[SW_PK_LEN])
 	t->state = VTP_OPENING;
 	set_peer(t, pk);
 	if ((old = find_peer(t->m, pk, t->kind, t)) == NULL)
-		return 0;
+		goto indexed;
 	if (old->initiator && memcmp(t->m->v->kp.pk, pk, SW_PK_LEN) < 0) {
 		/* Crossed opens: ours (the lower key's) wins; the peer drops its own. */
 		sw_log_debug(svc_name(t->m), "incoming transport refused: ours wins", "t_id=%s",
@@ -348,6 +390,11 @@ vtp_incoming(struct vtp *t, const uint8_t pk[SW_PK_LEN])
 		t->created_reported = old->created_reported;
 	}
 	destroy(old, "replaced");
+indexed:
+	if (index_add(t) == -1) {
+		destroy(t, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -525,10 +572,7 @@ vtp_open(struct vtp_mgr *m, const uint8_t pk[SW_PK_LEN], enum vtp_kind kind,
 struct vtp *
 vtp_find(const struct vtp_mgr *m, const uint8_t id[TP_ID_LEN])
 {
-	for (struct vtp *t = m->head; t != NULL; t = t->next)
-		if (t->state != VTP_HANDSHAKE && memcmp(t->id, id, TP_ID_LEN) == 0)
-			return t;
-	return NULL;
+	return sw_dict_get(m->by_id, id, TP_ID_LEN);
 }
 
 cJSON *
@@ -605,6 +649,8 @@ vtp_mgr_new(struct visor *v)
 		goto fail;
 	}
 	m->refresh_ms = (int)refresh * 1000;
+	if ((m->by_id = sw_dict_new(NULL)) == NULL)
+		goto fail;
 	if (sl == NULL || sw_strlcpy(m->stcpr_listen, sl, sizeof(m->stcpr_listen)) == -1) {
 		sw_log_error(v->name, "stcpr_listen must be host:port", NULL);
 		goto fail;
@@ -691,5 +737,6 @@ vtp_mgr_free(struct vtp_mgr *m)
 	sw_authclient_free(m->tpd);
 	sw_authclient_free(m->ar);
 	sw_http_client_free(m->http);
+	sw_dict_free(m->by_id);
 	free(m);
 }

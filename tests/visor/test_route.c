@@ -721,7 +721,7 @@ all_counted(void *arg)
 
 /* What a slow-egress test measures against: taken before, checked after. */
 struct hold_check {
-	long held0, rss0, full0, send0;
+	long held0, rss0, full0, send0, fwd0;
 	uint32_t total;
 };
 
@@ -735,6 +735,7 @@ hold_begin(struct hold_check *h, const struct nb *in, uint32_t next, uint32_t to
 	h->held0 = metric("router_held_total", NULL);
 	h->full0 = dropped("egress_full");
 	h->send0 = dropped("send_failed");
+	h->fwd0 = metric("router_forwarded_total", NULL);
 	h->total = total;
 	reserve(r, 1);
 	c = add_rules("add_intermediary_rules", rule("intermediary", *r, in, next, &n2, 30), NULL);
@@ -759,7 +760,7 @@ hold_seen(struct hold_check *h)
 		fail_msg("the visor grew by %ld kB holding a stalled egress", rss1 - h->rss0);
 }
 
-/* N2 reads again: every packet arrives, in order, none dropped. */
+/* N2 reads again: every packet arrives, in order, none dropped, each counted forwarded. */
 static void
 hold_end(struct hold_check *h)
 {
@@ -768,6 +769,7 @@ hold_end(struct hold_check *h)
 	assert_int_equal(n2.seq_bad, 0);
 	assert_int_equal(dropped("egress_full"), h->full0);
 	assert_int_equal(dropped("send_failed"), h->send0);
+	assert_int_equal(metric("router_forwarded_total", NULL) - h->fwd0, h->total);
 }
 
 /*
