@@ -29,6 +29,8 @@
 #define HOLD_RETRY_MS 2
 
 struct vtp_held {
+	struct vtp *in;           /* the ingress holding it */
+	LIST_ENTRY(vtp_held) entry; /* the manager's list: retry walks only these */
 	uint8_t out[TP_ID_LEN];
 	uint8_t type;
 	uint32_t route_id;
@@ -70,6 +72,8 @@ vtp_hold(struct vtp *in, const struct vtp *out, uint8_t type, uint32_t route_id,
 		return -1;
 	if ((h = malloc(sizeof(*h) + len)) == NULL)
 		return -1;
+	h->in = in;
+	LIST_INSERT_HEAD(&m->held, h, entry);
 	memcpy(h->out, out->id, TP_ID_LEN);
 	h->type = type;
 	h->route_id = route_id;
@@ -87,42 +91,44 @@ vtp_hold(struct vtp *in, const struct vtp *out, uint8_t type, uint32_t route_id,
 void
 vtp_hold_drop(struct vtp *t)
 {
-	free(t->held);
+	struct vtp_held *h = t->held;
+
+	if (h == NULL)
+		return;
+	LIST_REMOVE(h, entry);
+	free(h);
 	t->held = NULL;
 }
 
 /*
- * Two passes: first every held packet that can go goes (or is given up),
- * then the released ingresses read again one by one, from the list's head
- * each time, since reading may close a transport or hold a packet again.
+ * Two passes over the held packets only: first every one that can go goes
+ * (or is given up), then the released ingresses read again one by one,
+ * from the list's head each time, since reading may close a transport or
+ * hold a packet again (a new hold goes in at the head, not released).
  */
 static void
 retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct vtp_mgr *m = arg;
-	struct vtp *t;
-	int waiting = 0;
+	struct vtp_held *h;
 
 	(void)fd;
 	(void)what;
-	for (t = m->head; t != NULL; t = t->next) {
-		struct vtp_held *h = t->held;
+	LIST_FOREACH(h, &m->held, entry) {
 		struct vtp *out;
 		int room;
 
-		if (h == NULL || h->resume)
+		if (h->resume)
 			continue;
 		out = vtp_find(m, h->out);
 		room = vtp_room(out, h->len);
-		if (room == 0) {
-			waiting = 1;
+		if (room == 0)
 			continue;
-		}
 		if (out == NULL) {
 			vrt_held_done(m->v->rt, 0);
 		} else if (room == -1 ||
 		    vtp_send(out, h->type, h->route_id, h->payload, h->len) == -1) {
-			sw_log_debug(m->v->name, "held packet dropped", "t_id=%s", t->id_text);
+			sw_log_debug(m->v->name, "held packet dropped", "t_id=%s", h->in->id_text);
 			vrt_held_done(m->v->rt, -1);
 		} else {
 			vrt_held_done(m->v->rt, 1);
@@ -130,18 +136,19 @@ retry(evutil_socket_t fd, short what, void *arg)
 		h->resume = 1;
 	}
 	for (;;) {
-		for (t = m->head; t != NULL; t = t->next)
-			if (t->held != NULL && t->held->resume)
+		struct vtp *t;
+
+		LIST_FOREACH(h, &m->held, entry)
+			if (h->resume)
 				break;
-		if (t == NULL)
+		if (h == NULL)
 			break;
+		t = h->in;
 		vtp_hold_drop(t);
 		t->last_rx_ms = sw_mono_ms(); /* the peer could not be heard meanwhile */
 		read_pause(t, 0);
 	}
-	for (t = m->head; t != NULL && !waiting; t = t->next)
-		waiting = t->held != NULL;
-	if (waiting)
+	if (!LIST_EMPTY(&m->held))
 		sw_timer_in(m->hold_timer, HOLD_RETRY_MS);
 }
 

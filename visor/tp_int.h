@@ -6,6 +6,7 @@
 #ifndef VISOR_TP_INT_H
 #define VISOR_TP_INT_H
 
+#include <sys/queue.h>
 #include <time.h>
 
 #include "transport.h"
@@ -92,6 +93,7 @@ struct vtp_mgr {
 	char stcpr_ip[64];
 	struct event *stop_timer;
 	struct event *hold_timer;     /* tp_hold.c: asks held packets' egresses for room */
+	LIST_HEAD(, vtp_held) held;   /* tp_hold.c: every held packet, newest first */
 	long long stop_deadline_ms;
 	void (*stop_done)(void *arg);
 	void *stop_arg;

@@ -644,6 +644,7 @@ vtp_mgr_new(struct visor *v)
 	if (m == NULL)
 		return NULL;
 	m->v = v;
+	LIST_INIT(&m->held);
 	if (refresh < 1 || refresh > 86400) {
 		sw_log_error(v->name, "transport_refresh_s must be 1..86400", NULL);
 		goto fail;
