@@ -114,9 +114,9 @@ set_peer(struct vtp *t, const uint8_t pk[SW_PK_LEN])
 /*
  * The t_id index: every packet a visor forwards looks its egress up by t_id, so
  * vtp_find is a hash lookup, not a walk of the list.  A t_id is a function of the
- * two keys and the kind, so two live transports share one only for a moment (a
- * peer's new open replacing ours); the index points at the newest, as the walk
- * from the list's head did.
+ * two keys and the kind, and there is one live transport per t_id: vtp_open reuses
+ * the one there is, vtp_incoming refuses the newcomer or replaces the old one
+ * (indexing the newcomer once the old one is gone).
  */
 static int
 index_add(struct vtp *t)
@@ -132,29 +132,21 @@ index_add(struct vtp *t)
 static void
 index_del(struct vtp *t)
 {
-	struct vtp_mgr *m = t->m;
-
-	if (sw_dict_get(m->by_id, t->id, TP_ID_LEN) != t)
-		return;
-	sw_dict_del(m->by_id, t->id, TP_ID_LEN);
-	/* rare: another transport had the same t_id; it answers now */
-	for (struct vtp *o = m->head; o != NULL; o = o->next)
-		if (o != t && o->state != VTP_HANDSHAKE && memcmp(o->id, t->id, TP_ID_LEN) == 0) {
-			(void)index_add(o);
-			break;
-		}
+	if (sw_dict_get(t->m->by_id, t->id, TP_ID_LEN) == t)
+		sw_dict_del(t->m->by_id, t->id, TP_ID_LEN);
 }
 
-/* A live transport of that peer and kind other than skip. */
+/* The live transport of that peer and kind, unless it is skip. */
 static struct vtp *
 find_peer(const struct vtp_mgr *m, const uint8_t pk[SW_PK_LEN], enum vtp_kind kind,
     const struct vtp *skip)
 {
-	for (struct vtp *t = m->head; t != NULL; t = t->next)
-		if (t != skip && t->state != VTP_HANDSHAKE && t->kind == kind &&
-		    memcmp(t->pk, pk, SW_PK_LEN) == 0)
-			return t;
-	return NULL;
+	uint8_t id[TP_ID_LEN];
+	struct vtp *t;
+
+	tp_id_derive(id, m->v->kp.pk, pk, vtp_kind_str(kind));
+	t = vtp_find(m, id);
+	return t != skip ? t : NULL;
 }
 
 /* ---- transport-discovery ---- */
