@@ -109,7 +109,7 @@ static struct dmsg_client *sc, *xc; /* the setup-node, a stranger */
 static struct frpc_server *s36;
 static struct sw_http_server *rf;
 static struct sw_http_client *hc;
-static struct nb n1, n2;
+static struct nb n1, n2, n3; /* n3: N1 connecting again (test_peer_reconnects) */
 static struct dmsg_stream *d45; /* a dmsg transport into the visor (port 45) */
 static int d45_done;
 static struct event *ka_ev; /* the neighbours' keep-alives */
@@ -624,6 +624,7 @@ group_teardown(void **state)
 		event_free(ka_ev);
 	noise_link_free(n1.l);
 	noise_link_free(n2.l);
+	noise_link_free(n3.l);
 	dmsg_stream_free(d45);
 	frpc_server_free(s36);
 	dmsg_client_free(sc);
@@ -1113,6 +1114,35 @@ test_reservation_expires(void **state)
 	assert_false(n2.closed);
 }
 
+/*
+ * N1 connects again (it lost its side): the visor replaces the old transport
+ * by the new one under the same t_id, and a rule whose egress is that t_id
+ * forwards over the new connection.  Last: N1's old link is gone after it.
+ */
+static void
+test_peer_reconnects(void **state)
+{
+	uint32_t r;
+	struct call c;
+	long egress0 = dropped("no_egress");
+
+	(void)state;
+	reserve(&r, 1);
+	c = add_rules("add_intermediary_rules", rule("intermediary", r, &n2, 780, &n1, 30), NULL);
+	assert_int_equal(c.st, FRPC_OK);
+	cJSON_Delete(c.res);
+	n3.kp = n1.kp;
+	memcpy(n3.hex, n1.hex, sizeof(n3.hex));
+	nb_connect(&n3);
+	assert_memory_equal(n3.t_id, n1.t_id, TP_ID_LEN);
+	/* the visor ends the old connection once the new one is up */
+	assert_int_equal(sw_test_run_until(base, &n1.closed, WAIT_MS), 0);
+	nb_send(&n2, VTP_PKT_DATA, r, "again", 5);
+	assert_true(nb_wait(&n3, VTP_PKT_DATA, 780, 5000) >= 0);
+	assert_int_equal(dropped("no_egress"), egress0);
+	assert_true(has_rule(r));
+}
+
 int
 main(void)
 {
@@ -1127,6 +1157,7 @@ main(void)
 		cmocka_unit_test(test_dial_no_answer),
 		cmocka_unit_test(test_responder),
 		cmocka_unit_test(test_reservation_expires),
+		cmocka_unit_test(test_peer_reconnects),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
